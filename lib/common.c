@@ -1,0 +1,169 @@
+/* Live-object count, errors, slice checks and byte buffers. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Atomic int64_t live_objects;
+
+void ddffi_live_inc(void) { live_objects++; }
+void ddffi_live_dec(void) { live_objects--; }
+
+DDFFI_EXPORT int64_t ddffi_debug_live_objects(void) { return live_objects; }
+
+static const char *const code_texts[] = {
+    "Address already in use",
+    "Connection aborted",
+    "Connection refused",
+    "Connection reset by peer",
+    "Error parsing HTTP body",
+    "HTTP body too long",
+    "HTTP error originated by client",
+    "HTTP empty body",
+    "Error while parsing HTTP message",
+    "HTTP error originated by server",
+    "HTTP unknown error",
+    "HTTP wrong status number",
+    "Invalid argument provided",
+    "Invalid data payload",
+    "Invalid input",
+    "Invalid URL",
+    "Input/Output error",
+    "Unknown network error",
+    "Serialization/Deserialization error",
+    "Shutdown timed out",
+    "Operation timed out",
+    "Telemetry error",
+    "Internal error",
+    "Operation panicked",
+};
+
+const char *ddffi_code_text(ddog_TraceExporterErrorCode code) {
+  if ((unsigned)code < sizeof code_texts / sizeof code_texts[0]) return code_texts[code];
+  return "Internal error";
+}
+
+ddog_TraceExporterError *ddffi_error(ddog_TraceExporterErrorCode code, const char *msg) {
+  ddog_TraceExporterError *e = malloc(sizeof *e);
+  if (!e) return NULL; /* cannot report; libdatadog would abort here */
+  e->code = code;
+  e->msg = strdup(msg ? msg : ddffi_code_text(code));
+  if (!e->msg) {
+    free(e);
+    return NULL;
+  }
+  ddffi_live_inc();
+  return e;
+}
+
+ddog_TraceExporterError *ddffi_errorf(ddog_TraceExporterErrorCode code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return ddffi_error(code, msg);
+}
+
+DDFFI_EXPORT void ddog_trace_exporter_error_free(ddog_TraceExporterError *error) {
+  if (!error) return;
+  free(error->msg);
+  free(error);
+  ddffi_live_dec();
+}
+
+bool ddffi_utf8_valid(const uint8_t *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t need;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      need = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i <= need) return false;
+    for (size_t k = 1; k <= need; k++) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += need + 1;
+  }
+  return true;
+}
+
+ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s) {
+  if (!s.ptr && s.len) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
+  return NULL;
+}
+
+ddog_TraceExporterError *ddffi_check_str(ddog_CharSlice s) {
+  if (!s.ptr && s.len) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
+  if (s.len && !ddffi_utf8_valid((const uint8_t *)s.ptr, s.len))
+    return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_INPUT, NULL);
+  return NULL;
+}
+
+void ddffi_buf_reserve(ddffi_buf *b, size_t extra) {
+  if (b->failed || b->cap - b->len >= extra) return;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap - b->len < extra) {
+    if (cap > SIZE_MAX / 2) {
+      b->failed = true;
+      return;
+    }
+    cap *= 2;
+  }
+  uint8_t *data = realloc(b->data, cap);
+  if (!data) {
+    b->failed = true;
+    return;
+  }
+  b->data = data;
+  b->cap = cap;
+}
+
+void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n) {
+  ddffi_buf_reserve(b, n);
+  if (b->failed || !n) return;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+void ddffi_buf_free(ddffi_buf *b) {
+  free(b->data);
+  *b = (ddffi_buf){0};
+}
+
+bool ddffi_str_copy(ddffi_str *dst, const void *p, size_t n) {
+  dst->data = NULL;
+  dst->len = n;
+  if (!n) return true;
+  dst->data = malloc(n);
+  if (!dst->data) return false;
+  memcpy(dst->data, p, n);
+  return true;
+}
+
+void ddffi_str_free(ddffi_str *s) {
+  free(s->data);
+  s->data = NULL;
+  s->len = 0;
+}

@@ -1,0 +1,70 @@
+/* Shared internals of the bundled library: not part of the ABI. */
+#ifndef DDFFI_INTERNAL_H
+#define DDFFI_INTERNAL_H
+
+#include "data-pipeline.h"
+
+#define DDFFI_EXPORT __attribute__((visibility("default")))
+
+/* Live-object accounting behind ddffi_debug_live_objects(). Every
+ * allocation of a handle counts up once, every free or consume down once. */
+void ddffi_live_inc(void);
+void ddffi_live_dec(void);
+
+/* A new error with `code`; msg NULL means libdatadog's text for the code. */
+ddog_TraceExporterError *ddffi_error(ddog_TraceExporterErrorCode code, const char *msg);
+/* A new error with a printf-formatted message. */
+ddog_TraceExporterError *ddffi_errorf(ddog_TraceExporterErrorCode code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* libdatadog's Display text for a code ("Connection refused", ...). */
+const char *ddffi_code_text(ddog_TraceExporterErrorCode code);
+
+/* Slice checks as libdatadog does them: NULL ptr with len > 0 is
+ * InvalidArgument; a CharSlice that is not UTF-8 is InvalidInput.
+ * Return NULL when fine, else a new error. */
+ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s);
+ddog_TraceExporterError *ddffi_check_str(ddog_CharSlice s);
+bool ddffi_utf8_valid(const uint8_t *p, size_t n);
+
+/* A growable byte buffer. On allocation failure `failed` is set and later
+ * writes are ignored; callers check it once at the end. */
+typedef struct ddffi_buf {
+  uint8_t *data;
+  size_t len, cap;
+  bool failed;
+} ddffi_buf;
+
+void ddffi_buf_reserve(ddffi_buf *b, size_t extra);
+void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n);
+void ddffi_buf_free(ddffi_buf *b);
+
+/* An owned copy of a slice's bytes (len may be 0; data NULL then). */
+typedef struct ddffi_str {
+  char *data;
+  size_t len;
+} ddffi_str;
+
+/* Copies s (already checked); returns false on allocation failure. */
+bool ddffi_str_copy(ddffi_str *dst, const void *p, size_t n);
+void ddffi_str_free(ddffi_str *s);
+
+/* ---- between span.c (the data) and exporter.c (the transport) ---------- */
+
+/* Number of trace chunks (begun with begin_chunk) in `chunks`. */
+size_t ddffi_chunks_len(const ddog_TracerTraceChunks *chunks);
+
+/* Appends the v0.4 payload of `chunks` to `out`: a msgpack array of chunks,
+ * each an array of span maps, byte-for-byte as libdatadog's v0.4 encoder. */
+void ddffi_encode_v04(const ddog_TracerTraceChunks *chunks, ddffi_buf *out);
+
+/* What an OTLP export says about the process, besides the spans. */
+typedef struct ddffi_otlp_resource {
+  ddffi_str service, env, version, hostname, language, lang_version, tracer_version, runtime_id;
+  ddffi_str scope_name, scope_version; /* instrumentation scope */
+} ddffi_otlp_resource;
+
+/* Appends the OTLP/HTTP JSON ExportTraceServiceRequest of `chunks` to `out`,
+ * mapped from Datadog spans as libdatadog's otlp_encoder does. */
+void ddffi_encode_otlp_json(const ddog_TracerTraceChunks *chunks, const ddffi_otlp_resource *resource, ddffi_buf *out);
+
+#endif
