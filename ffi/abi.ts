@@ -1,0 +1,568 @@
+/**
+ * The libdatadog trace-export C ABI (libdd-data-pipeline-ffi v41): every
+ * symbol the bindings call, and every struct layout and enum value they
+ * write or read. This table is the single source of truth: the three
+ * adapters (`bun.ts`, `deno.ts`, `node.ts`) are generated from it, and the
+ * core reads offsets and codes from it. LP64 only (x86_64, aarch64).
+ *
+ * Parameter types:
+ * - `pointer`: a native address, as a JS number (0 is NULL).
+ * - `slice`:   a 16-byte `{ ptr, len }` struct passed by value
+ *   (`ddog_CharSlice`, `ddog_ByteSlice`, `ddog_Slice_T`). On SysV x86_64 and
+ *   AAPCS64 it travels in two integer registers exactly like two separate
+ *   arguments, so every adapter declares it as two `pointer`-sized integers
+ *   and the caller passes `ptr, len`.
+ * - `usize`: `uintptr_t`, as a number.
+ * - `u64`, `i64`: 64-bit integers, as bigint (or a safe-integer number).
+ * - `f64`: `double`. `bool`: C `_Bool`. `u32`, `i32`: 32-bit integers.
+ *
+ * Result types are the same, plus `void`; a `slice` result (a 16-byte struct
+ * returned in RAX:RDX) comes back as `[ptr, len]`.
+ *
+ * @module
+ */
+
+/** A C parameter or result type, in the terms above. */
+export type CType = "pointer" | "slice" | "usize" | "u64" | "i64" | "f64" | "bool" | "u32" | "i32" | "void";
+
+/** One C function: its parameters in order, its result, and how to call it. */
+export interface SymbolDef {
+  readonly parameters: readonly CType[];
+  readonly result: CType;
+  /** Blocks on network I/O: adapters also offer it off the JS thread. */
+  readonly blocking?: true;
+  /** Not part of libdatadog: the adapters bind it only if present. */
+  readonly optional?: true;
+}
+
+/** Every symbol, one line per C parameter. All `ddog_TraceExporterError*` results are NULL on success. */
+export const symbols = {
+  // ---- config ---------------------------------------------------------------
+  ddog_trace_exporter_config_new: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig **out_handle
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_config_free: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *handle
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_config_set_url: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice url
+    ],
+    result: "pointer", // ddog_TraceExporterError *
+  },
+  ddog_trace_exporter_config_set_tracer_version: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice version
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_language: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice lang
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_lang_version: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice version
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_lang_interpreter: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice interpreter
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_hostname: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice hostname
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_env: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice env
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_version: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice version
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_service: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice service
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_process_tags: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice process_tags
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_test_session_token: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice token
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_enable_health_metrics: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "bool", // bool is_enabled
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_enable_telemetry: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "pointer", // const ddog_TelemetryClientConfig *telemetry_cfg
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_compute_stats: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "bool", // bool is_enabled
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_client_computed_stats: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "bool", // bool is_enabled
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_connection_timeout: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "u64", // uint64_t timeout_ms
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_otlp_endpoint: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice url
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_otlp_protocol: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice protocol
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_otlp_instrumentation_scope: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "slice", // ddog_CharSlice name
+      "slice", // ddog_CharSlice version
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_config_set_output_to_log: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "usize", // uintptr_t max_line_size
+    ],
+    result: "pointer",
+  },
+
+  // ---- exporter -------------------------------------------------------------
+  ddog_trace_exporter_new: {
+    parameters: [
+      "pointer", // ddog_TraceExporter **out_handle
+      "pointer", // const ddog_TraceExporterConfig *config
+    ],
+    result: "pointer",
+  },
+  ddog_trace_exporter_free: {
+    parameters: [
+      "pointer", // ddog_TraceExporter *handle
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_send: {
+    parameters: [
+      "pointer", // const ddog_TraceExporter *handle
+      "slice", // ddog_ByteSlice trace (msgpack v0.4)
+      "pointer", // ddog_TraceExporterResponse **response_out (nullable)
+    ],
+    result: "pointer",
+    blocking: true,
+  },
+  ddog_trace_exporter_send_trace_chunks: {
+    parameters: [
+      "pointer", // const ddog_TraceExporter *handle
+      "pointer", // ddog_TracerTraceChunks *chunks (always consumed)
+      "pointer", // ddog_TraceExporterResponse **response_out (nullable)
+      "pointer", // const ddog_TraceExporterCancelToken *cancel_token (nullable)
+    ],
+    result: "pointer",
+    blocking: true,
+  },
+  ddog_trace_exporter_cancel_token_new: {
+    parameters: [],
+    result: "pointer", // ddog_TraceExporterCancelToken *
+  },
+  ddog_trace_exporter_cancel_token_cancel: {
+    parameters: [
+      "pointer", // const ddog_TraceExporterCancelToken *token
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_cancel_token_drop: {
+    parameters: [
+      "pointer", // ddog_TraceExporterCancelToken *token
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_response_get_body: {
+    parameters: [
+      "pointer", // const ddog_TraceExporterResponse *response
+    ],
+    result: "slice", // ddog_ByteSlice, by value
+  },
+  ddog_trace_exporter_response_free: {
+    parameters: [
+      "pointer", // ddog_TraceExporterResponse *response
+    ],
+    result: "void",
+  },
+  ddog_trace_exporter_error_free: {
+    parameters: [
+      "pointer", // ddog_TraceExporterError *error
+    ],
+    result: "void",
+  },
+
+  // ---- spans ----------------------------------------------------------------
+  ddog_tracer_span_new: {
+    parameters: [
+      "pointer", // ddog_TracerSpan **out_handle
+      "pointer", // const ddog_TracerSpanFields *fields
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_free: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+    ],
+    result: "void",
+  },
+  ddog_tracer_span_set_meta: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_CharSlice value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_set_metric: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+      "slice", // ddog_CharSlice key
+      "f64", // double value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_set_meta_struct_blob: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_ByteSlice value (msgpack)
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_set_meta_struct: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_Slice_TracerValueToken tokens
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_set_links: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *handle
+      "slice", // ddog_Slice_TracerSpanLink links
+    ],
+    result: "pointer",
+  },
+
+  // ---- span events ----------------------------------------------------------
+  ddog_tracer_span_event_new: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent **out_handle
+      "slice", // ddog_CharSlice name
+      "u64", // uint64_t time_unix_nano
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_free: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+    ],
+    result: "void",
+  },
+  ddog_tracer_span_event_set_string: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_CharSlice value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_bool: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "bool", // bool value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_int: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "i64", // int64_t value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_double: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "f64", // double value
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_string_array: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_Slice_CharSlice values
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_bool_array: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_Slice_bool values
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_int_array: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_Slice_I64 values
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_event_set_double_array: {
+    parameters: [
+      "pointer", // ddog_TracerSpanEvent *handle
+      "slice", // ddog_CharSlice key
+      "slice", // ddog_Slice_F64 values
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_span_add_event: {
+    parameters: [
+      "pointer", // ddog_TracerSpan *span
+      "pointer", // ddog_TracerSpanEvent *event (always consumed)
+    ],
+    result: "pointer",
+  },
+
+  // ---- trace chunks ---------------------------------------------------------
+  ddog_tracer_trace_chunks_new: {
+    parameters: [
+      "usize", // uintptr_t capacity (chunks)
+      "pointer", // ddog_TracerTraceChunks **out_handle
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_trace_chunks_free: {
+    parameters: [
+      "pointer", // ddog_TracerTraceChunks *handle
+    ],
+    result: "void",
+  },
+  ddog_tracer_trace_chunks_begin_chunk: {
+    parameters: [
+      "pointer", // ddog_TracerTraceChunks *handle
+      "usize", // uintptr_t capacity (spans)
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_trace_chunks_push_span: {
+    parameters: [
+      "pointer", // ddog_TracerTraceChunks *handle
+      "pointer", // ddog_TracerSpan *span (always consumed)
+    ],
+    result: "pointer",
+  },
+
+  // ---- structured values ----------------------------------------------------
+  ddog_tracer_encode_value: {
+    parameters: [
+      "slice", // ddog_Slice_TracerValueToken tokens
+      "pointer", // ddog_TracerEncodedValue **out_handle
+    ],
+    result: "pointer",
+  },
+  ddog_tracer_encoded_value_as_slice: {
+    parameters: [
+      "pointer", // const ddog_TracerEncodedValue *value
+    ],
+    result: "slice", // ddog_ByteSlice, by value
+  },
+  ddog_tracer_encoded_value_free: {
+    parameters: [
+      "pointer", // ddog_TracerEncodedValue *value
+    ],
+    result: "void",
+  },
+
+  // ---- outside the ABI: the bundled library's live-object count -------------
+  ddffi_debug_live_objects: {
+    parameters: [],
+    result: "i64",
+    optional: true,
+  },
+} as const satisfies Record<string, SymbolDef>;
+
+/** The symbol table's type. */
+export type Symbols = typeof symbols;
+/** A symbol's name. */
+export type SymbolName = keyof Symbols;
+
+/** Struct layouts: total size and field offsets in bytes. */
+export const layouts = {
+  /** `ddog_CharSlice`, `ddog_ByteSlice`, `ddog_Slice_T`. */
+  Slice: { size: 16, ptr: 0, len: 8 },
+  /** `ddog_TraceExporterError`. */
+  TraceExporterError: { size: 16, code: 0, msg: 8 },
+  /** `ddog_TracerSpanFields` (passed by pointer to `ddog_tracer_span_new`). */
+  TracerSpanFields: {
+    size: 120,
+    service: 0,
+    name: 16,
+    resource: 32,
+    span_type: 48,
+    trace_id_low: 64,
+    trace_id_high: 72,
+    span_id: 80,
+    parent_id: 88,
+    start: 96,
+    duration: 104,
+    error: 112,
+  },
+  /** `ddog_TracerSpanLinkAttribute`. */
+  TracerSpanLinkAttribute: { size: 32, key: 0, value: 16 },
+  /** `ddog_TracerSpanLink`. */
+  TracerSpanLink: {
+    size: 64,
+    trace_id_low: 0,
+    trace_id_high: 8,
+    span_id: 16,
+    attributes: 24,
+    tracestate: 40,
+    flags: 56,
+  },
+  /** `ddog_TracerValueToken`. */
+  TracerValueToken: {
+    size: 48,
+    kind: 0,
+    bool_value: 1,
+    child_count: 4,
+    i64_value: 8,
+    u64_value: 16,
+    f64_value: 24,
+    bytes: 32,
+  },
+  /** `ddog_TelemetryClientConfig`. */
+  TelemetryClientConfig: {
+    size: 80,
+    interval: 0,
+    runtime_id: 8,
+    debug_enabled: 24,
+    session_id: 32,
+    root_session_id: 48,
+    parent_session_id: 64,
+  },
+} as const;
+
+/** `ddog_TraceExporterErrorCode`: the names, indexed by value. */
+export const errorCodes = [
+  "AddressInUse",
+  "ConnectionAborted",
+  "ConnectionRefused",
+  "ConnectionReset",
+  "HttpBodyFormat",
+  "HttpBodyTooLong",
+  "HttpClient",
+  "HttpEmptyBody",
+  "HttpParse",
+  "HttpServer",
+  "HttpUnknown",
+  "HttpWrongStatus",
+  "InvalidArgument",
+  "InvalidData",
+  "InvalidInput",
+  "InvalidUrl",
+  "IoError",
+  "NetworkUnknown",
+  "Serde",
+  "Shutdown",
+  "TimedOut",
+  "Telemetry",
+  "Internal",
+  "Panic",
+] as const;
+
+/** A `ddog_TraceExporterErrorCode` by name. */
+export type ErrorCodeName = (typeof errorCodes)[number];
+
+/** `ddog_TracerValueKind` values of a `ddog_TracerValueToken`. */
+export const valueKinds = {
+  nil: 0,
+  bool: 1,
+  i64: 2,
+  u64: 3,
+  f64: 4,
+  string: 5,
+  binary: 6,
+  array: 7,
+  map: 8,
+} as const;
+
+/** The deepest nesting a structured value may have. */
+export const MAX_VALUE_DEPTH = 64;

@@ -1,0 +1,154 @@
+/**
+ * The Bun adapter: `bun:ffi`. Pointers are plain numbers; a slice travels
+ * as two integer arguments (bun:ffi has no struct arguments); a slice result
+ * goes through a tiny trampoline compiled with bun:ffi's `cc`; blocking
+ * symbols run on worker threads (`bun_worker.ts`) that load the same library.
+ *
+ * @module
+ */
+import { cc, CString, dlopen, type FFIFunction, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { type CType, type SymbolDef, symbols } from "./abi.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+const nativeTypes: Record<Exclude<CType, "slice">, FFIType> = {
+  pointer: FFIType.ptr,
+  usize: FFIType.u64_fast,
+  u64: FFIType.u64,
+  i64: FFIType.i64,
+  f64: FFIType.f64,
+  bool: FFIType.bool,
+  u32: FFIType.u32,
+  i32: FFIType.i32,
+  void: FFIType.void,
+};
+
+/** bun:ffi's declaration of one symbol (a slice result is declared `void` and called through the trampoline). */
+export function declaration(def: SymbolDef): FFIFunction {
+  return {
+    args: flatParameters(def).map((t) => nativeTypes[t]),
+    returns: def.result === "slice" ? FFIType.void : def.result === "i64" ? FFIType.i64_fast : nativeTypes[def.result],
+  };
+}
+
+const bun = (globalThis as unknown as { Bun: { version: string; env: Record<string, string | undefined> } }).Bun;
+
+/** The running Bun. */
+export const runtime: RuntimeInfo = {
+  name: "bun",
+  version: bun.version,
+  interpreter: "JavaScriptCore",
+  env: (name) => bun.env[name],
+};
+
+let trampoline: ((fn: Any, arg: number, out: Any) => void) | undefined;
+
+/** Calls a `slice`-returning function through the trampoline. */
+function sliceReturning(fnPtr: Any): (arg: number) => [number, number] {
+  if (!trampoline) {
+    const source = decodeURIComponent(new URL("./bun_slice_return.c", import.meta.url).pathname);
+    trampoline = cc({
+      source,
+      symbols: { ddffi_call_slice_return: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.void } },
+    }).symbols.ddffi_call_slice_return as Any;
+  }
+  const out = new BigUint64Array(2);
+  const outPtr = ptr(out);
+  return (arg) => {
+    trampoline!(fnPtr, arg, outPtr);
+    return [Number(out[0]), Number(out[1])];
+  };
+}
+
+/** Worker threads for the blocking symbols; each runs one call at a time. */
+class WorkerPool {
+  #workers: { worker: Worker; busy: number }[] = [];
+  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; w: { worker: Worker; busy: number } }>();
+  #next = 1;
+  constructor(readonly path: string, readonly size = 4) {}
+
+  call(name: string, args: unknown[]): Promise<unknown> {
+    let w = this.#workers.find((w) => w.busy === 0);
+    if (!w && this.#workers.length < this.size) w = this.#spawn();
+    w ??= this.#workers.reduce((a, b) => (a.busy <= b.busy ? a : b));
+    const id = this.#next++;
+    if (w.busy++ === 0) (w.worker as Any).ref();
+    w.worker.postMessage({ id, name, args });
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject, w: w! }));
+  }
+
+  #spawn() {
+    const worker = new Worker(new URL("./bun_worker.ts", import.meta.url).href);
+    const w = { worker, busy: 0 };
+    worker.postMessage({ open: this.path });
+    worker.onmessage = ({ data }: MessageEvent) => {
+      const p = this.#pending.get(data.id);
+      if (!p) return;
+      this.#pending.delete(data.id);
+      if (--p.w.busy === 0) (p.w.worker as Any).unref();
+      if ("error" in data) p.reject(new Error(data.error));
+      else p.resolve(data.result);
+    };
+    (worker as Any).unref();
+    this.#workers.push(w);
+    return w;
+  }
+
+  terminate() {
+    for (const w of this.#workers) w.worker.terminate();
+    this.#workers = [];
+  }
+}
+
+/** Opens the library at `path`. */
+export function open(path: string): Native {
+  const required: Record<string, FFIFunction> = {};
+  const optional: string[] = [];
+  for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+    if (def.optional) optional.push(name);
+    else required[name] = declaration(def);
+  }
+  const lib = dlopen(path, required);
+  const extra = optional.map((name) => {
+    try {
+      return dlopen(path, { [name]: declaration((symbols as Record<string, SymbolDef>)[name]) });
+    } catch {
+      return undefined;
+    }
+  });
+  const bound: Record<string, Any> = { ...lib.symbols };
+  optional.forEach((name, i) => (bound[name] = extra[i]?.symbols[name]));
+  for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+    if (def.result === "slice") bound[name] = sliceReturning((lib.symbols as Any)[name].ptr);
+  }
+  const pool = new WorkerPool(path);
+  const async: Record<string, Any> = {};
+  for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+    if (def.blocking) async[name] = (...a: unknown[]) => pool.call(name, a);
+  }
+  return {
+    path,
+    runtime,
+    symbols: bound as Native["symbols"],
+    async: async as Native["async"],
+    alloc(size: number): NativeMemory {
+      const buffer = new ArrayBuffer(size);
+      return { buffer, address: ptr(buffer) as number };
+    },
+    free() {},
+    read(address, length) {
+      if (length === 0) return new Uint8Array(0);
+      return new Uint8Array(toArrayBuffer(address as Any, 0, length)).slice();
+    },
+    cstring(address) {
+      return new CString(address as Any).toString();
+    },
+    close() {
+      pool.terminate();
+      for (const l of extra) l?.close();
+      lib.close();
+    },
+  };
+}

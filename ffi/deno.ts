@@ -1,0 +1,126 @@
+/**
+ * The Deno adapter: `Deno.dlopen`. Pointer parameters are declared `usize`
+ * so the core can pass plain numbers; blocking symbols get a second,
+ * `nonblocking` binding that runs on Deno's blocking thread pool.
+ *
+ * Permissions: `--allow-ffi`, `--allow-env` (the `DD_*` variables) and
+ * `--allow-read` of the library file.
+ *
+ * @module
+ */
+import { type CType, type SymbolDef, symbols } from "./abi.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+const nativeTypes: Record<Exclude<CType, "slice">, Deno.NativeResultType> = {
+  pointer: "usize",
+  usize: "usize",
+  u64: "u64",
+  i64: "i64",
+  f64: "f64",
+  bool: "bool",
+  u32: "u32",
+  i32: "i32",
+  void: "void",
+};
+
+function resultType(t: CType): Deno.NativeResultType {
+  if (t === "slice") return { struct: ["usize", "usize"] };
+  if (t === "pointer") return "pointer";
+  return nativeTypes[t];
+}
+
+function declaration(name: string, def: SymbolDef, nonblocking: boolean): Deno.ForeignFunction {
+  return {
+    name,
+    parameters: flatParameters(def).map((t) => nativeTypes[t] as Deno.NativeType),
+    result: resultType(def.result),
+    nonblocking,
+    optional: def.optional ?? false,
+  } as Deno.ForeignFunction;
+}
+
+/** Converts a raw Deno result into the core's representation. */
+function converter(t: CType): ((r: Any) => Any) | undefined {
+  switch (t) {
+    case "pointer":
+      return (p: Deno.PointerValue) => p === null ? 0 : Number(Deno.UnsafePointer.value(p));
+    case "slice":
+      return (s: Uint8Array) => {
+        const v = new BigUint64Array(s.buffer, s.byteOffset, 2);
+        return [Number(v[0]), Number(v[1])];
+      };
+    case "i64":
+    case "u64":
+    case "usize":
+      return (n: bigint | number) => Number(n);
+  }
+  return undefined;
+}
+
+/** Wraps an exception from a missing permission in an error naming the flag. */
+function permission<T>(flag: string, what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`@dd-ffi/trace needs Deno's ${flag} to ${what}: run with ${flag}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The running Deno. */
+export const runtime: RuntimeInfo = {
+  name: "deno",
+  version: Deno.version.deno,
+  interpreter: "v8",
+  env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
+};
+
+/** Opens the library at `path`. */
+export function open(path: string): Native {
+  const decls: Record<string, Deno.ForeignFunction> = {};
+  for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+    decls[name] = declaration(name, def, false);
+    if (def.blocking) decls[`${name}$async`] = declaration(name, def, true);
+  }
+  const lib = permission("--allow-ffi", `load ${path}`, () => Deno.dlopen(path, decls));
+  const raw = lib.symbols as Record<string, Any>;
+  const bound: Record<string, Any> = {};
+  const async: Record<string, Any> = {};
+  for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+    const f = raw[name];
+    const convert = converter(def.result);
+    bound[name] = f == null ? undefined : convert ? (...a: Any[]) => convert(f(...a)) : f;
+    if (def.blocking) {
+      const g = raw[`${name}$async`];
+      async[name] = convert ? async (...a: Any[]) => convert(await g(...a)) : g;
+    }
+  }
+  return {
+    path,
+    runtime,
+    symbols: bound as Native["symbols"],
+    async: async as Native["async"],
+    alloc(size: number): NativeMemory {
+      const buffer = new ArrayBuffer(size);
+      const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+      return { buffer, address };
+    },
+    free() {},
+    read(address, length) {
+      if (length === 0) return new Uint8Array(0);
+      const p = Deno.UnsafePointer.create(BigInt(address));
+      return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p!, length)).slice();
+    },
+    cstring(address) {
+      return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(BigInt(address))!);
+    },
+    close() {
+      lib.close();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The adapter interface: what the runtime-agnostic core (`src/`) may ask of
+ * a runtime's FFI. Each adapter (`bun.ts`, `deno.ts`, `node.ts`) builds one
+ * from the symbol table in `abi.ts`.
+ *
+ * @module
+ */
+import type { CType, SymbolDef, Symbols } from "./abi.ts";
+
+/** JS argument(s) for one C parameter type; a slice takes two (`ptr, len`). */
+type Arg<T> = T extends "slice" ? [ptr: number, len: number]
+  : T extends "u64" | "i64" ? [bigint | number]
+  : T extends "bool" ? [boolean]
+  : [number];
+
+/** JS arguments for a C parameter list. */
+type Args<P> = P extends readonly [infer H, ...infer R] ? [...Arg<H>, ...Args<R>] : [];
+
+/** JS value of a C result type. `pointer` results may be 0 or null for NULL. */
+type Result<T extends CType> = T extends "void" ? void
+  : T extends "slice" ? [ptr: number, len: number]
+  : T extends "pointer" ? number | null
+  : T extends "bool" ? boolean
+  : number;
+
+/** A bound C function. */
+export type NativeFunction<S extends SymbolDef> = (...args: Args<S["parameters"]>) => Result<S["result"]>;
+
+/** The bound functions, by C name; optional symbols may be missing. */
+export type NativeSymbols = {
+  [K in keyof Symbols]: Symbols[K] extends { optional: true } ? NativeFunction<Symbols[K]> | undefined
+    : NativeFunction<Symbols[K]>;
+};
+
+/** The symbols marked `blocking`. */
+export type BlockingName = {
+  [K in keyof Symbols]: Symbols[K] extends { blocking: true } ? K : never;
+}[keyof Symbols];
+
+/** A blocking C function called off the JS thread; resolves to its result. */
+export type AsyncNativeFunction<S extends SymbolDef> = (
+  ...args: Args<S["parameters"]>
+) => Promise<Result<S["result"]>>;
+
+/** Native memory that does not move, with its address. */
+export interface NativeMemory {
+  /** The memory, as seen from JS. */
+  readonly buffer: ArrayBuffer;
+  /** Its native address. */
+  readonly address: number;
+}
+
+/** What the running JS runtime is. */
+export interface RuntimeInfo {
+  /** "nodejs", "bun" or "deno". */
+  readonly name: string;
+  /** The runtime's version, e.g. "20.20.2". */
+  readonly version: string;
+  /** The JS engine: "v8" or "JavaScriptCore". */
+  readonly interpreter: string;
+  /** Reads an environment variable (undefined if unset or not permitted). */
+  env(name: string): string | undefined;
+}
+
+/** One loaded library, as one runtime's adapter presents it. */
+export interface Native {
+  /** The library file that was loaded. */
+  readonly path: string;
+  /** The runtime this adapter runs on. */
+  readonly runtime: RuntimeInfo;
+  /** Every symbol of `abi.ts`, called synchronously on the JS thread. */
+  readonly symbols: NativeSymbols;
+  /** The blocking symbols, called on another thread; the JS thread stays free. */
+  readonly async: { [K in BlockingName]: AsyncNativeFunction<Symbols[K]> };
+  /** Allocates `size` bytes of zeroed, non-moving memory. */
+  alloc(size: number): NativeMemory;
+  /** Releases memory from `alloc` (a no-op where the GC owns it). */
+  free(memory: NativeMemory): void;
+  /** Copies `length` bytes at `address` into a new array. */
+  read(address: number, length: number): Uint8Array;
+  /** Reads the NUL-terminated UTF-8 string at `address`. */
+  cstring(address: number): string;
+  /** Unloads the library: only when nothing uses it any more. */
+  close(): void;
+}
+
+/** The parameters of `def` as the adapters declare them: each slice as two pointer-sized integers. */
+export function flatParameters(def: SymbolDef): Exclude<CType, "slice" | "void">[] {
+  return def.parameters.flatMap((t) => t === "slice" ? ["usize", "usize"] as const : [t as Exclude<CType, "slice" | "void">]);
+}

@@ -1,0 +1,62 @@
+/**
+ * The errors this library throws.
+ *
+ * @module
+ */
+import type { ErrorCodeName } from "../ffi/abi.ts";
+
+export type { ErrorCodeName };
+
+/**
+ * An error returned by libdatadog (`ddog_TraceExporterError`): `code` is
+ * the `ddog_TraceExporterErrorCode` name (e.g. `"ConnectionRefused"`,
+ * `"HttpServer"`, `"TimedOut"`), `message` libdatadog's text.
+ */
+export class TraceExporterError extends Error {
+  override name = "TraceExporterError";
+  /** The `ddog_TraceExporterErrorCode` name. */
+  readonly code: ErrorCodeName;
+  /** The C function that returned the error. */
+  readonly function: string;
+  /** libdatadog's message. */
+  readonly detail: string;
+  /** The exporter option whose setter failed, e.g. `"computeStats"`. */
+  readonly option?: string;
+
+  constructor(code: ErrorCodeName, detail: string, fn: string, option?: string) {
+    super(`${option ? `options.${option}: ` : ""}${fn}: ${code}: ${detail}`);
+    this.code = code;
+    this.function = fn;
+    this.detail = detail;
+    if (option) this.option = option;
+  }
+}
+
+/**
+ * A span or an option that cannot be used as given. `path` names the
+ * field, e.g. `traces[0][56].meta["http.status_code"]` or
+ * `options.connectionTimeoutMs`; nothing was sent.
+ */
+export class ValidationError extends TypeError {
+  override name = "ValidationError";
+  /** Where the bad value is, e.g. `traces[0][56].traceId`. */
+  readonly path: string;
+
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`${path}: ${problem}`, options);
+    this.path = path;
+  }
+}
+
+/** A send cancelled through its `AbortSignal`. */
+export class AbortError extends Error {
+  override name = "AbortError";
+  constructor(message = "The send was aborted", options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** An operation on an exporter after `close()`. */
+export class ClosedError extends Error {
+  override name = "ClosedError";
+}
