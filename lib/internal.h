@@ -61,6 +61,9 @@ void ddffi_encode_v04(const ddog_TracerTraceChunks *chunks, ddffi_buf *out);
 typedef struct ddffi_otlp_resource {
   ddffi_str service, env, version, hostname, language, lang_version, tracer_version, runtime_id;
   ddffi_str scope_name, scope_version; /* instrumentation scope */
+  /* libdatadog: config client_computed_stats (or OTLP stats export on) adds
+   * the resource attribute _dd.stats_computed = "true". */
+  bool client_computed_stats;
 } ddffi_otlp_resource;
 
 /* Appends the OTLP/HTTP JSON ExportTraceServiceRequest of `chunks` to `out`,

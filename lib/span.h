@@ -1,0 +1,120 @@
+/* The span data model behind the opaque span/event/chunks handles, shared
+ * by span.c, structured_value.c and otlp.c. Not part of the ABI. */
+#ifndef DDFFI_SPAN_H
+#define DDFFI_SPAN_H
+
+#include "internal.h"
+
+/* A key with a string or byte value: meta, meta_struct, link attributes. */
+typedef struct ddffi_str_entry {
+  ddffi_str key, value;
+} ddffi_str_entry;
+
+/* A key with a number: metrics. */
+typedef struct ddffi_f64_entry {
+  ddffi_str key;
+  double value;
+} ddffi_f64_entry;
+
+/* meta, metrics and meta_struct hold each key once, in the order of each
+ * key's LAST write (a rewrite moves the key to the end). libdatadog keeps
+ * these in a VecMap that appends duplicates; before encoding, its exporter
+ * dedups them (last write wins), which also reverses the vector. So the
+ * wire order is this array read BACKWARDS; the encoders do that. */
+typedef struct ddffi_str_map {
+  ddffi_str_entry *items;
+  size_t len, cap;
+} ddffi_str_map;
+
+typedef struct ddffi_f64_map {
+  ddffi_f64_entry *items;
+  size_t len, cap;
+} ddffi_f64_map;
+
+/* Span event attribute value types, as libdatadog tags them on the wire. */
+enum { DDFFI_ATTR_STRING = 0, DDFFI_ATTR_BOOL = 1, DDFFI_ATTR_INT = 2, DDFFI_ATTR_DOUBLE = 3 };
+
+typedef struct ddffi_attr_scalar {
+  uint8_t type; /* DDFFI_ATTR_* */
+  bool b;
+  int64_t i;
+  double d;
+  ddffi_str s;
+} ddffi_attr_scalar;
+
+typedef struct ddffi_event_attr {
+  ddffi_str key;
+  bool is_array;             /* type 4 on the wire */
+  ddffi_attr_scalar single;  /* when !is_array */
+  ddffi_attr_scalar *items;  /* when is_array */
+  size_t n_items;
+} ddffi_event_attr;
+
+/* Link and event attributes are HashMaps in libdatadog (iteration order
+ * unspecified). Here: first insertion order, a rewrite replaces in place. */
+typedef struct ddffi_link {
+  uint64_t trace_id_low, trace_id_high, span_id;
+  ddffi_str_entry *attrs;
+  size_t n_attrs;
+  ddffi_str tracestate;
+  uint32_t flags;
+} ddffi_link;
+
+struct ddog_TracerSpanEvent {
+  uint64_t time_unix_nano;
+  ddffi_str name;
+  ddffi_event_attr *attrs;
+  size_t n_attrs, cap_attrs;
+};
+typedef struct ddog_TracerSpanEvent ddffi_event;
+
+struct ddog_TracerSpan {
+  ddffi_str service, name, resource, type;
+  uint64_t trace_id_low, trace_id_high, span_id, parent_id;
+  int64_t start, duration;
+  int32_t error;
+  ddffi_str_map meta;
+  ddffi_f64_map metrics;
+  ddffi_str_map meta_struct; /* values are opaque msgpack blobs */
+  ddffi_link *links;
+  size_t n_links;
+  ddffi_event *events; /* owned by value */
+  size_t n_events, cap_events;
+};
+
+typedef struct ddffi_chunk {
+  ddog_TracerSpan **spans; /* owned */
+  size_t len, cap;
+} ddffi_chunk;
+
+struct ddog_TracerTraceChunks {
+  ddffi_chunk *chunks;
+  size_t len, cap;
+};
+
+/* Frees a span and everything in it WITHOUT touching the live count: for
+ * spans already owned by a chunks object (ddog_tracer_span_free is for
+ * spans that are still handles). */
+void ddffi_span_destroy(ddog_TracerSpan *span);
+
+/* libdatadog's drop_chunks, run before an OTLP export: keeps a chunk with
+ * a span whose error is 1, or whose first sampling priority
+ * (_sampling_priority_v1) is absent or > 0; otherwise keeps only its spans
+ * kept by single-span sampling (_dd.span_sampling.mechanism == 8) or
+ * analytics (_dd1.sr.eausr), dropping the chunk when none remain. */
+void ddffi_chunks_drop_unsampled(ddog_TracerTraceChunks *chunks);
+
+/* Last-written value of `key` in meta / metrics (NULL when absent). */
+const ddffi_str *ddffi_span_meta_get(const ddog_TracerSpan *span, const char *key);
+const double *ddffi_span_metric_get(const ddog_TracerSpan *span, const char *key);
+
+/* structured_value.c: validates and encodes a token list into `out` (which
+ * the caller frees). NULL on success, else libdatadog's error. */
+ddog_TraceExporterError *ddffi_encode_tokens(ddog_Slice_TracerValueToken tokens, ddffi_buf *out);
+
+/* Slice validation as libdd-common-ffi's try_as_slice: NULL with len > 0,
+ * a length whose byte size exceeds PTRDIFF_MAX, or a misaligned pointer are
+ * invalid. Returns true when fine. */
+bool ddffi_slice_ok(const void *ptr, size_t len, size_t elem_size, size_t align);
+
+#endif
