@@ -5,3 +5,4 @@
  * @module
  */
 export * from "./src/testing/agent.ts";
+export { liveNativeObjects } from "./src/testing/live.ts";

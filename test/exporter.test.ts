@@ -1,0 +1,250 @@
+/** End to end: spans in, the test agent decodes exactly those spans off the wire. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { TraceExporter, VERSION } from "../mod.ts";
+import { TestAgent } from "../testing.ts";
+import { assertNoLeaks, span, withExporter } from "./helpers.ts";
+
+test.after.each(assertNoLeaks);
+
+test("every span field arrives exactly", () =>
+  withExporter(async (exporter, agent) => {
+    const res = await exporter.send([[
+      span({
+        name: "db.query",
+        service: "orders",
+        resource: "SELECT * FROM orders",
+        type: "sql",
+        traceId: 0xabcdefn,
+        spanId: 42n,
+        parentId: 41n,
+        start: 1_712_345_678_901_234_567n,
+        duration: 987_654_321n,
+        error: 1,
+        meta: { "db.system": "postgresql", "span.kind": "client" },
+        metrics: { "db.rows": 12, ratio: 0.25, neg: -3.5 },
+      }),
+    ]]);
+    assert.equal(res.rateByService, { "service:,env:": 1 });
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.name, "db.query");
+    assert.is(s.service, "orders");
+    assert.is(s.resource, "SELECT * FROM orders");
+    assert.is(s.type, "sql");
+    assert.is(s.trace_id, 0xabcdefn);
+    assert.is(s.span_id, 42n);
+    assert.is(s.parent_id, 41n);
+    assert.is(s.start, 1_712_345_678_901_234_567n);
+    assert.is(s.duration, 987_654_321n);
+    assert.is(s.error, 1);
+    assert.equal(s.meta, { "db.system": "postgresql", "span.kind": "client" });
+    assert.equal(s.metrics, { "db.rows": 12, ratio: 0.25, neg: -3.5 });
+  }));
+
+test("keys are in libdatadog's order; empty and zero fields are omitted", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[span({ type: "", parentId: 0n, error: 0 }), span({ meta: { a: "b" }, metrics: { m: 1 }, parentId: 7n, error: true })]]);
+    const [[bare, full]] = await agent.waitForTraces(1);
+    assert.equal(Object.keys(bare.raw), ["service", "name", "resource", "trace_id", "span_id", "start", "duration"]);
+    assert.equal(Object.keys(full.raw), [
+      "service", "name", "resource", "trace_id", "span_id", "parent_id", "start", "duration", "error", "meta", "metrics", "type",
+    ]);
+  }));
+
+test("64- and 128-bit ids, ids near 2^64", () =>
+  withExporter(async (exporter, agent) => {
+    const max64 = 2n ** 64n - 1n;
+    await exporter.send([[
+      span({ traceId: max64, spanId: max64, parentId: max64 - 1n }),
+      span({ traceId: 2n ** 128n - 1n, spanId: 2n ** 63n }),
+      span({ traceId: (0x0123456789abcdefn << 64n) | 5n, spanId: 1n }),
+      span({ traceId: 1n << 64n, spanId: 2n ** 53n + 1n }),
+    ]]);
+    const [[a, b, c, d]] = await agent.waitForTraces(1);
+    assert.is(a.trace_id, max64);
+    assert.is(a.span_id, max64);
+    assert.is(a.parent_id, max64 - 1n);
+    assert.is(a.meta["_dd.p.tid"], undefined);
+    assert.is(b.trace_id, max64);
+    assert.is(b.span_id, 2n ** 63n);
+    assert.is(b.meta["_dd.p.tid"], "ffffffffffffffff");
+    assert.is(c.trace_id, 5n);
+    assert.is(c.meta["_dd.p.tid"], "0123456789abcdef");
+    assert.is(d.trace_id, 0n);
+    assert.is(d.meta["_dd.p.tid"], "0000000000000001");
+    assert.is(d.span_id, 2n ** 53n + 1n);
+  }));
+
+test("number ids and times are accepted when exact", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[span({ traceId: 7n, spanId: 9, parentId: 3, start: 1_700_000_000_000_000_000, duration: 5 } as never)]]);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.span_id, 9n);
+    assert.is(s.parent_id, 3n);
+    assert.is(s.start, 1_700_000_000_000_000_000n);
+    assert.is(s.duration, 5n);
+  }));
+
+test("unicode: emoji, CJK, lone surrogates, empty strings", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[
+      span({
+        name: "naïve.操作",
+        service: "",
+        resource: "🚀 launch 👩‍👩‍👧",
+        meta: { "κλειδί": "значение", emoji: "🎉", "": "empty key", empty: "", lone: "a\uD800b", lone2: "\uDFFF" },
+        metrics: { "ключ": 1 },
+      }),
+    ]]);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.name, "naïve.操作");
+    assert.is(s.service, "");
+    assert.is(s.resource, "🚀 launch 👩‍👩‍👧");
+    assert.is(s.meta["κλειδί"], "значение");
+    assert.is(s.meta.emoji, "🎉");
+    assert.is(s.meta[""], "empty key");
+    assert.is(s.meta.empty, "");
+    // A lone surrogate cannot be UTF-8: it goes as U+FFFD, like every UTF-8 encoder in JS.
+    assert.is(s.meta.lone, "a\uFFFDb");
+    assert.is(s.meta.lone2, "\uFFFD");
+    assert.is(s.metrics["ключ"], 1);
+  }));
+
+test("1 MB values and 1,000 tags", () =>
+  withExporter(async (exporter, agent) => {
+    const big = "x".repeat(1 << 20);
+    const bigUnicode = "é".repeat(1 << 19);
+    const meta: Record<string, string> = { big, bigUnicode };
+    const metrics: Record<string, number> = {};
+    for (let i = 0; i < 1000; i++) {
+      meta[`tag.${i}`] = `value-${i}`;
+      metrics[`metric.${i}`] = i / 7;
+    }
+    await exporter.send([[span({ meta, metrics })]]);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.meta.big, big);
+    assert.is(s.meta.bigUnicode, bigUnicode);
+    assert.is(Object.keys(s.meta).length, 1002);
+    assert.is(Object.keys(s.metrics).length, 1000);
+    assert.is(s.meta["tag.999"], "value-999");
+    assert.is(s.metrics["metric.500"], 500 / 7);
+  }));
+
+test("10,000 spans in many chunks, in order", () =>
+  withExporter(async (exporter, agent) => {
+    const traces = [];
+    for (let c = 0; c < 100; c++) {
+      const chunk = [];
+      for (let i = 0; i < 100; i++) {
+        chunk.push(span({ traceId: BigInt(c + 1), spanId: BigInt(c * 100 + i + 1), meta: { i: String(i) } }));
+      }
+      traces.push(chunk);
+    }
+    await exporter.send(traces);
+    const got = await agent.waitForTraces(100);
+    assert.is(got.length, 100);
+    assert.is(agent.requests.length, 1);
+    assert.is(agent.requests[0].headers["x-datadog-trace-count"], "100");
+    for (let c = 0; c < 100; c++) {
+      assert.is(got[c].length, 100);
+      assert.is(got[c][0].trace_id, BigInt(c + 1));
+      assert.is(got[c][99].span_id, BigInt(c * 100 + 100));
+      assert.is(got[c][42].meta.i, "42");
+    }
+  }));
+
+test("an empty chunk and an empty send", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[], [span()]]);
+    const got = await agent.waitForTraces(2);
+    assert.is(got[0].length, 0);
+    assert.is(got[1].length, 1);
+  }));
+
+test("headers: language, versions, trace count, content type, test session token", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[span()], [span()], [span()]]);
+    const [req] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
+    assert.is(req.method, "POST");
+    assert.is(req.path, "/v0.4/traces");
+    const h = req.headers;
+    assert.is(h["content-type"], "application/msgpack");
+    assert.is(h["datadog-meta-lang"], "nodejs");
+    assert.is(h["datadog-meta-lang-version"], "1.2.3");
+    assert.is(h["datadog-meta-lang-interpreter"], "test-interpreter");
+    assert.is(h["datadog-meta-tracer-version"], VERSION);
+    assert.is(h["x-datadog-trace-count"], "3");
+    assert.is(h["x-datadog-test-session-token"], "session-42");
+  }, { languageVersion: "1.2.3", languageInterpreter: "test-interpreter", testSessionToken: "session-42" }));
+
+test("defaults: language nodejs, the running runtime's version", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[span()]]);
+    const [req] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
+    assert.is(req.headers["datadog-meta-lang"], "nodejs");
+    assert.ok(/^\d+\.\d+\.\d+/.test(req.headers["datadog-meta-lang-version"]));
+    assert.ok(["nodejs", "bun", "deno"].includes(req.headers["datadog-meta-lang-interpreter"]));
+  }));
+
+test("unix socket", async () => {
+  const path = `/tmp/dd-ffi-test-${Math.random().toString(36).slice(2)}.sock`;
+  await withExporter(async (exporter, agent) => {
+    assert.is(agent.url, `unix://${path}`);
+    await exporter.send([[span({ name: "over.uds" })]]);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.name, "over.uds");
+  }, {}, { socketPath: path });
+});
+
+test("rate_by_service: parsed, and kept when the agent says it is unchanged", () =>
+  withExporter(async (exporter, agent) => {
+    agent.setRates({ "service:web,env:prod": 0.5, "service:,env:": 1 });
+    const first = await exporter.send([[span()]]);
+    assert.ok(first.changed);
+    assert.equal(first.rateByService, { "service:web,env:prod": 0.5, "service:,env:": 1 });
+    assert.ok(new TextDecoder().decode(first.body).includes("rate_by_service"));
+    const second = await exporter.send([[span()]]);
+    assert.not.ok(second.changed);
+    assert.is(second.body.length, 0);
+    assert.equal(second.rateByService, first.rateByService);
+    agent.setRates({ "service:web,env:prod": 0.1 });
+    const third = await exporter.send([[span()]]);
+    assert.ok(third.changed);
+    assert.equal(exporter.rateByService, { "service:web,env:prod": 0.1 });
+  }));
+
+test("several exporters, one after another and side by side", async () => {
+  await using agent = await TestAgent.start();
+  const a = new TraceExporter({ url: agent.url, service: "a" });
+  const b = new TraceExporter({ url: agent.url, service: "b" });
+  await Promise.all([a.send([[span({ name: "a" })]]), b.send([[span({ name: "b" })]])]);
+  await a.close();
+  await b.close();
+  const names = agent.spans().map((s) => s.name).sort();
+  assert.equal(names, ["a", "b"]);
+});
+
+test("close() twice, dispose after close, send after close", async () => {
+  await using agent = await TestAgent.start();
+  const e = new TraceExporter({ url: agent.url });
+  await e.close();
+  await e.close();
+  e[Symbol.dispose]();
+  try {
+    await e.send([[span()]]);
+    assert.unreachable();
+  } catch (err) {
+    assert.is((err as Error).name, "ClosedError");
+  }
+});
+
+test("using: the exporter is freed at the end of the block", async () => {
+  await using agent = await TestAgent.start();
+  {
+    using e = new TraceExporter({ url: agent.url });
+    await e.send([[span()]]);
+  }
+  assertNoLeaks();
+});
+
+test.run();

@@ -1,0 +1,57 @@
+/** Shared pieces of the test files. */
+import * as assert from "uvu/assert";
+import { type Span, TraceExporter, type ExporterOptions } from "../mod.ts";
+import { liveNativeObjects, TestAgent } from "../testing.ts";
+
+/** A valid span with every required field; `over` replaces fields. */
+export function span(over: Partial<Span> = {}): Span {
+  return {
+    name: "web.request",
+    service: "web",
+    resource: "GET /",
+    type: "web",
+    traceId: 0x1234n,
+    spanId: 0x5678n,
+    start: 1_700_000_000_000_000_000n,
+    duration: 1_500_000n,
+    ...over,
+  };
+}
+
+/** Asserts that no native object is left (the bundled library counts them). */
+export function assertNoLeaks(): void {
+  const live = liveNativeObjects();
+  if (live !== undefined) assert.is(live, 0, `native objects leaked: ${live}`);
+}
+
+/** Runs `fn` with a fresh agent and an exporter pointed at it; closes both. */
+export async function withExporter<T>(
+  fn: (exporter: TraceExporter, agent: TestAgent) => Promise<T>,
+  options: ExporterOptions = {},
+  agentOptions: Parameters<typeof TestAgent.start>[0] = {},
+): Promise<T> {
+  const agent = await TestAgent.start(agentOptions);
+  const exporter = new TraceExporter({ url: agent.url, ...options });
+  try {
+    return await fn(exporter, agent);
+  } finally {
+    await exporter.close();
+    await agent.close();
+  }
+}
+
+/** Expects `p` to reject with an error of class `type` whose message matches `pattern`; returns it. */
+export async function rejects<E extends Error>(
+  p: Promise<unknown> | (() => unknown),
+  type: new (...a: never[]) => E,
+  pattern?: RegExp,
+): Promise<E> {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (e) {
+    if (!(e instanceof type)) throw new assert.Assertion({ message: `expected ${type.name}, got ${e}`, generated: false, operator: "instanceOf", expects: type.name, actual: String(e) });
+    if (pattern) assert.match((e as Error).message, pattern);
+    return e as E;
+  }
+  throw new assert.Assertion({ message: `expected ${type.name}, nothing thrown`, generated: false, operator: "throws", expects: type.name, actual: "nothing" });
+}
