@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +111,12 @@ bool ddffi_utf8_valid(const uint8_t *p, size_t n) {
 }
 
 ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s) {
-  if (!s.ptr && s.len) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
+  if ((!s.ptr && s.len) || s.len > PTRDIFF_MAX) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
   return NULL;
 }
 
 ddog_TraceExporterError *ddffi_check_str(ddog_CharSlice s) {
-  if (!s.ptr && s.len) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
+  if ((!s.ptr && s.len) || s.len > PTRDIFF_MAX) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
   if (s.len && !ddffi_utf8_valid((const uint8_t *)s.ptr, s.len))
     return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_INPUT, NULL);
   return NULL;

@@ -19,7 +19,8 @@ ddog_TraceExporterError *ddffi_errorf(ddog_TraceExporterErrorCode code, const ch
 /* libdatadog's Display text for a code ("Connection refused", ...). */
 const char *ddffi_code_text(ddog_TraceExporterErrorCode code);
 
-/* Slice checks as libdatadog does them: NULL ptr with len > 0 is
+/* Slice checks as libdatadog does them: NULL ptr with len > 0, or a size
+ * over PTRDIFF_MAX, is
  * InvalidArgument; a CharSlice that is not UTF-8 is InvalidInput.
  * Return NULL when fine, else a new error. */
 ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s);
