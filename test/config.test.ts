@@ -1,0 +1,146 @@
+/** Exporter options: every config setter reachable, env defaults, OTLP export, and options the bundled library lacks. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
+import { liveNativeObjects, TestAgent } from "../testing.ts";
+import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
+
+test.after.each(assertNoLeaks);
+
+const bundled = liveNativeObjects() !== undefined;
+const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
+
+type Otlp = {
+  resourceSpans: {
+    resource: { attributes: { key: string; value: Record<string, unknown> }[] };
+    scopeSpans: { scope: { name: string; version?: string }; spans: Record<string, unknown>[] }[];
+  }[];
+};
+const attrs = (list: { key: string; value: Record<string, unknown> }[]) =>
+  Object.fromEntries(list.map((a) => [a.key, Object.values(a.value)[0]]));
+
+test("every option's setter accepts its value", () =>
+  withExporter(async (exporter, agent) => {
+    await exporter.send([[span()]]);
+    assert.is(agent.spans().length, 1);
+  }, {
+    service: "svc", env: "test", version: "1.2.3", hostname: "host-1", tracerVersion: "9.9.9",
+    language: "nodejs", languageVersion: "20.0.0", languageInterpreter: "v8", processTags: "entrypoint.name:demo",
+    testSessionToken: "tok", connectionTimeoutMs: 1000, computeStats: false, clientComputedStats: false, healthMetrics: false,
+  }));
+
+if (bundled) {
+  for (
+    const [option, value] of [
+      ["computeStats", true],
+      ["clientComputedStats", true],
+      ["healthMetrics", true],
+      ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
+      ["outputToLogMaxLineSize", 1000],
+    ] as const
+  ) {
+    test(`bundled library: ${option} fails at new TraceExporter with an error naming the option`, async () => {
+      const e = await rejects(() => new TraceExporter({ [option]: value }), TraceExporterError);
+      assert.is(e.option, option);
+      assert.is(e.code, "InvalidArgument");
+      assert.match(e.message, new RegExp(`^options\\.${option}: ddog_trace_exporter_config_`));
+      assert.match(e.message, /DD_LIBDATADOG_PATH/);
+    });
+  }
+
+  test("bundled library: OTLP over http/protobuf is refused naming the option", async () => {
+    const e = await rejects(
+      () => new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } }),
+      TraceExporterError,
+    );
+    assert.is(e.option, "otlp.protocol");
+  });
+}
+
+test("option types are checked before any native call", async () => {
+  await rejects(() => new TraceExporter({ telemetry: { intervalMs: -5 } }), ValidationError, /options\.telemetry\.intervalMs/);
+  await rejects(() => new TraceExporter({ otlp: { endpoint: 5 as never } }), ValidationError, /options\.otlp\.endpoint/);
+  await rejects(() => new TraceExporter({ otlp: { endpoint: "x", instrumentationScope: {} as never } }), ValidationError, /instrumentationScope\.name/);
+  await rejects(() => new TraceExporter(null as never), ValidationError, /^options/);
+});
+
+test("OTLP/HTTP JSON export to a local receiver", async () => {
+  await using receiver = await TestAgent.start();
+  const exporter = new TraceExporter({
+    service: "checkout", env: "staging", version: "2.0.0",
+    otlp: { endpoint: `${receiver.url}/v1/traces`, protocol: "http/json", instrumentationScope: { name: "my-scope", version: "0.1" } },
+  });
+  try {
+    await exporter.send([[
+      span({ name: "http.request", resource: "GET /cart", traceId: (0xabn << 64n) | 0xcdn, spanId: 0x10n, meta: { "span.kind": "server", "http.method": "GET" }, metrics: { "_sampling_priority_v1": 1, count: 3 } }),
+      span({ name: "db.query", resource: "SELECT 1", traceId: (0xabn << 64n) | 0xcdn, spanId: 0x11n, parentId: 0x10n, error: 1, meta: { "error.message": "boom" } }),
+    ]]);
+  } finally {
+    await exporter.close();
+  }
+  const [req] = await receiver.waitForRequests(1, 5000, "/v1/traces");
+  assert.is(req.headers["content-type"], "application/json");
+  assert.is(receiver.requests.filter((r) => r.path === "/v0.4/traces").length, 0);
+  const body = receiver.otlp()[0] as Otlp;
+  const rs = body.resourceSpans[0];
+  const resource = attrs(rs.resource.attributes);
+  assert.is(resource["service.name"], "checkout");
+  assert.is(resource["deployment.environment.name"], "staging");
+  assert.is(resource["service.version"], "2.0.0");
+  assert.is(rs.scopeSpans[0].scope.name, "my-scope");
+  const [server, db] = rs.scopeSpans[0].spans;
+  assert.is(server.traceId, "00000000000000ab00000000000000cd");
+  assert.is(server.spanId, "0000000000000010");
+  assert.is(db.parentSpanId, "0000000000000010");
+  assert.is(server.name, "GET /cart");
+  assert.is(server.kind, 2, "span.kind server");
+  assert.is((db.status as { code: number }).code, 2, "error → STATUS_CODE_ERROR");
+  assert.is(attrs(server.attributes as never)["http.method"], "GET");
+});
+
+test("env defaults: DD_TRACE_AGENT_URL, DD_SERVICE, DD_ENV, DD_VERSION", async () => {
+  await using receiver = await TestAgent.start();
+  const saved = { ...env };
+  Object.assign(env, { DD_TRACE_AGENT_URL: receiver.url, DD_SERVICE: "from-env", DD_ENV: "env-env", DD_VERSION: "7.7.7" });
+  try {
+    // the agent URL from the environment
+    const viaAgent = new TraceExporter();
+    await viaAgent.send([[span({ name: "env.url" })]]);
+    await viaAgent.close();
+    assert.is(receiver.spans()[0].name, "env.url");
+    // service, env, version from the environment, seen in the OTLP resource
+    const viaOtlp = new TraceExporter({ otlp: { endpoint: `${receiver.url}/v1/traces` } });
+    await viaOtlp.send([[span()]]);
+    await viaOtlp.close();
+    const resource = attrs((receiver.otlp()[0] as Otlp).resourceSpans[0].resource.attributes);
+    assert.is(resource["service.name"], "from-env");
+    assert.is(resource["deployment.environment.name"], "env-env");
+    assert.is(resource["service.version"], "7.7.7");
+  } finally {
+    for (const k of ["DD_TRACE_AGENT_URL", "DD_SERVICE", "DD_ENV", "DD_VERSION"]) {
+      if (saved[k] === undefined) delete env[k];
+      else env[k] = saved[k];
+    }
+  }
+});
+
+test("DD_AGENT_HOST and DD_TRACE_AGENT_PORT", async () => {
+  await using agent = await TestAgent.start();
+  const port = new URL(agent.url).port;
+  const saved = { ...env };
+  delete env.DD_TRACE_AGENT_URL;
+  Object.assign(env, { DD_AGENT_HOST: "127.0.0.1", DD_TRACE_AGENT_PORT: port });
+  try {
+    const exporter = new TraceExporter();
+    await exporter.send([[span({ name: "host.port" })]]);
+    await exporter.close();
+    assert.is(agent.spans()[0].name, "host.port");
+  } finally {
+    for (const k of ["DD_AGENT_HOST", "DD_TRACE_AGENT_PORT", "DD_TRACE_AGENT_URL"]) {
+      if (saved[k] === undefined) delete env[k];
+      else env[k] = saved[k];
+    }
+  }
+});
+
+test.run();
