@@ -40,12 +40,12 @@ export function denoBinary() {
   ]);
 }
 
-/** How to run a TypeScript file on each runtime: [command, ...args before the file]. */
+/** How to run a TypeScript file on each runtime: [command, ...args before the file]. The GC is exposed so tests can prove finalizers free native handles. */
 export function runtimeCommands() {
   return {
-    node: [process.execPath, "--import", "tsx"],
+    node: [process.execPath, "--expose-gc", "--import", "tsx"],
     bun: [bunBinary()],
-    deno: [denoBinary(), "run", "-A"],
+    deno: [denoBinary(), "run", "-A", "--v8-flags=--expose-gc"],
   };
 }
 

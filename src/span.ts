@@ -622,3 +622,23 @@ function setEventAttribute(b: Binding, event: number, k: string, v: unknown, pat
     throw new ValidationError(path, `span event attributes must be strings, booleans, numbers, bigints or arrays of one of them, got ${describe(v)}`);
   }
 }
+
+/**
+ * Encodes a plain JS value as msgpack through libdatadog
+ * (`ddog_tracer_encode_value`): the bytes `metaStruct` would carry for it.
+ * Accepts what `metaStruct` accepts; throws `ValidationError` otherwise.
+ */
+export function encodeValue(b: Binding, value: unknown): Uint8Array {
+  const plan = planValue(value, "value");
+  b.reserve(plan.bytes);
+  const tokens = writeTokens(b, value, plan.tokens);
+  const s = b.symbols;
+  check(b, s.ddog_tracer_encode_value(b.base + tokens, plan.tokens, b.out), "ddog_tracer_encode_value", "value");
+  const encoded = b.takeOut();
+  try {
+    const [ptr, len] = s.ddog_tracer_encoded_value_as_slice(encoded);
+    return b.native.read(ptr, len);
+  } finally {
+    s.ddog_tracer_encoded_value_free(encoded);
+  }
+}

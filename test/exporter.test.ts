@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { TraceExporter, VERSION } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
-import { assertNoLeaks, span, withExporter } from "./helpers.ts";
+import { assertNoLeaks, collectGarbage, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -240,6 +240,16 @@ test("using: the exporter is freed at the end of the block", async () => {
     using e = new TraceExporter({ url: agent.url });
     await e.send([[span()]]);
   }
+  assertNoLeaks();
+});
+
+test("a forgotten exporter is freed by the FinalizationRegistry", async () => {
+  await using agent = await TestAgent.start();
+  await (async () => {
+    const forgotten = new TraceExporter({ url: agent.url });
+    await forgotten.send([[span()]]);
+  })();
+  await collectGarbage();
   assertNoLeaks();
 });
 

@@ -55,3 +55,14 @@ export async function rejects<E extends Error>(
   }
   throw new assert.Assertion({ message: `expected ${type.name}, nothing thrown`, generated: false, operator: "throws", expects: type.name, actual: "nothing" });
 }
+
+/** Runs a full garbage collection (the runners expose it: `--expose-gc`, `Bun.gc`). */
+export async function collectGarbage(): Promise<void> {
+  const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  for (let i = 0; i < 5; i++) {
+    if (g.Bun) g.Bun.gc(true);
+    else if (g.gc) g.gc();
+    else throw new Error("no GC exposed: run with --expose-gc");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decode, encode } from "@msgpack/msgpack";
-import { double, ValidationError } from "../mod.ts";
+import { double, encodeValue, ValidationError } from "../mod.ts";
 import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
@@ -124,5 +124,14 @@ test("link: a bad trace id", () => bad({ links: [{ traceId: -1n, spanId: 1n }] }
 test("link: a non-string attribute", () => bad({ links: [{ traceId: 1n, spanId: 1n, attributes: { n: 1 as never } }] }, /links\[0\]\.attributes\["n"\]: expected a string/));
 test("link: flags not a u32", () => bad({ links: [{ traceId: 1n, spanId: 1n, flags: 2 ** 32 }] }, /links\[0\]\.flags: expected a u32/));
 test("links not an array", () => bad({ links: {} as never }, /\.links: expected an array/));
+
+test("encodeValue: ddog_tracer_encode_value's bytes decode back to the value", async () => {
+  const value = { a: [1, -1, 2.5, "x", true, null], b: new Uint8Array([7]), big: 2n ** 63n, n: { m: {} } };
+  const bytes = encodeValue(value);
+  assert.equal(decode(bytes, { useBigInt64: true }), { a: [1, -1, 2.5, "x", true, null], b: new Uint8Array([7]), big: 2n ** 63n, n: { m: {} } });
+  assert.equal(Array.from(encodeValue({ a: 1 })), [0x81, 0xa1, 0x61, 0x01]);
+  assert.equal(Array.from(encodeValue(-1)), [0xff]);
+  await rejects(() => encodeValue(() => 1), ValidationError, /^value: cannot encode a function/);
+});
 
 test.run();
