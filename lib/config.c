@@ -138,13 +138,15 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_compute_sta
   return unsupported("ddog_trace_exporter_config_set_compute_stats", "client-side stats computation");
 }
 
-/* In libdatadog this only adds `Datadog-Client-Computed-Stats: true` to
- * trace requests; kept off here like the other stats settings. */
+/* The tracer computed stats itself: libdatadog then sends
+ * `datadog-client-computed-stats: true` with v0.4 traces, and for OTLP the
+ * header `datadog-client-computed-stats: yes` plus the resource attribute
+ * `_dd.stats_computed`. */
 DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_client_computed_stats(
     ddog_TraceExporterConfig *config, bool is_enabled) {
   if (!config) return ddffi_error(E(INVALID_ARGUMENT), NULL);
-  if (!is_enabled) return NULL;
-  return unsupported("ddog_trace_exporter_config_set_client_computed_stats", "client-computed stats");
+  config->client_computed_stats = is_enabled;
+  return NULL;
 }
 
 /* A NULL telemetry config leaves telemetry off, as in libdatadog. */

@@ -284,6 +284,7 @@ struct ddog_TraceExporter {
   char *test_token; /* NULL when unset */
   /* Datadog-Meta-* values; NULL when empty or not a valid header value */
   char *lang, *lang_version, *lang_interpreter, *tracer_version;
+  bool client_computed_stats;
   /* OTLP export, when an endpoint is configured */
   char *otlp_endpoint;
   uint64_t otlp_timeout_ms;
@@ -379,8 +380,8 @@ static ddog_TraceExporterError *set_agent(ddog_TraceExporter *x, const ddog_Trac
 
 /* OTLP: the endpoint is parsed at send time, as in libdatadog (but https is
  * refused now); the resource is what libdatadog fills for traces: no
- * hostname, no language version, client_computed_stats false (set only when
- * OTLP stats export runs, which needs an OTLP metrics endpoint). */
+ * hostname, no language version; client_computed_stats from the config
+ * (libdatadog also sets it when OTLP stats export runs, not implemented). */
 static ddog_TraceExporterError *set_otlp(ddog_TraceExporter *x, const ddog_TraceExporterConfig *config) {
   x->otlp_endpoint = opt_cstr(&config->otlp_endpoint);
   if (!x->otlp_endpoint) return ddffi_error(E(INTERNAL), "out of memory");
@@ -417,6 +418,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   x->lang_version = meta_header(&config->lang_version);
   x->lang_interpreter = meta_header(&config->lang_interpreter);
   x->tracer_version = meta_header(&config->tracer_version);
+  x->client_computed_stats = config->client_computed_stats;
+  x->resource.client_computed_stats = config->client_computed_stats;
   if (!err && config->test_session_token.set && !x->test_token) err = ddffi_error(E(INTERNAL), "out of memory");
   if (!err && config->otlp_endpoint.set) err = set_otlp(x, config);
   if (err) {
@@ -620,6 +623,7 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
   if (x->lang_version) h[n++] = (ddffi_http_header){"datadog-meta-lang-version", x->lang_version};
   if (x->lang_interpreter) h[n++] = (ddffi_http_header){"datadog-meta-lang-interpreter", x->lang_interpreter};
   if (x->tracer_version) h[n++] = (ddffi_http_header){"datadog-meta-tracer-version", x->tracer_version};
+  if (x->client_computed_stats) h[n++] = (ddffi_http_header){"datadog-client-computed-stats", "true"};
   h[n++] = (ddffi_http_header){"datadog-send-real-http-status", "1"};
   h[n++] = (ddffi_http_header){"x-datadog-trace-count", count};
   h[n++] = (ddffi_http_header){"content-type", "application/msgpack"};
@@ -676,6 +680,7 @@ static ddog_TraceExporterError *send_otlp(const ddog_TraceExporter *x, ddog_Trac
   size_t n = standard_headers(x, false, h);
   if (!err && !headers_ok(h, n)) err = build_error(true);
   h[n++] = (ddffi_http_header){"content-type", "application/json"};
+  if (x->client_computed_stats) h[n++] = (ddffi_http_header){"datadog-client-computed-stats", "yes"};
   /* here an invalid token is skipped rather than failing the request */
   if (x->test_token && header_value_ok(x->test_token))
     h[n++] = (ddffi_http_header){"x-datadog-test-session-token", x->test_token};

@@ -15,6 +15,7 @@ struct ddog_TraceExporterConfig {
       process_tags, test_session_token, otlp_endpoint, otlp_scope_name, otlp_scope_version;
   bool has_connection_timeout;
   uint64_t connection_timeout_ms;
+  bool client_computed_stats;
 };
 
 /* Before an OTLP export libdatadog drops the chunks it would not keep

@@ -33,7 +33,6 @@ if (bundled) {
   for (
     const [option, value] of [
       ["computeStats", true],
-      ["clientComputedStats", true],
       ["healthMetrics", true],
       ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
       ["outputToLogMaxLineSize", 1000],
@@ -56,6 +55,24 @@ if (bundled) {
     assert.is(e.option, "otlp.protocol");
   });
 }
+
+test("clientComputedStats: libdatadog's header on v0.4 traces, header and resource attribute on OTLP", async () => {
+  await using agent = await TestAgent.start();
+  const v04 = new TraceExporter({ url: agent.url, clientComputedStats: true });
+  const otlp = new TraceExporter({ clientComputedStats: true, otlp: { endpoint: `${agent.url}/v1/traces` } });
+  try {
+    await v04.send([[span()]]);
+    await otlp.send([[span()]]);
+  } finally {
+    await v04.close();
+    await otlp.close();
+  }
+  const [trace] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
+  assert.is(trace.headers["datadog-client-computed-stats"], "true");
+  const [otlpReq] = await agent.waitForRequests(1, 5000, "/v1/traces");
+  assert.is(otlpReq.headers["datadog-client-computed-stats"], "yes");
+  assert.is(attrs((agent.otlp()[0] as Otlp).resourceSpans[0].resource.attributes)["_dd.stats_computed"], "true");
+});
 
 test("option types are checked before any native call", async () => {
   await rejects(() => new TraceExporter({ telemetry: { intervalMs: -5 } }), ValidationError, /options\.telemetry\.intervalMs/);
