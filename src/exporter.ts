@@ -7,7 +7,7 @@
 import type { NativeMemory } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
-import { AbortError, ClosedError } from "./errors.ts";
+import { AbortError, ClosedError, ValidationError } from "./errors.ts";
 import { buildTraceChunks, type TraceChunk } from "./span.ts";
 
 /** What the agent answered to a send. */
@@ -104,6 +104,39 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     const done = () => this.#inFlight.delete(sent);
     sent.then(done, done);
     return sent;
+  }
+
+  /**
+   * Sends a payload already encoded as msgpack v0.4 (an array of trace
+   * chunks, each an array of span maps) with `ddog_trace_exporter_send`,
+   * off the JS thread. libdatadog decodes and re-encodes it.
+   *
+   * @throws {TraceExporterError} the payload does not decode (`Serde`), or the send failed.
+   * @throws {ClosedError} the exporter is closed.
+   */
+  sendEncoded(payload: Uint8Array): Promise<AgentResponse> {
+    if (this.#closed) return Promise.reject(new ClosedError("The trace exporter is closed"));
+    if (!(payload instanceof Uint8Array)) {
+      return Promise.reject(new ValidationError("payload", "expected a Uint8Array of msgpack v0.4"));
+    }
+    const sent = this.#sendBytes(payload);
+    this.#inFlight.add(sent);
+    const done = () => this.#inFlight.delete(sent);
+    sent.then(done, done);
+    return sent;
+  }
+
+  async #sendBytes(payload: Uint8Array): Promise<AgentResponse> {
+    const b = this.#binding;
+    const memory = b.native.alloc(8 + payload.length);
+    try {
+      new Uint8Array(memory.buffer).set(payload, 8);
+      const error = await b.native.async.ddog_trace_exporter_send(this.#handle, memory.address + 8, payload.length, memory.address);
+      if (error) throw b.takeError(error, "ddog_trace_exporter_send");
+      return this.#takeResponse(readPointer(memory));
+    } finally {
+      b.native.free(memory);
+    }
   }
 
   async #sendChunks(chunks: number, signal: AbortSignal | undefined): Promise<AgentResponse> {

@@ -1,9 +1,10 @@
 /** End to end: spans in, the test agent decodes exactly those spans off the wire. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { TraceExporter, VERSION } from "../mod.ts";
-import { TestAgent } from "../testing.ts";
-import { assertNoLeaks, collectGarbage, span, withExporter } from "./helpers.ts";
+import { encode } from "@msgpack/msgpack";
+import { TraceExporter, TraceExporterError, VERSION } from "../mod.ts";
+import { liveNativeObjects, TestAgent } from "../testing.ts";
+import { assertNoLeaks, collectGarbageUntil, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -243,13 +244,31 @@ test("using: the exporter is freed at the end of the block", async () => {
   assertNoLeaks();
 });
 
+test("sendEncoded: a pre-encoded v0.4 payload through ddog_trace_exporter_send", () =>
+  withExporter(async (exporter, agent) => {
+    const payload = encode([[{
+      service: "pre", name: "encoded", resource: "r", trace_id: 2n ** 64n - 1n, span_id: 7n, parent_id: 0n,
+      start: 1_700_000_000_000_000_000n, duration: 10n, error: 0, meta: { k: "v" }, metrics: { m: 2 }, type: "web",
+    }]], { useBigInt64: true });
+    const res = await exporter.sendEncoded(payload);
+    assert.ok(res.rateByService);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.is(s.name, "encoded");
+    assert.is(s.trace_id, 2n ** 64n - 1n);
+    assert.equal(s.meta, { k: "v" });
+    assert.equal(s.metrics, { m: 2 });
+    const bad = await exporter.sendEncoded(new Uint8Array([0xc1])).catch((e) => e);
+    assert.instance(bad, TraceExporterError);
+    assert.is(bad.code, "Serde");
+  }));
+
 test("a forgotten exporter is freed by the FinalizationRegistry", async () => {
   await using agent = await TestAgent.start();
   await (async () => {
     const forgotten = new TraceExporter({ url: agent.url });
     await forgotten.send([[span()]]);
   })();
-  await collectGarbage();
+  await collectGarbageUntil(() => liveNativeObjects() === 0);
   assertNoLeaks();
 });
 

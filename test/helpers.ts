@@ -56,13 +56,18 @@ export async function rejects<E extends Error>(
   throw new assert.Assertion({ message: `expected ${type.name}, nothing thrown`, generated: false, operator: "throws", expects: type.name, actual: "nothing" });
 }
 
-/** Runs a full garbage collection (the runners expose it: `--expose-gc`, `Bun.gc`). */
-export async function collectGarbage(): Promise<void> {
+/**
+ * Runs full garbage collections (the runners expose the GC: `--expose-gc`,
+ * `Bun.gc`) until `done()` holds, for up to 5 s: finalizers run some time
+ * after the collection that found their objects.
+ */
+export async function collectGarbageUntil(done: () => boolean): Promise<void> {
   const g = globalThis as unknown as { gc?: () => void; Bun?: { gc(force: boolean): void } };
-  for (let i = 0; i < 5; i++) {
+  const until = Date.now() + 5000;
+  while (!done() && Date.now() < until) {
     if (g.Bun) g.Bun.gc(true);
     else if (g.gc) g.gc();
     else throw new Error("no GC exposed: run with --expose-gc");
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
