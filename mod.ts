@@ -11,4 +11,5 @@ export { double } from "./src/span.ts";
 export type { Double, MetaStructValue, Span, SpanEvent, SpanEventAttribute, SpanLink, TraceChunk } from "./src/span.ts";
 export { AbortError, ClosedError, TraceExporterError, ValidationError } from "./src/errors.ts";
 export type { ErrorCodeName } from "./src/errors.ts";
+export { errorCodes } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";
