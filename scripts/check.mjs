@@ -12,7 +12,7 @@ const deno = denoBinary();
 const ts = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith(".ts")).map((f) => `${dir}/${f}`);
 const entries = ["mod.ts", "testing.ts", "build.ts"];
 const checks = [
-  ["tsc --noEmit --strict", process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"]],
+  ["tsc --noEmit --strict", process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json", "--noEmit", "--strict"]],
   ["deno check", deno, ["check", "--quiet", ...entries, "cli.ts", ...ts("test"), ...ts("examples")]],
   ["deno lint", deno, ["lint", "--quiet"]],
   ["deno doc --lint", deno, ["doc", "--lint", ...entries]],
