@@ -1,27 +1,89 @@
 /**
- * Builds the bundled native library: every `lib/*.c` compiled with the
- * system C compiler into `lib/build/libdd_trace_ffi.so`.
+ * Builds the bundled native library, the C implementation of libdatadog's
+ * trace-exporter ABI in `lib/`, with the system C compiler.
  *
- * Runs under Node (through tsx), Bun and Deno:
- *   node --import tsx build.ts | bun build.ts | deno run -A build.ts
- * `npm install` runs it through the root package's `prepare` script.
+ * For Deno users of the JSR package (which carries no prebuilt library):
+ *
+ * ```sh
+ * deno run -A jsr:@dd-ffi/trace/build
+ * ```
+ *
+ * compiles it into the per-user cache the loader searches,
+ * `~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`
+ * (`$XDG_CACHE_HOME` if set). npm users run `npx @dd-ffi/trace build`, which
+ * does the same. Flags: `--force` rebuilds an existing library.
+ *
+ * In a source checkout, `node --import tsx build.ts`, `bun build.ts` or
+ * `deno run -A build.ts` builds `lib/build/libdd_trace_ffi.so` instead
+ * (`--user` for the per-user cache), and `--dist` the npm package's `dist/`
+ * (the root package's `prepack` script). Uses only `node:` built-ins, so it
+ * runs from JSR without Node tooling.
  *
  * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { LIBRARY_NAME, localPath, PLATFORM, userCacheLibrary } from "./ffi/paths.ts";
 
-const root = dirname(fileURLToPath(import.meta.url));
-
-/** Where the bundled library is built, relative to the package root. */
+/** Where a source checkout's build goes, relative to the package root. */
 export const LIBRARY_FILE = "lib/build/libdd_trace_ffi.so";
+
+/**
+ * The files of `lib/` that the library is compiled from. A copy loaded over
+ * the network (from JSR) fetches exactly these; a test keeps the list equal
+ * to the directory.
+ */
+export const C_SOURCES: readonly string[] = [
+  "common.c",
+  "config.c",
+  "decode.c",
+  "exporter.c",
+  "http.c",
+  "msgpack.c",
+  "otlp.c",
+  "span.c",
+  "structured_value.c",
+  "data-pipeline.h",
+  "exporter.h",
+  "http.h",
+  "internal.h",
+  "msgpack.h",
+  "span.h",
+];
+
+/** The package root when this file is on disk; undefined when loaded over the network. */
+const localRoot = localPath(".", import.meta.url);
+
+/** Options of {@link buildLibrary}. */
+export interface BuildOptions {
+  /** The package root whose `lib/*.c` are compiled; default: this file's directory. */
+  packageRoot?: string;
+  /** The library file to write; default `<packageRoot>/lib/build/libdd_trace_ffi.so`. */
+  outFile?: string;
+  /** Compile even when the library is newer than every source. */
+  force?: boolean;
+}
 
 /** The C compiler: `$CC`, else the first of cc, gcc, clang on the PATH. */
 function findCompiler(): string {
-  const env = globalThis.process?.env ?? {};
-  const candidates = env.CC ? [env.CC] : ["cc", "gcc", "clang"];
+  const candidates = process.env.CC ? [process.env.CC] : ["cc", "gcc", "clang"];
   for (const cc of candidates) {
     const probe = spawnSync(cc, ["--version"], { stdio: "ignore" });
     if (probe.status === 0) return cc;
@@ -33,27 +95,61 @@ function findCompiler(): string {
   );
 }
 
-/**
- * Compiles the library into `outFile` (default: the bundled location under
- * `packageRoot`) unless it is newer than every source. Returns its path.
- */
-export function buildLibrary(
-  { packageRoot = root, outFile = join(packageRoot, LIBRARY_FILE), force = false } = {},
-): string {
-  const libDir = join(packageRoot, "lib");
-  const sources = readdirSync(libDir).filter((f) => f.endsWith(".c")).map((f) => join(libDir, f));
-  const inputs = [...sources, ...readdirSync(libDir).filter((f) => f.endsWith(".h")).map((f) => join(libDir, f))];
-  if (!force && isNewer(outFile, inputs)) return outFile;
+/** Compiles the `.c` files of `dir` into `outFile` (written atomically). */
+function compile(dir: string, outFile: string): void {
+  const sources = readdirSync(dir).filter((f) => f.endsWith(".c")).sort().map((f) => join(dir, f));
   const cc = findCompiler();
   mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${Date.now()}.tmp`;
+  const tmp = `${outFile}.${process.pid}.${Date.now()}.tmp`;
   execFileSync(cc, [
     "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
     "-fPIC", "-shared", "-fvisibility=hidden", "-pthread",
     "-o", tmp, ...sources,
   ], { stdio: "inherit" });
   renameSync(tmp, outFile);
-  return outFile;
+}
+
+/**
+ * Compiles the library into `outFile` (default: the checkout's
+ * `lib/build/libdd_trace_ffi.so` under `packageRoot`) unless it is newer
+ * than every source. Returns its path.
+ */
+export function buildLibrary({ packageRoot, outFile, force = false }: BuildOptions = {}): string {
+  const root = packageRoot ?? localRoot;
+  if (root === undefined) throw new Error(`buildLibrary needs packageRoot: ${import.meta.url} is not a local file`);
+  const out = outFile ?? join(root, LIBRARY_FILE);
+  const libDir = join(root, "lib");
+  const inputs = readdirSync(libDir).filter((f) => /\.[ch]$/.test(f)).map((f) => join(libDir, f));
+  if (!force && isNewer(out, inputs)) return out;
+  compile(libDir, out);
+  return out;
+}
+
+/**
+ * Compiles the library into the per-user cache the loader searches
+ * (`~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`) and
+ * returns its path; an existing one is kept unless `force`. The C sources
+ * come from this package: read from disk, or fetched next to this module
+ * when it was loaded over the network (JSR).
+ */
+export async function buildUserLibrary({ force = false }: { force?: boolean } = {}): Promise<string> {
+  const out = userCacheLibrary((name) => process.env[name]);
+  if (out === undefined) throw new Error("Neither XDG_CACHE_HOME nor HOME is set: no per-user cache to build into");
+  if (localRoot !== undefined) return buildLibrary({ packageRoot: localRoot, outFile: out, force });
+  if (!force && existsSync(out)) return out;
+  const dir = mkdtempSync(join(tmpdir(), "dd-ffi-trace-"));
+  try {
+    for (const file of C_SOURCES) {
+      const url = new URL(`./lib/${file}`, import.meta.url);
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`fetching ${url}: ${response.status} ${response.statusText}`);
+      writeFileSync(join(dir, file), new Uint8Array(await response.arrayBuffer()));
+    }
+    compile(dir, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
 }
 
 function isNewer(file: string, inputs: string[]): boolean {
@@ -65,7 +161,60 @@ function isNewer(file: string, inputs: string[]): boolean {
   }
 }
 
-if (import.meta.url === `file://${globalThis.process?.argv?.[1] ?? ""}` || (import.meta as { main?: boolean }).main) {
-  const out = buildLibrary({ force: globalThis.process?.argv?.includes("--force") });
-  console.log(`built ${out}`);
+/**
+ * The npm package's contents, in `dist/` (the `prepack` script): the
+ * TypeScript compiled to JavaScript and `.d.ts` (`tsconfig.build.json`,
+ * `.ts` specifiers rewritten to `.js`), the C sources for
+ * `npx @dd-ffi/trace build`, Bun's trampoline source, and this platform's
+ * prebuilt library in `dist/prebuilds/<platform>/`.
+ */
+function buildDist(root: string): string {
+  const dist = join(root, "dist");
+  rmSync(dist, { recursive: true, force: true });
+  const localTsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  const [cmd, args] = existsSync(localTsc) ? [process.execPath, [localTsc]] : ["tsc", []];
+  const tsc = spawnSync(cmd, [...args, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  if (tsc.status !== 0) throw new Error(`tsc failed (exit ${tsc.status ?? tsc.error})`);
+  // tsc rewrites the specifiers of the .js files; .d.ts keep ".ts": rewrite those too.
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]
+    );
+  for (const file of walk(dist).filter((f) => f.endsWith(".d.ts"))) {
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace(/(["'])(\.\.?\/[^"']*)\.ts\1/g, "$1$2.js$1"));
+  }
+  mkdirSync(join(dist, "lib"), { recursive: true });
+  for (const file of C_SOURCES) copyFileSync(join(root, "lib", file), join(dist, "lib", file));
+  copyFileSync(join(root, "ffi", "bun_slice_return.c"), join(dist, "ffi", "bun_slice_return.c"));
+  chmodSync(join(dist, "cli.js"), 0o755);
+  const prebuilt = join(dist, "prebuilds", PLATFORM, LIBRARY_NAME);
+  mkdirSync(dirname(prebuilt), { recursive: true });
+  copyFileSync(buildLibrary({ packageRoot: root }), prebuilt);
+  spawnSync("strip", ["--strip-debug", prebuilt], { stdio: "ignore" }); // smaller; best effort
+  return dist;
+}
+
+/** True when this module is the program being run. */
+function isMain(): boolean {
+  if ((import.meta as { main?: boolean }).main) return true;
+  const script = process.argv[1];
+  if (!script || localRoot === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const flags = process.argv.slice(2);
+  const force = flags.includes("--force");
+  if (flags.includes("--dist")) {
+    console.log(`built ${buildDist(localRoot!)}`);
+  } else if (flags.includes("--user") || localRoot === undefined) {
+    console.log(`built ${await buildUserLibrary({ force })}`);
+  } else {
+    console.log(`built ${buildLibrary({ force })}`);
+  }
 }

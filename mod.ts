@@ -12,4 +12,5 @@ export { encodeValue } from "./src/encode.ts";
 export type { Double, MetaStructValue, Span, SpanEvent, SpanEventAttribute, SpanLink, TraceChunk } from "./src/span.ts";
 export { AbortError, ClosedError, TraceExporterError, ValidationError } from "./src/errors.ts";
 export type { ErrorCodeName } from "./src/errors.ts";
+export { errorCodes } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";

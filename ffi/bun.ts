@@ -80,7 +80,9 @@ class WorkerPool {
   }
 
   #spawn() {
-    const worker = new Worker(new URL("./bun_worker.ts", import.meta.url).href);
+    // bun_worker.js next to the compiled bun.js of the npm package
+    const file = import.meta.url.endsWith(".ts") ? "./bun_worker.ts" : "./bun_worker.js";
+    const worker = new Worker(new URL(file, import.meta.url).href);
     const w = { worker, busy: 0 };
     worker.postMessage({ open: this.path });
     worker.onmessage = ({ data }: MessageEvent) => {

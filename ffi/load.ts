@@ -5,21 +5,31 @@
  * The library file, first found wins:
  * 1. `DD_LIBDATADOG_PATH`: a real libdatadog build (e.g. `libdatadog_profiling.so`
  *    from a libdatadog release) or any library with the same ABI;
- * 2. the bundled build, `lib/build/libdd_trace_ffi.so` in this package.
+ * 2. the prebuilt library of the npm package, `prebuilds/<platform>/libdd_trace_ffi.so`;
+ * 3. a source checkout's build, `lib/build/libdd_trace_ffi.so` (`npm run build`);
+ * 4. the per-user build that `npx @dd-ffi/trace build` or
+ *    `deno run -A jsr:@dd-ffi/trace/build` compiles:
+ *    `~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`.
+ *
+ * Paths 2 and 3 are relative to this file, so only exist when the package is
+ * on disk (npm, a checkout), not when Deno loads it from JSR.
  *
  * @module
  */
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import type { Native, RuntimeInfo } from "./native.ts";
+import { LIBRARY_NAME, localPath, PLATFORM, userCacheLibrary } from "./paths.ts";
 
 interface Adapter {
   runtime: RuntimeInfo;
   open(path: string): Native;
 }
 
-/** The bundled library, relative to this file. */
-export const BUNDLED_LIBRARY = fileURLToPath(new URL("../lib/build/libdd_trace_ffi.so", import.meta.url));
+/** The npm package's prebuilt library for this platform (undefined when this module is not a local file). */
+export const PREBUILT_LIBRARY: string | undefined = localPath(`../prebuilds/${PLATFORM}/${LIBRARY_NAME}`, import.meta.url);
+
+/** A source checkout's build (undefined when this module is not a local file). */
+export const CHECKOUT_LIBRARY: string | undefined = localPath(`../lib/build/${LIBRARY_NAME}`, import.meta.url);
 
 async function adapter(): Promise<Adapter> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
@@ -28,20 +38,48 @@ async function adapter(): Promise<Adapter> {
   return await import("./node.ts");
 }
 
-/** Finds the library file for `runtime`, or throws saying how to get one. */
+/** Whether `path` exists; "denied" when Deno's permissions forbid looking. */
+function exists(path: string): boolean | "denied" {
+  try {
+    return existsSync(path);
+  } catch (e) {
+    if (e instanceof Error && (e.name === "NotCapable" || e.name === "PermissionDenied")) return "denied";
+    throw e;
+  }
+}
+
+const readFlag = (path: string) => `Deno's --allow-read (or --allow-read=${path})`;
+
+/** Finds the library file for `runtime`, or throws saying where it looked and how to get one. */
 export function findLibrary(runtime: RuntimeInfo): string {
   const configured = runtime.env("DD_LIBDATADOG_PATH");
   if (configured) {
-    if (!existsSync(configured)) {
-      throw new Error(`DD_LIBDATADOG_PATH is ${configured}, but no file is there.`);
-    }
+    const found = exists(configured);
+    if (found === "denied") throw new Error(`@dd-ffi/trace needs ${readFlag(configured)} to load DD_LIBDATADOG_PATH`);
+    if (!found) throw new Error(`DD_LIBDATADOG_PATH is ${configured}, but no file is there.`);
     return configured;
   }
-  if (existsSync(BUNDLED_LIBRARY)) return BUNDLED_LIBRARY;
+  const candidates: [string | undefined, string][] = [
+    [PREBUILT_LIBRARY, "the npm package's prebuilt library"],
+    [CHECKOUT_LIBRARY, "a source checkout's build"],
+  ];
+  candidates.push([userCacheLibrary(runtime.env), "the per-user build"]);
+  const denied: string[] = [];
+  for (const [path] of candidates) {
+    if (path === undefined) continue;
+    const found = exists(path);
+    if (found === true) return path;
+    if (found === "denied") denied.push(path);
+  }
+  if (denied.length > 0) {
+    throw new Error(`@dd-ffi/trace needs ${readFlag(denied.join(","))} to look for its native library`);
+  }
+  const looked = candidates.filter(([path]) => path !== undefined).map(([path, what]) => `\n  ${path} (${what})`);
   throw new Error(
-    "No libdatadog library found. Build the bundled one with `npm run build` " +
-      "(needs a C compiler), or set DD_LIBDATADOG_PATH to a libdatadog build " +
-      `(e.g. libdatadog_profiling.so). Looked for ${BUNDLED_LIBRARY}.`,
+    `No libdatadog library found for ${PLATFORM}. Looked at DD_LIBDATADOG_PATH (not set) and:${looked.join("")}\n` +
+      "Either build the bundled one with a C compiler (cc, gcc or clang) into the per-user cache: " +
+      "`npx @dd-ffi/trace build` (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` (Deno); " +
+      "or set DD_LIBDATADOG_PATH to a libdatadog build (e.g. libdatadog_profiling.so).",
   );
 }
 

@@ -13,6 +13,7 @@ export type { ErrorCodeName };
  * `"HttpServer"`, `"TimedOut"`), `message` libdatadog's text.
  */
 export class TraceExporterError extends Error {
+  /** `"TraceExporterError"`. */
   override name = "TraceExporterError";
   /** The `ddog_TraceExporterErrorCode` name. */
   readonly code: ErrorCodeName;
@@ -23,6 +24,7 @@ export class TraceExporterError extends Error {
   /** The exporter option whose setter failed, e.g. `"computeStats"`. */
   readonly option?: string;
 
+  /** An error `code` with libdatadog's `detail`, returned by the C function `fn` (for the exporter option `option`). */
   constructor(code: ErrorCodeName, detail: string, fn: string, option?: string) {
     super(`${option ? `options.${option}: ` : ""}${fn}: ${code}: ${detail}`);
     this.code = code;
@@ -38,10 +40,12 @@ export class TraceExporterError extends Error {
  * `options.connectionTimeoutMs`; nothing was sent.
  */
 export class ValidationError extends TypeError {
+  /** `"ValidationError"`. */
   override name = "ValidationError";
   /** Where the bad value is, e.g. `traces[0][56].traceId`. */
   readonly path: string;
 
+  /** The value at `path` has `problem`; the message is `path: problem`. */
   constructor(path: string, problem: string, options?: ErrorOptions) {
     super(`${path}: ${problem}`, options);
     this.path = path;
@@ -50,7 +54,9 @@ export class ValidationError extends TypeError {
 
 /** A send cancelled through its `AbortSignal`. */
 export class AbortError extends Error {
+  /** `"AbortError"`. */
   override name = "AbortError";
+  /** An abort; `options.cause` is the signal's reason. */
   constructor(message = "The send was aborted", options?: ErrorOptions) {
     super(message, options);
   }
@@ -58,5 +64,6 @@ export class AbortError extends Error {
 
 /** An operation on an exporter after `close()`. */
 export class ClosedError extends Error {
+  /** `"ClosedError"`. */
   override name = "ClosedError";
 }

@@ -18,9 +18,11 @@ export interface TelemetryOptions {
   runtimeId?: string;
   /** Sends telemetry in debug mode. */
   debug?: boolean;
-  /** Session ids of the telemetry session, its root and its parent. */
+  /** The telemetry session id. */
   sessionId?: string;
+  /** The id of the root session (the process tree's first). */
   rootSessionId?: string;
+  /** The id of the parent process's session. */
   parentSessionId?: string;
 }
 

@@ -25,6 +25,7 @@ export interface SpanLink {
 
 /** A double that would otherwise be sent as an integer: `double(1)`. */
 export interface Double {
+  /** The number(s) to send as doubles. */
   readonly double: number | readonly number[];
 }
 
@@ -42,8 +43,7 @@ export type SpanEventAttribute =
   | Double
   | readonly string[]
   | readonly boolean[]
-  | readonly number[]
-  | readonly bigint[];
+  | readonly (number | bigint)[];
 
 /** A span event: something that happened at one moment of a span. */
 export interface SpanEvent {

@@ -7,7 +7,8 @@ import { root, runtimeCommands } from "../scripts/runtimes.mjs";
 const only = process.env.TEST_RUNTIMES?.split(",");
 const commands = Object.entries(runtimeCommands()).filter(([name]) => !only || only.includes(name));
 const filters = process.argv.slice(2);
-let passed = 0, failed = 0, broken = [];
+let passed = 0, failed = 0;
+const broken = [];
 
 for (const [name, cmd] of commands) {
   console.log(`\n=== ${name} ===`);
@@ -21,6 +22,7 @@ for (const [name, cmd] of commands) {
     out += d;
   });
   const code = await new Promise((resolve) => child.on("close", (c) => resolve(c ?? 1)));
+  // deno-lint-ignore no-control-regex
   const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
   const total = Number(plain.match(/Total:\s+(\d+)/)?.[1] ?? NaN);
   const ok = Number(plain.match(/Passed:\s+(\d+)/)?.[1] ?? NaN);

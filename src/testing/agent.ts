@@ -561,6 +561,7 @@ function listen(server: Server, target: string | number, host?: string): Promise
 }
 
 /** True when `path` is a unix socket file nobody accepts connections on. */
+// deno-lint-ignore require-await
 async function isStaleSocket(path: string): Promise<boolean> {
   try {
     if (!lstatSync(path).isSocket()) return false;

@@ -1,0 +1,52 @@
+/** The package's metadata agrees with itself: versions, the C source list, the exports. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { VERSION } from "../mod.ts";
+import { C_SOURCES } from "../build.ts";
+import { userCacheLibrary } from "../ffi/paths.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const json = (file: string) => JSON.parse(readFileSync(join(root, file), "utf8"));
+
+test("VERSION equals package.json's and deno.json's versions", () => {
+  assert.is(json("package.json").version, VERSION);
+  assert.is(json("deno.json").version, VERSION);
+});
+
+test("package.json and deno.json name the same package and entry points", () => {
+  const pkg = json("package.json");
+  const deno = json("deno.json");
+  assert.is(pkg.name, "@dd-ffi/trace");
+  assert.is(deno.name, pkg.name);
+  assert.is(deno.license, pkg.license);
+  assert.equal(Object.keys(deno.exports).sort(), [".", "./build", "./testing"]);
+  for (const [entry, source] of Object.entries(deno.exports) as [string, string][]) {
+    const compiled = source.replace(/^\.\//, "./dist/").replace(/\.ts$/, "");
+    assert.equal(pkg.exports[entry], { types: `${compiled}.d.ts`, default: `${compiled}.js` }, entry);
+  }
+});
+
+test("build.ts's C_SOURCES (what a JSR copy fetches) lists every lib/*.c and *.h", () => {
+  const files = readdirSync(join(root, "lib")).filter((f) => /\.[ch]$/.test(f)).sort();
+  assert.equal([...C_SOURCES].sort(), files);
+});
+
+test("the per-user cache: $XDG_CACHE_HOME, else ~/.cache; per version and platform", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  const platform = `${process.platform}-${process.arch}`;
+  assert.is(
+    userCacheLibrary(env({ HOME: "/home/u" })),
+    `/home/u/.cache/dd-ffi-trace/${VERSION}/${platform}/libdd_trace_ffi.so`,
+  );
+  assert.is(
+    userCacheLibrary(env({ HOME: "/home/u", XDG_CACHE_HOME: "/c" })),
+    `/c/dd-ffi-trace/${VERSION}/${platform}/libdd_trace_ffi.so`,
+  );
+  assert.is(userCacheLibrary(env({})), undefined);
+});
+
+test.run();
