@@ -260,16 +260,17 @@ test("ids: random 64-bit span ids, 128-bit trace ids in Datadog's layout (time i
 
 test("time: nanoseconds since the epoch, sub-millisecond, durations from a monotonic clock; explicit start and end", () =>
   withTracer(async (tracer, agent) => {
-    const before = BigInt(Date.now() - 5) * 1_000_000n;
+    // Wide margins: the monotonic clock is anchored to the wall clock once, at start.
+    const before = BigInt(Date.now() - 1000) * 1_000_000n;
     const spans = Array.from({ length: 20 }, () => {
       const s = tracer.startSpan("quick", { childOf: null });
       s.finish();
       return s;
     });
-    const after = BigInt(Date.now() + 5) * 1_000_000n;
+    const after = BigInt(Date.now() + 1000) * 1_000_000n;
     for (const s of spans) assert.ok(s.startTime >= before && s.startTime <= after, `${s.startTime} within [${before}, ${after}]`);
     assert.ok(spans.some((s) => s.startTime % 1_000_000n !== 0n), "start has sub-millisecond digits");
-    assert.ok(spans.every((s) => s.duration! < 50_000_000n), "back-to-back spans are short");
+    assert.ok(spans.every((s) => s.duration! >= 0n && s.duration! < 1_000_000_000n), "back-to-back spans are short");
     assert.ok(spans.some((s) => s.duration! > 0n && s.duration! < 1_000_000n), "sub-millisecond durations");
     const explicit = tracer.startSpan("explicit", { startTime: 1_700_000_000_000_000_123n });
     explicit.finish(1_700_000_000_002_000_123n);
