@@ -14,3 +14,15 @@ export { AbortError, ClosedError, TraceExporterError, ValidationError } from "./
 export type { ErrorCodeName } from "./src/errors.ts";
 export { errorCodes } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";
+export { Tracer } from "./src/tracer/tracer.ts";
+export type { ShutdownOptions, StartSpanOptions, TracerOptions } from "./src/tracer/tracer.ts";
+export { TracerSpan } from "./src/tracer/span.ts";
+export type { LinkTarget } from "./src/tracer/span.ts";
+export type { SpanContext } from "./src/tracer/context.ts";
+export type { TimeInput } from "./src/tracer/clock.ts";
+export type { TracerCounters } from "./src/tracer/buffer.ts";
+export { SamplingMechanism, SamplingPriority, sampledByRate } from "./src/tracer/sampler.ts";
+export type { HeadersLike, PropagationStyle } from "./src/tracer/propagation.ts";
+export { nodeListener, traceHandler } from "./src/tracer/http.ts";
+export type { FetchHandler, TraceHandlerOptions } from "./src/tracer/http.ts";
+export type { Logger } from "./src/tracer/log.ts";

@@ -1,77 +1,47 @@
 /**
  * `npm start` (and `npm run start:bun`, `npm run start:deno`): a real
  * instrumented HTTP service. It starts the test agent and a `node:http`
- * service, sends it a few hundred requests with `fetch`; each request makes a
- * trace (a server span, a simulated database query and a render span) that
- * goes TypeScript → libdatadog's C ABI → msgpack v0.4 over HTTP → the agent,
+ * service whose fetch-style handler is wrapped by `traceHandler`, sends it a
+ * few hundred requests with `fetch`; each request makes a trace (a server
+ * span, a simulated database query and a render span) that goes
+ * TypeScript → libdatadog's C ABI → msgpack v0.4 over HTTP → the agent,
  * which decodes it. Prints what arrived; exits non-zero if a trace is missing.
  */
 import { createServer } from "node:http";
-import { randomBytes } from "node:crypto";
-import { type Span, TraceExporter } from "../mod.ts";
+import { nodeListener, traceHandler, Tracer } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
 
 const REQUESTS = 300;
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 const agent = await TestAgent.start();
-const exporter = new TraceExporter({ url: agent.url, service: "demo-shop", env: "demo", version: "1.0.0" });
+const tracer = new Tracer({ url: agent.url, service: "demo-shop", env: "demo", version: "1.0.0", flushIntervalMs: 50 });
 
-const origin = performance.timeOrigin;
-/** Now, in nanoseconds since the epoch (sub-millisecond resolution). */
-const nowNs = () => BigInt(Math.round((origin + performance.now()) * 1e6));
-const randomId = () => randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n) || 1n;
-
-/** Finished traces waiting to be exported, flushed in batches. */
-let queue: Span[][] = [];
-const sends: Promise<unknown>[] = [];
-function flush() {
-  if (queue.length === 0) return;
-  const batch = queue;
-  queue = [];
-  sends.push(exporter.send(batch).catch((e) => console.error("export failed:", e)));
-}
-const timer = setInterval(flush, 50);
-
-const server = createServer(async (req, res) => {
-  const traceId = (BigInt(`0x${randomBytes(16).toString("hex")}`)) || 1n;
-  const rootId = randomId();
-  const start = nowNs();
-  const spans: Span[] = [];
+/** The service: a fetch-style handler, as `Deno.serve` or `Bun.serve` would take it. */
+async function handle(request: Request): Promise<Response> {
+  const productId = Number(new URL(request.url).searchParams.get("id") ?? 0);
+  tracer.activeSpan()?.setTag("runtime.name", runtime);
 
   // A simulated database query.
-  const dbStart = nowNs();
-  await new Promise((r) => setTimeout(r, Math.random() * 3));
-  const productId = Number(new URL(req.url ?? "/", "http://x").searchParams.get("id") ?? 0);
-  spans.push({
-    name: "postgres.query", service: "demo-shop-db", resource: "SELECT * FROM products WHERE id = $1", type: "sql",
-    traceId, spanId: randomId(), parentId: rootId, start: dbStart, duration: nowNs() - dbStart,
-    meta: { "db.system": "postgresql", "db.name": "shop", "span.kind": "client", component: "demo" },
-    metrics: { "db.row_count": 1 },
+  await tracer.trace("postgres.query", {
+    service: "demo-shop-db",
+    resource: "SELECT * FROM products WHERE id = $1",
+    type: "sql",
+    tags: { "db.system": "postgresql", "db.name": "shop", "span.kind": "client", component: "demo" },
+  }, async (span) => {
+    await new Promise((r) => setTimeout(r, Math.random() * 3));
+    span.setTag("db.row_count", 1);
   });
 
   // Rendering the answer.
-  const renderStart = nowNs();
-  const body = JSON.stringify({ id: productId, name: `Product ${productId}`, price: productId * 1.25 });
-  spans.push({
-    name: "template.render", service: "demo-shop", resource: "product.json",
-    traceId, spanId: randomId(), parentId: rootId, start: renderStart, duration: nowNs() - renderStart,
-  });
+  const body = tracer.trace("template.render", { resource: "product.json" }, () =>
+    JSON.stringify({ id: productId, name: `Product ${productId}`, price: productId * 1.25 }));
 
   const status = productId % 50 === 49 ? 500 : 200;
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(body);
-  spans.unshift({
-    name: "http.request", service: "demo-shop", resource: `${req.method} /products`, type: "web",
-    traceId, spanId: rootId, start, duration: nowNs() - start, error: status >= 500 ? 1 : 0,
-    meta: {
-      "http.method": req.method ?? "GET", "http.url": `http://localhost${req.url}`, "http.route": "/products",
-      "http.status_code": String(status), "span.kind": "server", "runtime.name": runtime,
-    },
-    metrics: { "_sampling_priority_v1": 1, "_dd.top_level": 1 },
-  });
-  queue.push(spans);
-});
+  return new Response(body, { status, headers: { "content-type": "application/json" } });
+}
+
+const server = createServer(nodeListener(traceHandler(tracer, handle, { route: () => "/products" })));
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
 const port = (server.address() as { port: number }).port;
 
@@ -84,9 +54,7 @@ for (let i = 0; i < REQUESTS; i += 10) {
     if (r.status !== 200 && r.status !== 500) failures++;
   }));
 }
-clearInterval(timer);
-flush();
-await Promise.all(sends);
+await tracer.flush();
 server.close();
 
 let ok = true;
@@ -98,12 +66,14 @@ try {
 }
 const traces = agent.traces();
 const spans = traces.flat();
+const counters = tracer.counters;
 console.log(`runtime:            ${runtime}`);
 console.log(`requests served:    ${REQUESTS} in ${Math.round(performance.now() - began)} ms (${failures} failed)`);
 console.log(`payloads received:  ${agent.requests.filter((r) => r.path === "/v0.4/traces").length}`);
 console.log(`traces received:    ${traces.length} of ${REQUESTS}`);
 console.log(`spans received:     ${spans.length} of ${REQUESTS * 3}`);
 console.log(`errors flagged:     ${spans.filter((s) => s.error).length} (every 50th request answers 500)`);
+console.log(`tracer counters:    ${counters.tracesSent} sent, ${counters.tracesDropped} dropped, ${counters.tracesFailed} failed, ~${counters.bytesSent} bytes`);
 const sample = traces.find((t) => t.some((s) => s.error)) ?? traces[0];
 if (sample) {
   console.log("\none trace, as the agent decoded it:");
@@ -115,7 +85,7 @@ if (sample) {
     for (const [k, v] of Object.entries(s.metrics)) console.log(`${indent}  metric ${k}=${v}`);
   }
 }
-await exporter.close();
+await tracer.shutdown();
 await agent.close();
 if (!ok || traces.length !== REQUESTS || spans.length !== REQUESTS * 3) {
   console.error("\nFAILED: traces are missing");

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { cc, CString, dlopen, type FFIFunction, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
 import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
@@ -41,6 +42,12 @@ export const runtime: RuntimeInfo = {
   version: bun.version,
   interpreter: "JavaScriptCore",
   env: (name) => bun.env[name],
+  pid: process.pid,
+  onBeforeExit(callback) {
+    const listener = () => void callback();
+    process.on("beforeExit", listener);
+    return () => void process.off("beforeExit", listener);
+  },
 };
 
 let trampoline: ((fn: Any, arg: number, out: Any) => void) | undefined;

@@ -78,6 +78,16 @@ export const runtime: RuntimeInfo = {
   version: Deno.version.deno,
   interpreter: "v8",
   env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
+  pid: Deno.pid,
+  onBeforeExit(callback) {
+    // Deno exits after `beforeunload` unless a listener calls preventDefault();
+    // the event fires again once the work it scheduled is done.
+    const listener: EventListener = (event) => {
+      if (callback()) event.preventDefault();
+    };
+    globalThis.addEventListener("beforeunload", listener);
+    return () => globalThis.removeEventListener("beforeunload", listener);
+  },
 };
 
 /** Opens the library at `path`. */

@@ -60,6 +60,17 @@ export interface RuntimeInfo {
   readonly interpreter: string;
   /** Reads an environment variable (undefined if unset or not permitted). */
   env(name: string): string | undefined;
+  /** The process id. */
+  readonly pid: number;
+  /**
+   * Calls `callback` each time the event loop has run out of work and the
+   * process is about to exit (Node and Bun: `process` `beforeExit`; Deno: the
+   * `beforeunload` event). When the callback returns true it has started
+   * asynchronous work (e.g. a flush) and the process keeps running until that
+   * work is done; the hook fires again then. Not called on `process.exit()`,
+   * `Deno.exit()` or a signal. Returns a function that removes the hook.
+   */
+  onBeforeExit(callback: () => boolean): () => void;
 }
 
 /** One loaded library, as one runtime's adapter presents it. */

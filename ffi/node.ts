@@ -40,6 +40,12 @@ export const runtime: RuntimeInfo = {
   version: process.versions.node,
   interpreter: "v8",
   env: (name) => process.env[name],
+  pid: process.pid,
+  onBeforeExit(callback) {
+    const listener = () => void callback();
+    process.on("beforeExit", listener);
+    return () => void process.off("beforeExit", listener);
+  },
 };
 
 /** Opens the library at `path`. */

@@ -1,0 +1,30 @@
+/**
+ * Time for spans: nanoseconds since the Unix epoch as bigint, read from the
+ * monotonic clock (`performance.now()`, sub-millisecond) anchored to the
+ * epoch once, when this module loads. Durations are differences of two
+ * readings, so a wall-clock jump (NTP, a manual change) never makes them
+ * negative or wrong.
+ *
+ * @module
+ */
+
+const anchorPerf = performance.now();
+/** The epoch time at `anchorPerf`, in ns (microsecond-exact: a double holds µs since 1970 exactly). */
+const anchorNs = BigInt(Math.round((performance.timeOrigin + anchorPerf) * 1e3)) * 1000n;
+
+/** Now, in nanoseconds since the Unix epoch, from the monotonic clock. */
+export function nowNs(): bigint {
+  return anchorNs + BigInt(Math.round((performance.now() - anchorPerf) * 1e6));
+}
+
+/** A time given by the caller: a bigint is nanoseconds since the epoch; a number (like `Date.now()`) or a `Date` is milliseconds. */
+export type TimeInput = bigint | number | Date;
+
+/** Converts a {@link TimeInput} to nanoseconds since the epoch; undefined when it is not a usable time. */
+export function toNs(time: TimeInput): bigint | undefined {
+  if (typeof time === "bigint") return time >= 0n && time < 1n << 63n ? time : undefined;
+  const ms = time instanceof Date ? time.getTime() : time;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return undefined;
+  const whole = Math.trunc(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+}

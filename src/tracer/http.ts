@@ -1,0 +1,155 @@
+/**
+ * HTTP servers: `traceHandler` wraps a fetch-style handler
+ * (`(request: Request) => Response | Promise<Response>`, the shape of
+ * `Deno.serve`, `Bun.serve` and most modern frameworks) in a server span;
+ * `nodeListener` serves such a handler from `node:http`.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import type { Tracer } from "./tracer.ts";
+
+/** A fetch-style handler; extra arguments (Deno's `info`, Bun's `server`) are passed through. */
+export type FetchHandler<Rest extends unknown[] = []> = (request: Request, ...rest: Rest) => Response | Promise<Response>;
+
+/** Options of {@link traceHandler}. */
+export interface TraceHandlerOptions {
+  /** The span's service. Default the tracer's. */
+  service?: string;
+  /** The operation name. Default `"web.request"` (as dd-trace-js names server spans). */
+  name?: string;
+  /**
+   * The route template of a request, e.g. `"/users/:id"`: tagged
+   * `http.route`, and the resource becomes `"<METHOD> <route>"` (else just
+   * the method, as dd-trace-js does for unrouted requests). The handler may
+   * also set them on `tracer.activeSpan()`.
+   */
+  route?: (request: Request) => string | undefined;
+  /** Extra tags on every server span. */
+  tags?: Record<string, unknown>;
+}
+
+/**
+ * Wraps a fetch-style handler: each request runs in a server span (type
+ * `web`, `span.kind: server`) that continues the trace of the incoming
+ * headers (Datadog or W3C), is active for the handler's whole execution,
+ * and carries Datadog's `http.method`, `http.url` (without the query
+ * string), `http.useragent`, `http.route` and `http.status_code` tags.
+ * A 5xx answer flags the span as an error; a thrown error or rejection is
+ * recorded and passed on. The span finishes when the handler's `Response`
+ * is returned (a streamed body may still be flowing).
+ *
+ * ```ts
+ * Deno.serve(traceHandler(tracer, (request) => new Response("hi")));
+ * Bun.serve({ fetch: traceHandler(tracer, (request) => new Response("hi")) });
+ * ```
+ */
+export function traceHandler<Rest extends unknown[]>(
+  tracer: Tracer,
+  handler: FetchHandler<Rest>,
+  options: TraceHandlerOptions = {},
+): (request: Request, ...rest: Rest) => Promise<Response> {
+  const name = options.name ?? "web.request";
+  return async (request: Request, ...rest: Rest): Promise<Response> => {
+    const method = request.method.toUpperCase();
+    let url = request.url;
+    try {
+      const parsed = new URL(request.url);
+      url = `${parsed.origin}${parsed.pathname}`;
+    } catch {
+      // keep it as given
+    }
+    let route: string | undefined;
+    try {
+      route = options.route?.(request);
+    } catch {
+      route = undefined;
+    }
+    const span = tracer.startSpan(name, {
+      childOf: tracer.extract(request.headers) ?? null,
+      service: options.service,
+      type: "web",
+      resource: route ? `${method} ${route}` : method,
+      tags: {
+        ...options.tags,
+        "span.kind": "server",
+        component: "fetch",
+        "http.method": method,
+        "http.url": url,
+        "http.useragent": request.headers.get("user-agent") ?? undefined,
+        "http.route": route,
+      },
+    });
+    try {
+      const response = await tracer.activate(span, () => handler(request, ...rest));
+      const status = response?.status;
+      if (typeof status === "number") {
+        span.setTag("http.status_code", String(status));
+        if (status >= 500) span.setTag("error", true);
+      }
+      return response;
+    } catch (error) {
+      span.setError(error);
+      throw error;
+    } finally {
+      span.finish();
+    }
+  };
+}
+
+/**
+ * Serves a fetch-style handler from `node:http` (or `node:https`):
+ * `createServer(nodeListener(handler))`. The request body streams into the
+ * `Request`; the `Response` body streams back. A handler that throws gets a
+ * 500 answer (the error is printed, as `Deno.serve` does). Works on Node,
+ * Bun and Deno.
+ */
+export function nodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => void serve(handler, req, res);
+}
+
+async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const url = `${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const method = req.method ?? "GET";
+  const controller = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  if (method !== "GET" && method !== "HEAD") {
+    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.duplex = "half";
+  }
+  let response: Response;
+  try {
+    response = await handler(new Request(url, init));
+  } catch (error) {
+    console.error(error);
+    response = new Response("Internal Server Error", { status: 500 });
+  }
+  try {
+    res.statusCode = response.status;
+    if (response.statusText) res.statusMessage = response.statusText;
+    for (const [key, value] of response.headers) if (key !== "set-cookie") res.setHeader(key, value);
+    const cookies = response.headers.getSetCookie?.() ?? [];
+    if (cookies.length > 0) res.setHeader("set-cookie", cookies);
+    if (response.body && method !== "HEAD") {
+      for await (const chunk of response.body) {
+        if (!res.write(chunk)) {
+          await new Promise((resolve) => {
+            res.once("drain", resolve);
+            res.once("close", resolve);
+          });
+        }
+        if (res.destroyed) break;
+      }
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  }
+}

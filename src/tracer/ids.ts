@@ -1,0 +1,43 @@
+/**
+ * Trace and span ids from a cryptographic random source
+ * (`crypto.getRandomValues`, drawn 1 KiB at a time).
+ *
+ * @module
+ */
+
+const pool = new BigUint64Array(128);
+let next = pool.length;
+
+/** 64 random bits. */
+function random64(): bigint {
+  if (next === pool.length) {
+    crypto.getRandomValues(pool);
+    next = 0;
+  }
+  return pool[next++];
+}
+
+/** A new span id: 64 random bits, never 0. */
+export function newSpanId(): bigint {
+  let id = random64();
+  while (id === 0n) id = random64();
+  return id;
+}
+
+/**
+ * A new trace id. 128-bit in Datadog's layout (what dd-trace-js, -go, -java
+ * generate): the high 64 bits are the start time in Unix seconds (32 bits)
+ * then 32 zero bits; the low 64 bits are random. With `bits128` false, a
+ * random 64-bit id.
+ */
+export function newTraceId(bits128 = true): bigint {
+  const low = newSpanId();
+  if (!bits128) return low;
+  const seconds = BigInt(Math.floor(Date.now() / 1000)) & 0xffffffffn;
+  return (seconds << 96n) | low;
+}
+
+/** A new runtime id (a random UUID), tagged `runtime-id` on spans. */
+export function newRuntimeId(): string {
+  return crypto.randomUUID();
+}

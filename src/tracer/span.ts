@@ -1,0 +1,413 @@
+/**
+ * `TracerSpan`: a live span that the application tags and finishes, and
+ * `LocalTrace`, what this process knows of one trace (its sampling
+ * decision, propagated tags, finished spans waiting for their chunk).
+ *
+ * @module
+ */
+import type { Span, SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
+import { nowNs, type TimeInput, toNs } from "./clock.ts";
+import type { SpanContext } from "./context.ts";
+import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
+
+const U64_LIMIT = 1n << 64n;
+const U128_LIMIT = 1n << 128n;
+const I64_MIN = -(1n << 63n);
+const I64_LIMIT = 1n << 63n;
+
+/** A sampling decision as the trace holds it: an inherited one may lack its mechanism. */
+export type TraceDecision = Omit<SamplingDecision, "mechanism"> & { mechanism?: number };
+
+/** What this process knows of one trace; shared by its spans here. Internal. */
+export class LocalTrace {
+  /** The trace id, up to 128 bits. */
+  readonly traceId: bigint;
+  /** The sampling decision, once made (locally, upstream, or manually). */
+  decision: TraceDecision | undefined;
+  /** `_dd.origin`. */
+  origin: string | undefined;
+  /** Propagated trace tags `_dd.p.*` (`_dd.p.dm`, …), without `_dd.p.tid`. */
+  readonly tags: Record<string, string>;
+  /** Other vendors' W3C tracestate members, to pass on. */
+  tracestate: string | undefined;
+  /** `_dd.parent_id`, from the W3C tracestate. */
+  lastParentId: string | undefined;
+  /** The first span of the trace in this process. */
+  root: TracerSpan | undefined;
+  /** Whether the local root has finished (its chunk went to the buffer). */
+  rootFinished = false;
+  /** Finished spans not yet handed to the buffer. */
+  finished: TracerSpan[] = [];
+
+  constructor(traceId: bigint, context?: SpanContext) {
+    this.traceId = traceId;
+    this.tags = { ...context?.traceTags };
+    this.origin = context?.origin;
+    this.tracestate = context?.tracestate;
+    this.lastParentId = context?.lastParentId;
+    const priority = context?.samplingPriority;
+    if (priority !== undefined) {
+      const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
+      this.decision = { priority, mechanism: dm ? Number(dm[1]) : undefined };
+    }
+  }
+
+  /** Records a decision made here: `_dd.p.dm` is set on kept traces, removed on rejected ones. */
+  setDecision(decision: SamplingDecision): void {
+    this.decision = decision;
+    if (decision.priority > 0) this.tags["_dd.p.dm"] = `-${decision.mechanism}`;
+    else delete this.tags["_dd.p.dm"];
+  }
+}
+
+/** What `TracerSpan` needs from its tracer. Internal. */
+export interface SpanOwner {
+  /** Called once, when the span finishes. */
+  finished(span: TracerSpan): void;
+}
+
+/** The fields a `TracerSpan` starts with. Internal: spans come from `tracer.startSpan()`. */
+export interface SpanInit {
+  owner: SpanOwner;
+  trace: LocalTrace;
+  name: string;
+  service: string;
+  resource?: string;
+  type?: string;
+  spanId: bigint;
+  parentId: bigint;
+  /** The service of the local parent span; undefined for a local root (a service entry span). */
+  parentService?: string;
+  start: bigint;
+}
+
+/** Access to spans' private state for the tracer (set by `TracerSpan`'s static block). Internal: not exported from `mod.ts`. */
+export let internals: {
+  trace(span: TracerSpan): LocalTrace;
+  parentService(span: TracerSpan): string | undefined;
+  toSpan(span: TracerSpan): Span;
+};
+
+/** Something a span can link to: a span link, another span, or a span context. */
+export type LinkTarget = SpanLink | TracerSpan | SpanContext;
+
+/**
+ * A live span. Get one from `tracer.startSpan()` or `tracer.trace()`; tag
+ * it, then `finish()` it. After `finish()`, every setter is a no-op.
+ *
+ * Tags: `setTag(key, value)` stores strings in `meta`, numbers in `metrics`
+ * (non-finite numbers are ignored), booleans as metrics 1 / 0 (as
+ * dd-trace-js does), bigints as decimal strings in `meta`; a plain object is
+ * flattened one level (`key.prop`). Special keys, as in dd-trace-js:
+ * `service.name`, `resource.name`, `span.type` set those fields; `error`
+ * takes an Error (like `setError`) or a boolean; `manual.keep` /
+ * `manual.drop` keep or drop the trace; `sampling.priority` sets a user
+ * priority.
+ */
+export class TracerSpan {
+  /** The trace id, up to 128 bits (the high 64 bits are sent in `_dd.p.tid`). */
+  readonly traceId: bigint;
+  /** The span id, 64-bit. */
+  readonly spanId: bigint;
+  /** The parent span's id; 0n for a root span. */
+  readonly parentId: bigint;
+  /** The start, in nanoseconds since the Unix epoch. */
+  readonly startTime: bigint;
+
+  #owner: SpanOwner;
+  #trace: LocalTrace;
+  #name: string;
+  #service: string;
+  #resource: string;
+  #type: string;
+  #parentService: string | undefined;
+  #duration: bigint | undefined;
+  #error = 0;
+  #meta: Record<string, string> = {};
+  #metrics: Record<string, number> = {};
+  #links: SpanLink[] = [];
+  #events: SpanEvent[] = [];
+
+  static {
+    internals = {
+      trace: (span) => span.#trace,
+      parentService: (span) => span.#parentService,
+      toSpan: (span) => span.#toSpan(),
+    };
+  }
+
+  /** Internal: spans come from `tracer.startSpan()`. */
+  constructor(init: SpanInit) {
+    this.#owner = init.owner;
+    this.#trace = init.trace;
+    this.#name = init.name;
+    this.#service = init.service;
+    this.#resource = init.resource ?? init.name;
+    this.#type = init.type ?? "";
+    this.traceId = init.trace.traceId;
+    this.spanId = init.spanId;
+    this.parentId = init.parentId;
+    this.#parentService = init.parentService;
+    this.startTime = init.start;
+  }
+
+  /** The operation name, e.g. `"web.request"`. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The service. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** The resource, e.g. `"GET /users/:id"`; defaults to the name. */
+  get resource(): string {
+    return this.#resource;
+  }
+
+  /** The span type, e.g. `"web"`, `"sql"`; `""` when unset. */
+  get type(): string {
+    return this.#type;
+  }
+
+  /** Whether `finish()` was called. */
+  get finished(): boolean {
+    return this.#duration !== undefined;
+  }
+
+  /** The duration in nanoseconds, once finished. */
+  get duration(): bigint | undefined {
+    return this.#duration;
+  }
+
+  /** Whether the span is flagged as an error. */
+  get error(): boolean {
+    return this.#error !== 0;
+  }
+
+  /** The trace's sampling priority (-1, 0, 1, 2), once decided (at the first inject, or when the trace is flushed). */
+  get samplingPriority(): number | undefined {
+    return this.#trace.decision?.priority;
+  }
+
+  /** A tag's value: a `meta` string or a `metrics` number. */
+  getTag(key: string): string | number | undefined {
+    return this.#meta[key] ?? this.#metrics[key];
+  }
+
+  /** This span as a propagated context (the trace's sampling priority, as decided so far). */
+  context(): SpanContext {
+    const t = this.#trace;
+    return {
+      traceId: this.traceId,
+      spanId: this.spanId,
+      samplingPriority: t.decision?.priority,
+      origin: t.origin,
+      traceTags: { ...t.tags },
+      tracestate: t.tracestate,
+      lastParentId: t.lastParentId,
+    };
+  }
+
+  /** Sets a tag (see the class documentation for types and special keys). Ignored after `finish()`. */
+  setTag(key: string, value: unknown): this {
+    if (this.finished || typeof key !== "string") return this;
+    switch (key) {
+      case "service.name":
+        if (typeof value === "string" && value) this.#service = value;
+        return this;
+      case "resource.name":
+        if (typeof value === "string") this.#resource = value;
+        return this;
+      case "span.type":
+        if (typeof value === "string") this.#type = value;
+        return this;
+      case "error":
+        if (typeof value === "boolean" || typeof value === "number") this.#error = value ? 1 : 0;
+        else if (value !== undefined && value !== null) this.setError(value);
+        return this;
+      case "manual.keep":
+        if (value !== false) this.keep();
+        return this;
+      case "manual.drop":
+        if (value !== false) this.drop();
+        return this;
+      case "sampling.priority": {
+        const p = Number(value);
+        if (p >= 1) this.keep();
+        else if (p === 0 || p === -1) this.drop();
+        return this;
+      }
+      case "http.status_code":
+        if (value !== undefined && value !== null) this.#put(key, String(value), false);
+        return this;
+    }
+    this.#put(key, value, false);
+    return this;
+  }
+
+  /** Sets several tags, as `setTag` each. */
+  setTags(tags: Record<string, unknown>): this {
+    if (tags && typeof tags === "object") for (const key of Object.keys(tags)) this.setTag(key, tags[key]);
+    return this;
+  }
+
+  #put(key: string, value: unknown, nested: boolean): void {
+    switch (typeof value) {
+      case "string":
+        this.#meta[key] = value;
+        delete this.#metrics[key];
+        return;
+      case "number":
+        if (!Number.isFinite(value)) return;
+        this.#metrics[key] = value;
+        delete this.#meta[key];
+        return;
+      case "boolean":
+        this.#metrics[key] = value ? 1 : 0;
+        delete this.#meta[key];
+        return;
+      case "bigint":
+        this.#meta[key] = value.toString();
+        delete this.#metrics[key];
+        return;
+      case "object":
+        if (value === null || nested || Array.isArray(value)) return;
+        for (const k of Object.keys(value)) this.#put(`${key}.${k}`, (value as Record<string, unknown>)[k], true);
+    }
+  }
+
+  /**
+   * Flags the span as an error and records `error.type` (the error's
+   * name), `error.message` and `error.stack`. A non-Error value is recorded
+   * as the message. Ignored after `finish()`.
+   */
+  setError(error: unknown): this {
+    if (this.finished) return this;
+    this.#error = 1;
+    if (typeof error === "object" && error !== null) {
+      const e = error as { name?: unknown; message?: unknown; stack?: unknown; constructor?: { name?: unknown } };
+      const type = e.name ?? e.constructor?.name;
+      if (type !== undefined) this.#meta["error.type"] = String(type);
+      if (e.message !== undefined) this.#meta["error.message"] = String(e.message);
+      if (typeof e.stack === "string") this.#meta["error.stack"] = e.stack;
+    } else if (error !== undefined && error !== null) {
+      this.#meta["error.message"] = String(error);
+    }
+    return this;
+  }
+
+  /**
+   * Links this span to another span: a `SpanLink`, a `TracerSpan`, or a
+   * `SpanContext` (e.g. from `tracer.extract()`), with string attributes.
+   * An invalid target (ids out of range) is ignored. Ignored after `finish()`.
+   */
+  addLink(target: LinkTarget, attributes?: Record<string, unknown>): this {
+    if (this.finished || typeof target !== "object" || target === null) return this;
+    const { traceId, spanId } = target;
+    if (typeof traceId !== "bigint" || traceId <= 0n || traceId >= U128_LIMIT) return this;
+    if (typeof spanId !== "bigint" || spanId < 0n || spanId >= U64_LIMIT) return this;
+    const link: SpanLink = { traceId, spanId };
+    const attrs: Record<string, string> = {};
+    const given = "attributes" in target && target.attributes ? { ...target.attributes, ...attributes } : attributes;
+    for (const [k, v] of Object.entries(given ?? {})) {
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") attrs[k] = String(v);
+    }
+    if (Object.keys(attrs).length > 0) link.attributes = attrs;
+    const t = target as { samplingPriority?: unknown; flags?: unknown; tracestate?: unknown };
+    if (typeof t.samplingPriority === "number") {
+      // W3C sampled flag; bit 31 says the flags are set (Datadog's span link convention).
+      link.flags = ((t.samplingPriority > 0 ? 1 : 0) | 0x80000000) >>> 0;
+    } else if (typeof t.flags === "number" && Number.isInteger(t.flags) && t.flags >= 0 && t.flags < 2 ** 32) {
+      link.flags = t.flags;
+    }
+    if (typeof t.tracestate === "string" && t.tracestate) link.tracestate = t.tracestate;
+    this.#links.push(link);
+    return this;
+  }
+
+  /**
+   * Records a span event: something that happened at `time` (default now;
+   * a bigint is ns since the epoch, a number or Date is ms). Attributes are
+   * strings, booleans, finite numbers, i64 bigints, or homogeneous arrays of
+   * one of them; other values are left out. Ignored after `finish()`.
+   */
+  addEvent(name: string, attributes?: Record<string, unknown>, time?: TimeInput): this {
+    if (this.finished || typeof name !== "string") return this;
+    const at = (time === undefined ? undefined : toNs(time)) ?? nowNs();
+    const event: SpanEvent = { name, time: at };
+    const attrs: Record<string, SpanEventAttribute> = {};
+    for (const [k, v] of Object.entries(attributes ?? {})) {
+      const clean = eventAttribute(v);
+      if (clean !== undefined) attrs[k] = clean;
+    }
+    if (Object.keys(attrs).length > 0) event.attributes = attrs;
+    this.#events.push(event);
+    return this;
+  }
+
+  /** Keeps the trace: sampling priority 2 (user keep), decision maker `-4`. */
+  keep(): this {
+    this.#trace.setDecision({ priority: SamplingPriority.USER_KEEP, mechanism: SamplingMechanism.MANUAL });
+    return this;
+  }
+
+  /** Drops the trace: sampling priority -1 (user reject). It is still sent, for the agent's stats. */
+  drop(): this {
+    this.#trace.setDecision({ priority: SamplingPriority.USER_REJECT, mechanism: SamplingMechanism.MANUAL });
+    return this;
+  }
+
+  /**
+   * Finishes the span: its duration is `endTime` (default now; a bigint is
+   * ns since the epoch, a number or Date is ms) minus its start, at least 0.
+   * Calling it again is a no-op.
+   */
+  finish(endTime?: TimeInput): void {
+    if (this.finished) return;
+    const end = (endTime === undefined ? undefined : toNs(endTime)) ?? nowNs();
+    this.#duration = end > this.startTime ? end - this.startTime : 0n;
+    this.#owner.finished(this);
+  }
+
+  /** The exporter's plain span (copies of the tags), without the tracer-wide tags. */
+  #toSpan(): Span {
+    const span: Span = {
+      name: this.#name,
+      service: this.#service,
+      resource: this.#resource,
+      type: this.#type,
+      traceId: this.traceId,
+      spanId: this.spanId,
+      parentId: this.parentId,
+      start: this.startTime,
+      duration: this.#duration ?? 0n,
+      error: this.#error,
+      meta: { ...this.#meta },
+      metrics: { ...this.#metrics },
+    };
+    if (this.#links.length > 0) span.links = this.#links;
+    if (this.#events.length > 0) span.events = this.#events;
+    return span;
+  }
+}
+
+/** A span event attribute the exporter accepts, or undefined. */
+function eventAttribute(v: unknown): SpanEventAttribute | undefined {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      return Number.isFinite(v) ? v : undefined;
+    case "bigint":
+      return v >= I64_MIN && v < I64_LIMIT ? v : undefined;
+  }
+  if (!Array.isArray(v)) return undefined;
+  if (v.every((x) => typeof x === "string")) return v as string[];
+  if (v.every((x) => typeof x === "boolean")) return v as boolean[];
+  if (v.every((x) => typeof x === "number" && Number.isFinite(x))) return v as number[];
+  if (v.every((x) => typeof x === "bigint" && x >= I64_MIN && x < I64_LIMIT)) return v as bigint[];
+  return undefined;
+}

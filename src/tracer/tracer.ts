@@ -1,0 +1,485 @@
+/**
+ * `Tracer`: span lifecycle, context, sampling and propagation on top of a
+ * `TraceExporter`, the way dd-trace-js instruments an application.
+ *
+ * @module
+ */
+import { runtime } from "../../ffi/load.ts";
+import { ValidationError } from "../errors.ts";
+import { TraceExporter } from "../exporter.ts";
+import type { ExporterOptions } from "../options.ts";
+import type { Span } from "../span.ts";
+import { estimateSize, TraceBuffer, type TracerCounters } from "./buffer.ts";
+import { nowNs, type TimeInput, toNs } from "./clock.ts";
+import { active, runWith, type SpanContext } from "./context.ts";
+import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
+import { consoleLogger, type Logger, OnceLogger } from "./log.ts";
+import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
+import { PrioritySampler } from "./sampler.ts";
+import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
+
+/**
+ * Options of `new Tracer(options)`: the `TraceExporter` options (agent
+ * `url`, `service`, `env`, `version`, …) plus the tracer's own. Unset
+ * options take the default shown, often from the environment as Datadog
+ * tracers read it.
+ */
+export interface TracerOptions extends ExporterOptions {
+  /** The default service of spans. Default `DD_SERVICE`, else `"unnamed-service"`. */
+  service?: string;
+  /** Milliseconds between sends of the queued traces. Default 2000. */
+  flushIntervalMs?: number;
+  /** The queue is sent early once its estimated encoded size passes this many bytes. Default 1 MiB. */
+  flushThresholdBytes?: number;
+  /** Most trace chunks queued or being sent; past it new traces are dropped and counted. Default 10,000. */
+  maxQueuedTraces?: number;
+  /** Most estimated bytes queued or being sent; past it new traces are dropped and counted. Default 64 MiB. */
+  maxQueuedBytes?: number;
+  /** A trace with this many finished spans is sent in part before its local root finishes. Default `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`, else 1000. */
+  partialFlushMinSpans?: number;
+  /** A global sample rate in [0, 1], instead of the agent's rates. Default `DD_TRACE_SAMPLE_RATE`. */
+  sampleRate?: number;
+  /** Traces kept per second by `sampleRate` (negative: no limit). Default `DD_TRACE_RATE_LIMIT`, else 100. */
+  rateLimit?: number;
+  /** The `runtime-id` tag. Default a random UUID per tracer. */
+  runtimeId?: string;
+  /** Tags on every span. Default `DD_TAGS` (`key:value,key:value`). */
+  tags?: Record<string, string>;
+  /** Header styles written by `inject`. Default `DD_TRACE_PROPAGATION_STYLE_INJECT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
+  propagationStyleInject?: PropagationStyle[];
+  /** Header styles read by `extract`, first found wins. Default `DD_TRACE_PROPAGATION_STYLE_EXTRACT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
+  propagationStyleExtract?: PropagationStyle[];
+  /** New trace ids are 128-bit. Default `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED`, else true. */
+  traceId128BitGeneration?: boolean;
+  /** Send the queued traces when the process is about to exit (Node/Bun `beforeExit`, Deno `beforeunload`). Default true. */
+  flushOnExit?: boolean;
+  /** Where diagnostics go, once per kind of problem. Default `console.warn`. */
+  logger?: Logger;
+}
+
+/** Options of `tracer.startSpan()` and `tracer.trace()`. */
+export interface StartSpanOptions {
+  /** The span's service. Default the parent's, else the tracer's. */
+  service?: string;
+  /** The resource, e.g. `"GET /users/:id"`. Default the name. */
+  resource?: string;
+  /** The span type, e.g. `"web"`, `"sql"`, `"http"`. */
+  type?: string;
+  /**
+   * The parent: a span, or a span context (e.g. from `tracer.extract()`).
+   * Default the active span; `null` starts a new trace.
+   */
+  childOf?: TracerSpan | SpanContext | null;
+  /** Tags, as `span.setTags()`. */
+  tags?: Record<string, unknown>;
+  /** The start: a bigint is nanoseconds since the epoch, a number or Date milliseconds. Default now. */
+  startTime?: TimeInput;
+  /** Span links. */
+  links?: readonly LinkTarget[];
+}
+
+/** Options of `tracer.shutdown()`. */
+export interface ShutdownOptions {
+  /** How long to wait for the agent to take the queued traces, in milliseconds. Default 5000. */
+  timeoutMs?: number;
+}
+
+const STYLES: readonly PropagationStyle[] = ["datadog", "tracecontext"];
+
+function positiveInt(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new ValidationError(path, `expected a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function envNumber(name: string, log: OnceLogger): number | undefined {
+  const text = runtime.env(name);
+  if (text === undefined || text.trim() === "") return undefined;
+  const n = Number(text);
+  if (Number.isFinite(n)) return n;
+  log.once(`env:${name}`, `${name}=${JSON.stringify(text)} is not a number: ignored`);
+  return undefined;
+}
+
+function envBoolean(name: string): boolean | undefined {
+  const text = runtime.env(name)?.trim().toLowerCase();
+  if (text === "true" || text === "1") return true;
+  if (text === "false" || text === "0") return false;
+  return undefined;
+}
+
+function envStyles(name: string): PropagationStyle[] | undefined {
+  const text = runtime.env(name);
+  if (!text) return undefined;
+  return text.split(",").map((s) => s.trim().toLowerCase()).filter((s): s is PropagationStyle => s === "datadog" || s === "tracecontext");
+}
+
+function styles(value: unknown, path: string): PropagationStyle[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((s) => s === "datadog" || s === "tracecontext")) {
+    throw new ValidationError(path, `expected an array of "datadog" and "tracecontext"`);
+  }
+  return value;
+}
+
+/** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
+function parseTags(text: string | undefined): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of (text ?? "").split(/[,\s]+/)) {
+    const colon = pair.indexOf(":");
+    if (colon > 0) tags[pair.slice(0, colon)] = pair.slice(colon + 1);
+  }
+  return tags;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/**
+ * A tracer: makes spans, keeps the active one in context, decides sampling,
+ * propagates context in headers, and ships finished traces to the agent
+ * through its own `TraceExporter`.
+ *
+ * ```ts
+ * const tracer = new Tracer({ service: "shop", env: "prod" });
+ * await tracer.trace("checkout", { resource: "POST /checkout" }, async (span) => {
+ *   span.setTag("cart.items", 3);
+ *   await tracer.trace("db.query", { service: "shop-db", type: "sql" }, () => db.query(sql));
+ * });
+ * await tracer.shutdown();
+ * ```
+ *
+ * Finished traces are sent in the background (see {@link TracerOptions});
+ * failures are counted ({@link Tracer.counters}) and logged once per kind,
+ * never thrown into the application.
+ */
+export class Tracer implements AsyncDisposable {
+  #exporter: TraceExporter;
+  #buffer: TraceBuffer;
+  #sampler: PrioritySampler;
+  #propagator: Propagator;
+  #log: OnceLogger;
+  #service: string;
+  #env: string;
+  #version: string;
+  #runtimeId: string;
+  #pid: number;
+  #tags: Record<string, string>;
+  #partialFlushMinSpans: number;
+  #traceId128: boolean;
+  #removeExitHook: (() => void) | undefined;
+  #shutdown: Promise<void> | undefined;
+  #owner: SpanOwner = { finished: (span) => this.#finished(span) };
+
+  /**
+   * Creates the tracer and its exporter.
+   *
+   * @throws {ValidationError} an option has the wrong type.
+   * @throws {TraceExporterError} libdatadog rejected an exporter option (e.g. `InvalidUrl`).
+   * @throws {Error} no native library was found.
+   */
+  constructor(options: TracerOptions = {}) {
+    if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
+    this.#log = new OnceLogger(options.logger ?? consoleLogger);
+    const env = (name: string) => runtime.env(name);
+    this.#service = options.service ?? env("DD_SERVICE") ?? "unnamed-service";
+    this.#env = options.env ?? env("DD_ENV") ?? "";
+    this.#version = options.version ?? env("DD_VERSION") ?? "";
+    this.#runtimeId = options.runtimeId ?? newRuntimeId();
+    this.#pid = runtime.pid;
+    this.#tags = { ...parseTags(env("DD_TAGS")), ...options.tags };
+    this.#partialFlushMinSpans = positiveInt(
+      options.partialFlushMinSpans ?? envNumber("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", this.#log),
+      "options.partialFlushMinSpans",
+      1000,
+    );
+    this.#traceId128 = options.traceId128BitGeneration ?? envBoolean("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED") ?? true;
+    const sampleRate = options.sampleRate ?? envNumber("DD_TRACE_SAMPLE_RATE", this.#log);
+    if (sampleRate !== undefined && !(typeof sampleRate === "number" && sampleRate >= 0 && sampleRate <= 1)) {
+      throw new ValidationError("options.sampleRate", `expected a number in [0, 1], got ${String(sampleRate)}`);
+    }
+    const rateLimit = options.rateLimit ?? envNumber("DD_TRACE_RATE_LIMIT", this.#log) ?? 100;
+    if (typeof rateLimit !== "number" || Number.isNaN(rateLimit)) throw new ValidationError("options.rateLimit", "expected a number");
+    this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
+    const style = envStyles("DD_TRACE_PROPAGATION_STYLE");
+    this.#propagator = new Propagator({
+      inject: styles(options.propagationStyleInject, "options.propagationStyleInject") ??
+        envStyles("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? style ?? STYLES,
+      extract: styles(options.propagationStyleExtract, "options.propagationStyleExtract") ??
+        envStyles("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? style ?? STYLES,
+      maxTagsLength: envNumber("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", this.#log),
+    });
+    const flushIntervalMs = positiveInt(options.flushIntervalMs, "options.flushIntervalMs", 2000);
+    const flushThresholdBytes = positiveInt(options.flushThresholdBytes, "options.flushThresholdBytes", 1 << 20);
+    const maxQueuedTraces = positiveInt(options.maxQueuedTraces, "options.maxQueuedTraces", 10_000);
+    const maxQueuedBytes = positiveInt(options.maxQueuedBytes, "options.maxQueuedBytes", 64 << 20);
+
+    const {
+      flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
+      sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
+      traceId128BitGeneration: _12, flushOnExit, logger: _13, ...exporterOptions
+    } = options;
+    this.#exporter = new TraceExporter({
+      ...exporterOptions,
+      service: this.#service,
+      ...(this.#env && { env: this.#env }),
+      ...(this.#version && { version: this.#version }),
+    });
+    this.#buffer = new TraceBuffer({
+      exporter: this.#exporter,
+      flushIntervalMs,
+      flushThresholdBytes,
+      maxQueuedTraces,
+      maxQueuedBytes,
+      log: this.#log,
+      onResponse: (response) => {
+        if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
+      },
+    });
+    if (flushOnExit ?? true) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
+  }
+
+  /** The default service of spans. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** The `env` tag ("" when unset). */
+  get env(): string {
+    return this.#env;
+  }
+
+  /** The `version` tag ("" when unset). */
+  get version(): string {
+    return this.#version;
+  }
+
+  /** The `runtime-id` tag. */
+  get runtimeId(): string {
+    return this.#runtimeId;
+  }
+
+  /** The agent's sampling rates in use, by `service:…,env:…` key (empty until the agent answers). */
+  get samplingRates(): Record<string, number> {
+    return this.#sampler.rates;
+  }
+
+  /** What was sent, dropped and failed so far, and what is queued now. */
+  get counters(): TracerCounters {
+    return { ...this.#buffer.counters(), malformedHeaders: this.#propagator.malformed };
+  }
+
+  /**
+   * Starts a span. Its parent is `options.childOf`, else the active span;
+   * without one it starts a new trace (ids from a cryptographic random
+   * source: a 64-bit span id, a 128-bit trace id). The span is not made
+   * active: use `tracer.trace()` or `tracer.activate()` for that.
+   */
+  startSpan(name: string, options: StartSpanOptions = {}): TracerSpan {
+    const parent = options.childOf === undefined ? this.activeSpan() : options.childOf;
+    let trace: LocalTrace;
+    let parentId = 0n;
+    let parentService: string | undefined;
+    if (parent instanceof TracerSpan) {
+      trace = internals.trace(parent);
+      parentId = parent.spanId;
+      parentService = parent.service;
+    } else if (parent && typeof parent.traceId === "bigint" && typeof parent.spanId === "bigint" && parent.traceId > 0n) {
+      trace = new LocalTrace(parent.traceId, parent);
+      parentId = parent.spanId;
+    } else {
+      trace = new LocalTrace(newTraceId(this.#traceId128));
+    }
+    const span = new TracerSpan({
+      owner: this.#owner,
+      trace,
+      name: String(name),
+      service: options.service ?? parentService ?? this.#service,
+      resource: options.resource,
+      type: options.type,
+      spanId: newSpanId(),
+      parentId,
+      parentService,
+      start: (options.startTime === undefined ? undefined : toNs(options.startTime)) ?? nowNs(),
+    });
+    trace.root ??= span;
+    if (options.tags) span.setTags(options.tags);
+    if (parent && !(parent instanceof TracerSpan) && parent.links) for (const link of parent.links) span.addLink(link);
+    for (const link of options.links ?? []) span.addLink(link);
+    return span;
+  }
+
+  /**
+   * Runs `fn` in a new span, active for `fn`'s whole execution (its awaits,
+   * timers and callbacks included), and finishes the span when `fn` returns
+   * or, for a promise, settles. A thrown error or a rejection is recorded on
+   * the span (`setError`) and passed on unchanged.
+   *
+   * @returns what `fn` returns (for a promise, a promise of the same value).
+   */
+  trace<T>(name: string, fn: (span: TracerSpan) => T): T;
+  trace<T>(name: string, options: StartSpanOptions, fn: (span: TracerSpan) => T): T;
+  trace<T>(name: string, a: StartSpanOptions | ((span: TracerSpan) => T), b?: (span: TracerSpan) => T): T {
+    const fn = typeof a === "function" ? a : b!;
+    const span = this.startSpan(name, typeof a === "function" ? {} : a);
+    let result: T;
+    try {
+      result = runWith(span, () => fn(span));
+    } catch (error) {
+      span.setError(error);
+      span.finish();
+      throw error;
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (value) => {
+          span.finish();
+          return value;
+        },
+        (error) => {
+          span.setError(error);
+          span.finish();
+          throw error;
+        },
+      ) as T;
+    }
+    span.finish();
+    return result;
+  }
+
+  /** The active span of the current execution context, if any. */
+  activeSpan(): TracerSpan | undefined {
+    const span = active<unknown>();
+    return span instanceof TracerSpan ? span : undefined;
+  }
+
+  /** Runs `fn` with `span` active (undefined: with no active span); returns what `fn` returns. */
+  activate<T>(span: TracerSpan | undefined, fn: () => T): T {
+    return runWith(span, fn);
+  }
+
+  /**
+   * Writes the trace context of `span` (default the active span) into
+   * `carrier`, in each inject style. Makes the trace's sampling decision if
+   * it is not made yet, so that it travels with the trace.
+   */
+  inject(span: TracerSpan | SpanContext | undefined, carrier: HeadersLike): void {
+    const source = span ?? this.activeSpan();
+    if (!source) return;
+    if (source instanceof TracerSpan) {
+      this.#decide(internals.trace(source));
+      this.#propagator.inject(source.context(), carrier);
+    } else {
+      this.#propagator.inject(source, carrier);
+    }
+  }
+
+  /**
+   * Reads a span context from incoming headers (Datadog and W3C, per the
+   * extract styles), to pass as `childOf`. Malformed headers are ignored and
+   * counted (`counters.malformedHeaders`); never throws.
+   */
+  extract(carrier: HeadersLike): SpanContext | undefined {
+    return this.#propagator.extract(carrier);
+  }
+
+  /**
+   * Sends the queued traces now; resolves when the agent has them or the
+   * sends failed (never rejects). Traces whose local root has not finished
+   * are not included.
+   */
+  flush(): Promise<void> {
+    return this.#buffer.flush();
+  }
+
+  /**
+   * Sends what is queued and resolves when the agent has it or `timeoutMs`
+   * ends (the send in flight is then cancelled), then frees the exporter.
+   * Spans finishing later are dropped (and counted). Calling it again
+   * returns the same promise.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.#shutdown ??= (async () => {
+      this.#removeExitHook?.();
+      this.#removeExitHook = undefined;
+      await this.#buffer.close(options.timeoutMs ?? 5000);
+      await this.#exporter.close();
+    })();
+    return this.#shutdown;
+  }
+
+  /** Same as `shutdown()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  /** The exit hook: flush what is queued; true keeps the process alive while sends are pending. */
+  #beforeExit(): boolean {
+    if (this.#buffer.queued) void this.#buffer.flush();
+    return this.#buffer.busy;
+  }
+
+  /** Makes the trace's sampling decision, once. */
+  #decide(trace: LocalTrace): void {
+    if (trace.decision) return;
+    trace.setDecision(this.#sampler.decide(trace.traceId, trace.root?.service ?? this.#service));
+  }
+
+  /** A span finished: hand its trace's finished spans to the buffer when a chunk is due. */
+  #finished(span: TracerSpan): void {
+    const trace = internals.trace(span);
+    trace.finished.push(span);
+    if (span === trace.root) trace.rootFinished = true;
+    if (trace.rootFinished || trace.finished.length >= this.#partialFlushMinSpans) this.#flushTrace(trace);
+  }
+
+  /** Formats the trace's finished spans as one chunk (the local root first) and queues it. */
+  #flushTrace(trace: LocalTrace): void {
+    this.#decide(trace);
+    const spans = trace.finished;
+    trace.finished = [];
+    const rootAt = spans.indexOf(trace.root!);
+    if (rootAt > 0) spans.unshift(...spans.splice(rootAt, 1));
+    let bytes = 0;
+    const chunk = spans.map((span, i) => {
+      const formatted = this.#format(span, trace, i === 0);
+      bytes += estimateSize(formatted);
+      return formatted;
+    });
+    try {
+      this.#buffer.push(chunk, bytes);
+    } catch (error) {
+      this.#log.once("push", `queueing a trace failed: ${String(error)}`);
+    }
+  }
+
+  /** The exporter's span with the data Datadog tracers always send. */
+  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): Span {
+    const s = internals.toSpan(span);
+    const meta: Record<string, string> = { ...this.#tags, language: "javascript", "runtime-id": this.#runtimeId };
+    if (this.#env) meta.env = this.#env;
+    if (this.#version && s.service === this.#service) meta.version = this.#version;
+    Object.assign(meta, s.meta);
+    const metrics: Record<string, number> = { process_id: this.#pid, ...s.metrics };
+    const decision = trace.decision!;
+    metrics._sampling_priority_v1 = decision.priority;
+    if (internals.parentService(span) !== s.service) metrics["_dd.top_level"] = 1;
+    if (s.service !== this.#service) meta["_dd.base_service"] = this.#service;
+    const kind = meta["span.kind"];
+    if (kind && kind !== "internal") metrics["_dd.measured"] = 1;
+    if (trace.origin) meta["_dd.origin"] = trace.origin;
+    if (span === trace.root) {
+      if (decision.agentRate !== undefined) metrics["_dd.agent_psr"] = decision.agentRate;
+      if (decision.ruleRate !== undefined) metrics["_dd.rule_psr"] = decision.ruleRate;
+      if (decision.limitRate !== undefined) metrics["_dd.limit_psr"] = decision.limitRate;
+      if (trace.lastParentId) meta["_dd.parent_id"] = trace.lastParentId;
+    }
+    if (firstInChunk) Object.assign(meta, trace.tags);
+    s.meta = meta;
+    s.metrics = metrics;
+    return s;
+  }
+}

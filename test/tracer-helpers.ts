@@ -1,0 +1,53 @@
+/** Shared pieces of the tracer test files. */
+import { Tracer, type TracerOptions } from "../mod.ts";
+import { type DecodedSpan, TestAgent } from "../testing.ts";
+
+/** What a test's tracer logged. */
+export type Logs = string[];
+
+/**
+ * Runs `fn` with a fresh agent and a tracer pointed at it (no interval
+ * flushes unless `options` sets them; logs captured); shuts both down.
+ */
+export async function withTracer<T>(
+  fn: (tracer: Tracer, agent: TestAgent, logs: Logs) => Promise<T> | T,
+  options: TracerOptions = {},
+  agentOptions: Parameters<typeof TestAgent.start>[0] = {},
+): Promise<T> {
+  const agent = await TestAgent.start(agentOptions);
+  const logs: Logs = [];
+  const tracer = new Tracer({
+    url: agent.url,
+    service: "svc",
+    env: "test",
+    version: "1.2.3",
+    flushIntervalMs: 600_000,
+    logger: (m) => logs.push(m),
+    ...options,
+  });
+  try {
+    return await fn(tracer, agent, logs);
+  } finally {
+    await tracer.shutdown({ timeoutMs: 10_000 });
+    await agent.close();
+  }
+}
+
+/** The full trace id of a decoded span (low 64 bits, and `_dd.p.tid`). */
+export function traceIdOf(span: DecodedSpan): bigint {
+  const tid = span.meta["_dd.p.tid"];
+  return (tid ? BigInt(`0x${tid}`) << 64n : 0n) | span.trace_id;
+}
+
+/** The spans of `traces` by name (the last one of each name). */
+export function byName(spans: DecodedSpan[]): Record<string, DecodedSpan> {
+  return Object.fromEntries(spans.map((s) => [s.name, s]));
+}
+
+/** Waits `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The current runtime's name. */
+export const runtimeName: "deno" | "bun" | "node" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
