@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { Tracer } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { sleep, withTracer } from "./tracer-helpers.ts";
+import { withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 

@@ -192,7 +192,7 @@ test("an upstream decision travels with the trace: it is neither re-sampled nor 
     assert.is(roots["rejected.upstream"][0].metrics._sampling_priority_v1, 0);
   }, { sampleRate: 1 }));
 
-test("options are validated", async () => {
+test("options are validated", () => {
   for (const [options, pattern] of [
     [{ sampleRate: 2 }, /options\.sampleRate/],
     [{ flushIntervalMs: 0 }, /options\.flushIntervalMs/],

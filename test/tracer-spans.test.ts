@@ -124,6 +124,7 @@ test("setError: the error flag, error.type, error.message, error.stack; non-Erro
 test("trace(): returns fn's value, records a throw or a rejection and passes it on", () =>
   withTracer(async (tracer, agent) => {
     assert.is(tracer.trace("sync", () => 42), 42);
+    // deno-lint-ignore require-await
     assert.is(await tracer.trace("async", async () => "done"), "done");
     assert.throws(() => tracer.trace("throws", () => { throw new RangeError("sync boom"); }), /sync boom/);
     let caught: unknown;

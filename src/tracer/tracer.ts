@@ -321,6 +321,7 @@ export class Tracer implements AsyncDisposable {
    * @returns what `fn` returns (for a promise, a promise of the same value).
    */
   trace<T>(name: string, fn: (span: TracerSpan) => T): T;
+  /** The same, with span options (`service`, `resource`, `type`, `childOf`, `tags`, `startTime`). */
   trace<T>(name: string, options: StartSpanOptions, fn: (span: TracerSpan) => T): T;
   trace<T>(name: string, a: StartSpanOptions | ((span: TracerSpan) => T), b?: (span: TracerSpan) => T): T {
     const fn = typeof a === "function" ? a : b!;
