@@ -52,6 +52,16 @@ export function encodeUtf8(u8: Uint8Array, at: number, s: string): number {
   return p - at;
 }
 
+/** Knobs of a `Binding`, for benchmarks; the defaults are the fast choices. */
+export interface BindingOptions {
+  /** Cache the UTF-8 of keys, names, services, types and resources (default true). */
+  stringCache?: boolean;
+  /** Cache meta values too (default false: they are often unique to a span). */
+  cacheValues?: boolean;
+  /** Pass words as numbers even where the adapter prefers bigints (default: the adapter's `wordType`). */
+  wordType?: "number" | "bigint";
+}
+
 /** The loaded library and its scratch buffer. */
 export class Binding {
   readonly native: Native;
@@ -94,10 +104,19 @@ export class Binding {
   #cachePtrWord: Word[] = [];
   #cacheLenWord: Word[] = [];
 
-  constructor(native: Native) {
+  /** Whether words are bigints (then 64-bit integer arguments go as bigints too). */
+  readonly bigWords: boolean;
+  /** Whether meta values go through the string cache (see `BindingOptions`). */
+  readonly cacheValues: boolean;
+  readonly #stringCache: boolean;
+
+  constructor(native: Native, options: BindingOptions = {}) {
     this.native = native;
     this.symbols = native.symbols;
-    const big = native.wordType === "bigint";
+    this.#stringCache = options.stringCache ?? true;
+    this.cacheValues = this.#stringCache && (options.cacheValues ?? false);
+    const big = (options.wordType ?? native.wordType) === "bigint";
+    this.bigWords = big;
     this.word = big ? (n) => BigInt(n) : (n) => n;
     for (let i = 0; i < LEN_WORDS; i++) this.#lenWords.push(this.word(i));
     this.takeOut = big
@@ -165,7 +184,7 @@ export class Binding {
    * `pos` (room reserved).
    */
   arg(s: string, cache: boolean): void {
-    if (cache && s.length <= CACHE_MAX_CHARS) {
+    if (cache && s.length <= CACHE_MAX_CHARS && this.#stringCache) {
       let i = this.#cacheIndex.get(s);
       if (i === undefined) i = this.#add(s);
       if (i >= 0) {

@@ -112,18 +112,6 @@ const ATTR = layouts.TracerSpanLinkAttribute;
 const TOKEN = layouts.TracerValueToken;
 const SLICE = layouts.Slice;
 
-/**
- * Whether meta values go through the string cache too. Keys, names,
- * services, types and resources always do; values are often unique to a
- * span (URLs, ids), where a cache lookup costs more than encoding.
- */
-let cacheValues = false;
-
-/** Benchmarks only: turns caching of meta values on or off. */
-export function setCacheValues(on: boolean): void {
-  cacheValues = on;
-}
-
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
@@ -325,7 +313,7 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
 function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number, i: number): void {
   if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
   const set = b.symbols.ddog_tracer_span_set_meta;
-  const values = cacheValues;
+  const values = b.cacheValues;
   for (const k in meta) {
     const v = meta[k];
     if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
@@ -597,7 +585,7 @@ function setLinks(b: Binding, span: Word, links: readonly SpanLink[], c: number,
 function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: number, i: number): void {
   if (!Array.isArray(events)) throw new ValidationError(`${spanPath(c, i)}.events`, `expected an array of span events, got ${describe(events)}`);
   const s = b.symbols;
-  const big = b.native.wordType === "bigint";
+  const big = b.bigWords;
   for (let j = 0; j < events.length; j++) {
     const e = events[j];
     if (!isRecord(e)) requireRecord(e, eventPath(c, i, j));
