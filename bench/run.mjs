@@ -2,7 +2,7 @@
 // against one local agent (bench/agent.mjs); then bench/RESULTS.md and
 // bench/chart.svg from what they measured.
 //
-//   node bench/run.mjs [node,bun,deno] [--reps N] [--no-write]
+//   node bench/run.mjs [node,bun,deno] [--reps N] [--no-write] [--parts …] [--sample-ms N] [--e2e-spans N]
 //
 // With a subset of runtimes it prints their tables and writes nothing.
 import { spawn } from "node:child_process";
@@ -13,11 +13,17 @@ import { root, runtimeCommands } from "../scripts/runtimes.mjs";
 
 const ALL = ["node", "bun", "deno"];
 const args = process.argv.slice(2);
-const only = args.find((a) => !a.startsWith("--") && !/^\d+$/.test(a));
+const only = args.find((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--")));
 const runtimes = only ? only.split(",") : ALL;
 const repsAt = args.indexOf("--reps");
 const reps = repsAt >= 0 ? args[repsAt + 1] : "7";
 const write = runtimes.length === ALL.length && !args.includes("--no-write");
+/** Passed on to bench/main.ts as they are. */
+const forward = [];
+for (const flag of ["--parts", "--sample-ms", "--e2e-spans"]) {
+  const i = args.indexOf(flag);
+  if (i >= 0) forward.push(flag, args[i + 1]);
+}
 
 /** Bun ≤ 0.3, Deno ≤ 0.5, Node (koffi) ≤ 1.0: main-thread ns/span over dd-trace-js's encoder. */
 const TARGETS = { bun: 0.3, deno: 0.5, node: 1.0 };
@@ -45,32 +51,17 @@ function run(cmd, argv, env) {
   });
 }
 
-const started = Date.now();
-const agent = await startAgent();
-const dir = mkdtempSync(join(tmpdir(), "ddffi-bench-"));
-const results = {};
-const commands = runtimeCommands();
-try {
-  for (const rt of runtimes) {
-    console.log(`\n=== ${rt} ===`);
-    const out = join(dir, `${rt}.json`);
-    const [cmd, ...pre] = commands[rt];
-    const code = await run(cmd, [...pre, join(root, "bench", "main.ts"), "--json", out, "--reps", reps], {
-      ...process.env,
-      BENCH_AGENT_URL: agent.url,
-    });
-    if (code !== 0) throw new Error(`bench/main.ts failed on ${rt} (exit ${code})`);
-    results[rt] = JSON.parse(readFileSync(out, "utf8"));
+/** The summary table, for RESULTS.md and the README. */
+function summary(all) {
+  const L = [];
+  L.push("| runtime | main thread per span vs dd-trace-js: basic | extended | target | the library's own work alone (basic) | end to end vs dd-trace-js (basic) | RSS growth 100k → 1M spans (explicit / finalizers) |");
+  L.push("|---|---:|---:|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    const m = r.micro;
+    const grow = (r.memory ?? []).map((x) => `${mib(x.checkpoints[x.checkpoints.length - 1].rss - x.checkpoints[0].rss)} MiB`).join(" / ");
+    L.push(`| ${RT_TEXT[rt]} | **${f(m.basic.ratio.ours.median)}** | **${f(m.extended.ratio.ours.median)}** | ≤ ${f(TARGETS[rt], 1)} | ${f(lib(r, "basic")?.ratio)} | ${f(r.e2e?.basic?.ratio.median)} | ${grow || "n/a"} |`);
   }
-} finally {
-  agent.stop();
-}
-const minutes = (Date.now() - started) / 60000;
-console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
-if (write) {
-  writeFileSync(join(root, "bench", "RESULTS.md"), markdown(results, minutes));
-  writeFileSync(join(root, "bench", "chart.svg"), chart(results));
-  console.log("wrote bench/RESULTS.md and bench/chart.svg");
+  return L;
 }
 
 // ---- RESULTS.md ------------------------------------------------------------------
@@ -107,6 +98,8 @@ function markdown(all, minutes) {
     "measured in the same process, in the same repetition; the median over the repetitions.");
   L.push("");
   L.push("![main-thread time per span, relative to dd-trace-js's encoder](chart.svg)");
+  L.push("");
+  L.push(...summary(all));
   L.push("");
   L.push("## Main-thread time per span, relative to dd-trace-js's encoder");
   L.push("");
@@ -249,7 +242,7 @@ function chart(all) {
   const top = 58;
   const groupH = SETS.length * (bars.length * (barH + gap) + setGap);
   const height = top + rts.length * (groupH + groupGap) + 40;
-  const x = (v) => left + (v / max) * plotW;
+  const x = (v) => Math.round((left + (v / max) * plotW) * 10) / 10;
   const o = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
   o.push(`<rect width="100%" height="100%" fill="#fff"/>`);
@@ -273,7 +266,7 @@ function chart(all) {
       for (const b of bars) {
         const v = value(all[rt], set, b.key);
         if (v !== undefined) {
-          o.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(v) - left)}" height="${barH}" fill="${b.color}"/>`);
+          o.push(`<rect x="${left}" y="${y}" width="${Math.max(1, Math.round((x(v) - left) * 10) / 10)}" height="${barH}" fill="${b.color}"/>`);
           o.push(`<text x="${x(v) + 4}" y="${y + barH - 3}" fill="#333">${v.toFixed(2)}</text>`);
         }
         y += barH + gap;
@@ -284,4 +277,38 @@ function chart(all) {
   }
   o.push(`</svg>`);
   return o.join("\n") + "\n";
+}
+
+// ---- main --------------------------------------------------------------------------
+
+const started = Date.now();
+const agent = await startAgent();
+const dir = mkdtempSync(join(tmpdir(), "ddffi-bench-"));
+const results = {};
+const commands = runtimeCommands();
+try {
+  for (const rt of runtimes) {
+    console.log(`\n=== ${rt} ===`);
+    const out = join(dir, `${rt}.json`);
+    const [cmd, ...pre] = commands[rt];
+    const code = await run(cmd, [...pre, join(root, "bench", "main.ts"), "--json", out, "--reps", reps, ...forward], {
+      ...process.env,
+      BENCH_AGENT_URL: agent.url,
+    });
+    if (code !== 0) throw new Error(`bench/main.ts failed on ${rt} (exit ${code})`);
+    results[rt] = JSON.parse(readFileSync(out, "utf8"));
+  }
+} finally {
+  agent.stop();
+}
+const minutes = (Date.now() - started) / 60000;
+console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
+if (write) {
+  writeFileSync(join(root, "bench", "RESULTS.md"), markdown(results, minutes));
+  writeFileSync(join(root, "bench", "chart.svg"), chart(results));
+  const readme = join(root, "README.md");
+  const text = readFileSync(readme, "utf8");
+  const marked = /(<!-- bench:summary -->\n)[\s\S]*?(<!-- \/bench:summary -->)/;
+  if (marked.test(text)) writeFileSync(readme, text.replace(marked, (_, a, b) => `${a}${summary(results).join("\n")}\n${b}`));
+  console.log("wrote bench/RESULTS.md, bench/chart.svg and the summary in README.md");
 }
