@@ -3,7 +3,7 @@
 // sender. `PUT`/`POST /v0.4/traces` bodies are decoded in full with
 // @msgpack/msgpack before the answer (`{"rate_by_service":…}`) goes out, so
 // a send that resolved is a send whose spans were decoded. `GET /stats`
-// answers the running totals. Unlike the TestAgent it keeps nothing, so a
+// answers the running totals (and the agent's CPU time). Unlike the TestAgent it keeps nothing, so a
 // million spans cost it no memory.
 //
 // Prints `{"url": "http://127.0.0.1:PORT"}` once listening; exits with stdin.
@@ -15,8 +15,9 @@ const answer = JSON.stringify({ rate_by_service: { "service:,env:": 1 } });
 
 const server = createServer((req, res) => {
   if (req.method === "GET" && req.url === "/stats") {
+    const cpu = process.cpuUsage();
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify(stats));
+    res.end(JSON.stringify({ ...stats, cpuMicros: cpu.user + cpu.system }));
     return;
   }
   const parts = [];

@@ -30,7 +30,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { Agent as HttpAgent, request } from "node:http";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Encoder } from "@msgpack/msgpack";
@@ -232,7 +232,7 @@ async function startAgent(): Promise<{ url: string; stop: () => void }> {
   return { url, stop: () => child.stdin!.end() };
 }
 
-async function agentStats(url: string): Promise<{ spans: number; errors: number }> {
+async function agentStats(url: string): Promise<{ spans: number; errors: number; cpuMicros: number }> {
   const res = await fetch(`${url}/stats`);
   return await res.json();
 }
@@ -248,11 +248,27 @@ async function pump(sends: number, send: () => Promise<unknown>): Promise<void> 
   await Promise.all(pending);
 }
 
-async function e2eOurs(url: string, fx: Fixture, exporter: TraceExporter): Promise<number> {
+interface E2eSample {
+  /** Spans per second. */
+  rate: number;
+  /** CPU time of this process (every thread) per span, µs. */
+  cpu: number;
+  /** CPU time of the agent per span, µs. */
+  agentCpu: number;
+}
+
+/** Sends `fx` (E2E_SPANS in all) with `send`; spans per second, and CPU per span here and at the agent. */
+async function e2eRun(url: string, fx: Fixture, send: () => Promise<unknown>): Promise<E2eSample> {
   const sends = Math.ceil(E2E_SPANS / fx.spans);
+  const spans = sends * fx.spans;
+  const a0 = await agentStats(url);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await pump(sends, () => exporter.send(fx.ours));
-  return (sends * fx.spans) / ((performance.now() - t0) / 1000);
+  await pump(sends, send);
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const a1 = await agentStats(url);
+  return { rate: spans / seconds, cpu: (c.user + c.system) / spans, agentCpu: (a1.cpuMicros - a0.cpuMicros) / spans };
 }
 
 function ddTraceSender(url: string): (fx: Fixture) => Promise<void> {
@@ -284,19 +300,14 @@ function ddTraceSender(url: string): (fx: Fixture) => Promise<void> {
   };
 }
 
-async function e2eDdTrace(send: (fx: Fixture) => Promise<void>, fx: Fixture): Promise<number> {
-  const sends = Math.ceil(E2E_SPANS / fx.spans);
-  const t0 = performance.now();
-  await pump(sends, () => send(fx));
-  return (sends * fx.spans) / ((performance.now() - t0) / 1000);
-}
-
 interface E2eSet {
   /** Spans per second. */
   ours: Stat;
   ddtrace: Stat;
   /** ours / dd-trace, per repetition. */
   ratio: Stat;
+  /** CPU µs per span: this process (all threads) and the agent. */
+  cpu: { ours: Stat; ddtrace: Stat; oursAgent: Stat; ddtraceAgent: Stat };
 }
 
 async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2eSet>> {
@@ -306,28 +317,36 @@ async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2e
   const before = await agentStats(url);
   let expected = 0;
   for (const fx of fixtures) {
+    const ours = () => e2eRun(url, fx, () => exporter.send(fx.ours));
+    const dd = () => e2eRun(url, fx, () => ddSend(fx));
+    const per = Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
     // Warm up both paths (and the agent) first.
-    await e2eOurs(url, fx, exporter);
-    await e2eDdTrace(ddSend, fx);
-    expected += 2 * Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
-    const ours: number[] = [];
-    const dd: number[] = [];
-    const ratio: number[] = [];
-    for (let r = 0; r < Math.max(5, Math.min(REPS, 5)); r++) {
-      let a: number, b: number;
+    await ours();
+    await dd();
+    expected += 2 * per;
+    const a: E2eSample[] = [];
+    const b: E2eSample[] = [];
+    for (let r = 0; r < Math.max(5, Math.min(REPS, 7)); r++) {
       if (r % 2 === 0) {
-        a = await e2eOurs(url, fx, exporter);
-        b = await e2eDdTrace(ddSend, fx);
+        a.push(await ours());
+        b.push(await dd());
       } else {
-        b = await e2eDdTrace(ddSend, fx);
-        a = await e2eOurs(url, fx, exporter);
+        b.push(await dd());
+        a.push(await ours());
       }
-      expected += 2 * Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
-      ours.push(a);
-      dd.push(b);
-      ratio.push(a / b);
+      expected += 2 * per;
     }
-    out[fx.name] = { ours: stat(ours), ddtrace: stat(dd), ratio: stat(ratio) };
+    out[fx.name] = {
+      ours: stat(a.map((x) => x.rate)),
+      ddtrace: stat(b.map((x) => x.rate)),
+      ratio: stat(a.map((x, i) => x.rate / b[i].rate)),
+      cpu: {
+        ours: stat(a.map((x) => x.cpu)),
+        ddtrace: stat(b.map((x) => x.cpu)),
+        oursAgent: stat(a.map((x) => x.agentCpu)),
+        ddtraceAgent: stat(b.map((x) => x.agentCpu)),
+      },
+    };
   }
   await exporter.close();
   const after = await agentStats(url);
@@ -410,7 +429,7 @@ async function memory(url: string): Promise<MemoryRun[]> {
 // ---- report ---------------------------------------------------------------------
 
 export interface Results {
-  runtime: { name: string; version: string; ffi: string };
+  runtime: { name: string; version: string; ffi: string; cpus: number };
   ddTraceVersion: string;
   reps: number;
   micro?: Record<string, MicroSet>;
@@ -441,10 +460,13 @@ function print(r: Results): void {
   }
   if (r.library && "error" in r.library) out.push(`library floor: ${r.library.error}`);
   if (r.e2e) {
-    out.push("\nend to end, spans/s            ours      dd-trace+node:http   ratio");
+    out.push("\nend to end, spans/s            ours      dd-trace+node:http   ratio   CPU µs/span here (ours, dd) agent (ours, dd)");
     for (const s of SET_NAMES) {
       const e = r.e2e[s];
-      if (e) out.push(`${s.padEnd(24)}${f0(e.ours.median).padStart(10)} ${f0(e.ddtrace.median).padStart(20)} ${f2(e.ratio.median).padStart(7)}`);
+      if (e) {
+        out.push(`${s.padEnd(24)}${f0(e.ours.median).padStart(10)} ${f0(e.ddtrace.median).padStart(20)} ${f2(e.ratio.median).padStart(7)}   ` +
+          `${f2(e.cpu.ours.median)}, ${f2(e.cpu.ddtrace.median)}   ${f2(e.cpu.oursAgent.median)}, ${f2(e.cpu.ddtraceAgent.median)}`);
+      }
     }
   }
   if (r.memory) {
@@ -472,6 +494,7 @@ async function main(): Promise<void> {
       name: runtimeName,
       version: native.runtime.version,
       ffi: runtimeName === "node" ? "koffi" : runtimeName === "bun" ? "bun:ffi" : "Deno.dlopen",
+      cpus: cpus().length,
     },
     ddTraceVersion: DD_TRACE_VERSION,
     reps: REPS,

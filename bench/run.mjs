@@ -174,15 +174,20 @@ function markdown(all, minutes) {
   L.push("The agent (bench/agent.mjs) runs in its own Node process and decodes every payload in full before it answers; " +
     "`IN_FLIGHT` = 4 sends at a time; dd-trace-js's encoder + `node:http` (PUT /v0.4/traces, keep-alive) on the same runtime.");
   L.push("");
-  L.push("| runtime | set | @dd-ffi/trace spans/s | dd-trace-js + node:http spans/s | ratio | at least dd-trace-js |");
-  L.push("|---|---|---:|---:|---:|:-:|");
+  L.push("| runtime | set | @dd-ffi/trace spans/s | dd-trace-js + node:http spans/s | ratio | at least dd-trace-js | sender CPU µs/span: ours | dd-trace-js | agent CPU µs/span: ours | dd-trace-js |");
+  L.push("|---|---|---:|---:|---:|:-:|---:|---:|---:|---:|");
   for (const [rt, r] of Object.entries(all)) {
     for (const set of SETS) {
       const e = r.e2e?.[set];
       if (!e) continue;
-      L.push(`| ${RT_TEXT[rt]} | ${set} | ${n0(e.ours.median)} | ${n0(e.ddtrace.median)} | ${f(e.ratio.median)} | ${e.ratio.median >= 1 ? "yes" : "no"} |`);
+      L.push(`| ${RT_TEXT[rt]} | ${set} | ${n0(e.ours.median)} | ${n0(e.ddtrace.median)} | ${f(e.ratio.median)} | ${e.ratio.median >= 1 ? "yes" : "no"} | ` +
+        `${f(e.cpu.ours.median)} | ${f(e.cpu.ddtrace.median)} | ${f(e.cpu.oursAgent.median)} | ${f(e.cpu.ddtraceAgent.median)} |`);
     }
   }
+  L.push("");
+  L.push(`Sender CPU is every thread of the sending process (for ours: the main thread plus libdatadog's send, which ` +
+    `encodes the msgpack and frees the spans off the main thread); agent CPU is the agent process's. This machine has ` +
+    `${any.runtime.cpus} CPUs, shared by the sender and the agent, so end to end throughput follows total CPU per span.`);
   L.push("");
   L.push("## Memory: 1,000,000 spans in chunks of 100");
   L.push("");
