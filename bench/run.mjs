@@ -191,7 +191,7 @@ function markdown(all, minutes) {
   L.push("");
   L.push("## Memory: 1,000,000 spans in chunks of 100");
   L.push("");
-  L.push("Each variant in a fresh process: 10 sends of 10 chunks × 100 spans in flight 4 at a time, a new `TraceExporter` " +
+  L.push("Each variant in a fresh process: sends of 10 trace chunks × 100 spans, 4 in flight at a time, a new `TraceExporter` " +
     "per 100,000 spans; \"explicit\" closes each one, \"finalizers\" only drops it (its `FinalizationRegistry` frees it). " +
     "RSS after a GC and a pause for finalizers; growth counts as noise up to 5 % or 16 MiB.");
   L.push("");
