@@ -6,13 +6,14 @@
  * core reads offsets and codes from it. LP64 only (x86_64, aarch64).
  *
  * Parameter types:
- * - `pointer`: a native address, as a JS number (0 is NULL).
+ * - `pointer`: a native address, as a JS number or bigint, whichever the
+ *   adapter's `wordType` says is fastest (0 is NULL).
  * - `slice`:   a 16-byte `{ ptr, len }` struct passed by value
  *   (`ddog_CharSlice`, `ddog_ByteSlice`, `ddog_Slice_T`). On SysV x86_64 and
  *   AAPCS64 it travels in two integer registers exactly like two separate
  *   arguments, so every adapter declares it as two `pointer`-sized integers
  *   and the caller passes `ptr, len`.
- * - `usize`: `uintptr_t`, as a number.
+ * - `usize`: `uintptr_t`, as a number or bigint, like `pointer`.
  * - `u64`, `i64`: 64-bit integers, as bigint (or a safe-integer number).
  * - `f64`: `double`. `bool`: C `_Bool`. `u32`, `i32`: 32-bit integers.
  *

@@ -140,6 +140,7 @@ export function open(path: string): Native {
   return {
     path,
     runtime,
+    wordType: "number",
     symbols: bound as Native["symbols"],
     async: async as Native["async"],
     alloc(size: number): NativeMemory {

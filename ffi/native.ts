@@ -7,8 +7,16 @@
  */
 import type { CType, SymbolDef, Symbols } from "./abi.ts";
 
+/**
+ * A pointer-sized integer as the runtime's FFI takes it fastest (see
+ * `Native.wordType`): a number, or a bigint where only bigints stay on the
+ * runtime's fast call path (Deno). Adapters accept both kinds.
+ */
+export type Word = number | bigint;
+
 /** JS argument(s) for one C parameter type; a slice takes two (`ptr, len`). */
-type Arg<T> = T extends "slice" ? [ptr: number, len: number]
+type Arg<T> = T extends "slice" ? [ptr: Word, len: Word]
+  : T extends "pointer" | "usize" ? [Word]
   : T extends "u64" | "i64" ? [bigint | number]
   : T extends "bool" ? [boolean]
   : [number];
@@ -16,10 +24,10 @@ type Arg<T> = T extends "slice" ? [ptr: number, len: number]
 /** JS arguments for a C parameter list. */
 type Args<P> = P extends readonly [infer H, ...infer R] ? [...Arg<H>, ...Args<R>] : [];
 
-/** JS value of a C result type. `pointer` results may be 0 or null for NULL. */
+/** JS value of a C result type. `pointer` results are words; NULL is 0, 0n or null (all falsy). */
 type Result<T extends CType> = T extends "void" ? void
   : T extends "slice" ? [ptr: number, len: number]
-  : T extends "pointer" ? number | null
+  : T extends "pointer" ? Word | null
   : T extends "bool" ? boolean
   : number;
 
@@ -79,6 +87,12 @@ export interface Native {
   readonly path: string;
   /** The runtime this adapter runs on. */
   readonly runtime: RuntimeInfo;
+  /**
+   * How `pointer`, `usize` and slice arguments are passed fastest, and how
+   * `pointer` results come back: `"number"` (bun:ffi, koffi) or `"bigint"`
+   * (Deno, whose fast calls take 64-bit integers only as bigints).
+   */
+  readonly wordType: "number" | "bigint";
   /** Every symbol of `abi.ts`, called synchronously on the JS thread. */
   readonly symbols: NativeSymbols;
   /** The blocking symbols, called on another thread; the JS thread stays free. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { NativeMemory } from "../ffi/native.ts";
+import type { NativeMemory, Word } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
 import { AbortError, ClosedError, ValidationError } from "./errors.ts";
@@ -26,7 +26,7 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-const registry = new FinalizationRegistry<{ binding: Binding; handle: number }>(({ binding, handle }) => {
+const registry = new FinalizationRegistry<{ binding: Binding; handle: Word }>(({ binding, handle }) => {
   binding.symbols.ddog_trace_exporter_free(handle);
 });
 
@@ -46,7 +46,7 @@ const decoder = new TextDecoder();
  */
 export class TraceExporter implements Disposable, AsyncDisposable {
   #binding: Binding;
-  #handle: number;
+  #handle: Word;
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
   #rates: Record<string, number> | undefined;
@@ -93,7 +93,7 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     if (this.#closed) return Promise.reject(new ClosedError("The trace exporter is closed"));
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
-    let chunks: number;
+    let chunks: Word;
     try {
       chunks = buildTraceChunks(this.#binding, traces);
     } catch (e) {
@@ -139,11 +139,11 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     }
   }
 
-  async #sendChunks(chunks: number, signal: AbortSignal | undefined): Promise<AgentResponse> {
+  async #sendChunks(chunks: Word, signal: AbortSignal | undefined): Promise<AgentResponse> {
     const b = this.#binding;
     const s = b.symbols;
     const slot: NativeMemory = b.native.alloc(8);
-    let token = 0;
+    let token: Word = 0;
     let onAbort: (() => void) | undefined;
     if (signal) {
       token = s.ddog_trace_exporter_cancel_token_new() ?? 0;

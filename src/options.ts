@@ -5,7 +5,7 @@
  * @module
  */
 import { layouts } from "../ffi/abi.ts";
-import type { RuntimeInfo } from "../ffi/native.ts";
+import type { RuntimeInfo, Word } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { TraceExporterError, ValidationError } from "./errors.ts";
 import { VERSION } from "./version.ts";
@@ -81,7 +81,7 @@ export interface ExporterOptions {
 }
 
 /** One config setter call. */
-export type ConfigCall = (b: Binding, config: number) => void;
+export type ConfigCall = (b: Binding, config: Word) => void;
 
 type StringSetter =
   | "ddog_trace_exporter_config_set_url"
@@ -125,7 +125,7 @@ const boolSetters: [keyof ExporterOptions, BoolSetter][] = [
 ];
 
 /** Runs a setter, naming the option if it fails. */
-function unwrapOption(b: Binding, error: number | null, fn: string, option: string): void {
+function unwrapOption(b: Binding, error: Word | null, fn: string, option: string): void {
   if (!error) return;
   const e = b.takeError(error, fn);
   throw new TraceExporterError(e.code, e.detail, fn, option);

@@ -6,7 +6,8 @@
  * @module
  */
 import { layouts, MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
-import type { Binding } from "./binding.ts";
+import type { Word } from "../ffi/native.ts";
+import { type Binding, FIELDS } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 
 /** A span link: a reference to a span of another trace (or of this one). */
@@ -102,7 +103,6 @@ const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
 const I64_MIN = -(1n << 63n);
 const I64_LIMIT = 1n << 63n;
-const MASK64 = U64_LIMIT - 1n;
 const TWO_32 = 2 ** 32;
 const TWO_63 = 2 ** 63;
 
@@ -125,53 +125,65 @@ function key(path: string, k: string): string {
   return `${path}[${JSON.stringify(k)}]`;
 }
 
-/** Writes an unsigned id (bigint or safe integer number) below `limit` at `offset`; returns its high 64 bits. */
-function writeId(b: Binding, offset: number, v: unknown, limit: bigint, path: string): bigint {
-  if (typeof v === "number") {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw new ValidationError(path, `expected a non-negative integer id (bigint), got ${describe(v)}`);
-    }
-    b.view.setUint32(offset, v >>> 0, true);
-    b.view.setUint32(offset + 4, Math.floor(v / TWO_32), true);
-    return 0n;
-  }
-  if (typeof v !== "bigint") throw new ValidationError(path, `expected a bigint id, got ${describe(v)}`);
-  if (v < 0n || v >= limit) {
-    throw new ValidationError(path, `id out of range: must be 0 ≤ id < 2^${limit === U64_LIMIT ? 64 : 128}, got ${v}`);
-  }
-  b.view.setBigUint64(offset, v & MASK64, true);
-  return v >> 64n;
+/** The path of span `i` of chunk `c`; built only for an error message. */
+function spanPath(c: number, i: number): string {
+  return `traces[${c}][${i}]`;
 }
 
-/** Writes a time or duration in ns (non-negative i64) at `offset`. */
-function writeNanos(b: Binding, offset: number, v: unknown, path: string): void {
+function idError(v: unknown, limit: bigint, path: string): ValidationError {
+  if (typeof v === "number") return new ValidationError(path, `expected a non-negative integer id (bigint), got ${describe(v)}`);
+  if (typeof v !== "bigint") return new ValidationError(path, `expected a bigint id, got ${describe(v)}`);
+  return new ValidationError(path, `id out of range: must be 0 ≤ id < 2^${limit === U64_LIMIT ? 64 : 128}, got ${v}`);
+}
+
+/**
+ * Writes the low 64 bits of an unsigned id (bigint or safe integer number)
+ * at scratch offset `offset` (8-aligned); returns false when it is not an id
+ * below `limit`. A bigint goes through the BigUint64Array (which keeps the
+ * low 64 bits), a number as two 32-bit halves: no DataView, no allocation.
+ */
+function putId(b: Binding, offset: number, v: unknown, limit: bigint): boolean {
+  if (typeof v === "bigint") {
+    if (v < 0n || v >= limit) return false;
+    b.big64[offset >> 3] = v;
+    return true;
+  }
   if (typeof v === "number") {
-    if (!Number.isInteger(v) || v < 0 || v >= TWO_63) {
-      throw new ValidationError(path, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
-    }
-    const hi = Math.floor(v / TWO_32);
-    b.view.setUint32(offset, v - hi * TWO_32, true);
-    b.view.setUint32(offset + 4, hi, true);
+    if (!Number.isSafeInteger(v) || v < 0) return false;
+    b.putAddress(offset, v);
+    return true;
+  }
+  return false;
+}
+
+/** Writes a time or duration in ns (non-negative i64) at scratch offset `offset` (8-aligned), or throws. */
+function putNanos(b: Binding, offset: number, v: unknown, c: number, i: number, field: string): void {
+  if (typeof v === "bigint") {
+    if (v < 0n || v >= I64_LIMIT) throw new ValidationError(`${spanPath(c, i)}.${field}`, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
+    b.i64[offset >> 3] = v;
     return;
   }
-  if (typeof v !== "bigint") {
-    throw new ValidationError(path, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
+  if (typeof v === "number") {
+    if (!Number.isInteger(v) || v < 0 || v >= TWO_63) {
+      throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
+    }
+    b.putAddress(offset, v);
+    return;
   }
-  if (v < 0n || v >= I64_LIMIT) throw new ValidationError(path, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
-  b.view.setBigInt64(offset, v, true);
+  throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
 }
 
-/** Writes a string as a `{ptr,len}` slice at `offset`, its bytes at `b.pos` (room reserved). */
-function writeSlice(b: Binding, offset: number, s: string): void {
+/** Writes a string as a `{ptr,len}` slice at `offset`; its bytes go to the cache (`cache`) or at `b.pos` (room reserved). */
+function writeSlice(b: Binding, offset: number, s: string, cache = false): void {
+  if (cache) {
+    b.arg(s, true);
+    b.putArg(offset);
+    return;
+  }
   const p = b.pos;
   const n = b.writeString(s);
-  setPtr(b, offset, b.base + p);
-  setPtr(b, offset + SLICE.len, n);
-}
-
-function setPtr(b: Binding, offset: number, v: number): void {
-  b.view.setUint32(offset, v >>> 0, true);
-  b.view.setUint32(offset + 4, Math.floor(v / TWO_32), true);
+  b.putAddress(offset, b.base + p);
+  b.putAddress(offset + SLICE.len, n);
 }
 
 function requireString(v: unknown, path: string): string {
@@ -183,31 +195,36 @@ function optionalString(v: unknown, fallback: string, path: string): string {
   return v === undefined ? fallback : requireString(v, path);
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function requireRecord(v: unknown, path: string): Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new ValidationError(path, `expected an object, got ${describe(v)}`);
-  }
-  return v as Record<string, unknown>;
+  if (!isRecord(v)) throw new ValidationError(path, `expected an object, got ${describe(v)}`);
+  return v;
+}
+
+/** A library error on a span field, as a `ValidationError` naming the field. */
+function fieldError(b: Binding, error: Word, fn: string, path: string): ValidationError {
+  const e = b.takeError(error, fn);
+  return new ValidationError(path, e.message, { cause: e });
 }
 
 /** Calls a ddog function that returns an error, naming the span field on failure. */
-function check(b: Binding, error: number | null, fn: string, path: string): void {
-  if (error) {
-    const e = b.takeError(error, fn);
-    throw new ValidationError(path, e.message, { cause: e });
-  }
+function check(b: Binding, error: Word | null, fn: string, path: string): void {
+  if (error) throw fieldError(b, error, fn, path);
 }
 
 /**
  * Builds a `ddog_TracerTraceChunks` from `traces` (an array of chunks, each
- * an array of spans). Returns the handle, owned by the caller; on any error
- * everything allocated so far is freed and a `ValidationError` naming
- * `traces[chunk][span].field` is thrown.
+ * an array of spans). Returns the handle (a word), owned by the caller; on
+ * any error everything allocated so far is freed and a `ValidationError`
+ * naming `traces[chunk][span].field` is thrown.
  */
-export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): number {
+export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Word {
   if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
   const s = b.symbols;
-  b.unwrap(s.ddog_tracer_trace_chunks_new(traces.length, b.out), "ddog_tracer_trace_chunks_new");
+  b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(traces.length), b.outWord), "ddog_tracer_trace_chunks_new");
   const chunks = b.takeOut();
   try {
     for (let c = 0; c < traces.length; c++) {
@@ -215,11 +232,12 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): num
       if (!Array.isArray(chunk)) {
         throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
       }
-      b.unwrap(s.ddog_tracer_trace_chunks_begin_chunk(chunks, chunk.length), "ddog_tracer_trace_chunks_begin_chunk");
+      b.unwrap(s.ddog_tracer_trace_chunks_begin_chunk(chunks, b.lenWord(chunk.length)), "ddog_tracer_trace_chunks_begin_chunk");
       for (let i = 0; i < chunk.length; i++) {
-        const span = buildSpan(b, chunk[i], `traces[${c}][${i}]`);
+        const span = buildSpan(b, chunk[i], c, i);
         // push_span consumes the span, also when it fails.
-        b.unwrap(s.ddog_tracer_trace_chunks_push_span(chunks, span), "ddog_tracer_trace_chunks_push_span");
+        const error = s.ddog_tracer_trace_chunks_push_span(chunks, span);
+        if (error) throw b.takeError(error, "ddog_tracer_trace_chunks_push_span");
       }
     }
   } catch (e) {
@@ -229,45 +247,62 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): num
   return chunks;
 }
 
-/** Builds one `ddog_TracerSpan`; returns the handle, or frees it and throws. */
-function buildSpan(b: Binding, span: Span, path: string): number {
-  if (typeof span !== "object" || span === null) throw new ValidationError(path, `expected a span object, got ${describe(span)}`);
-  const name = requireString(span.name, `${path}.name`);
-  const service = requireString(span.service, `${path}.service`);
-  const resource = optionalString(span.resource, name, `${path}.resource`);
-  const type = optionalString(span.type, "", `${path}.type`);
-  b.reserve(F.size + 3 * (name.length + service.length + resource.length + type.length));
-  const at = b.pos;
-  b.pos += F.size;
-  writeSlice(b, at + F.service, service);
-  writeSlice(b, at + F.name, name);
-  writeSlice(b, at + F.resource, resource);
-  writeSlice(b, at + F.span_type, type);
-  const high = writeId(b, at + F.trace_id_low, span.traceId, U128_LIMIT, `${path}.traceId`);
-  b.view.setBigUint64(at + F.trace_id_high, high, true);
-  writeId(b, at + F.span_id, span.spanId, U64_LIMIT, `${path}.spanId`);
-  if (span.parentId === undefined) b.view.setBigUint64(at + F.parent_id, 0n, true);
-  else writeId(b, at + F.parent_id, span.parentId, U64_LIMIT, `${path}.parentId`);
-  writeNanos(b, at + F.start, span.start, `${path}.start`);
-  writeNanos(b, at + F.duration, span.duration, `${path}.duration`);
+/** Builds span `i` of chunk `c` as a `ddog_TracerSpan`; returns the handle, or frees it and throws. */
+function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
+  if (typeof span !== "object" || span === null) {
+    throw new ValidationError(spanPath(c, i), `expected a span object, got ${describe(span)}`);
+  }
+  const name = span.name;
+  if (typeof name !== "string") throw new ValidationError(`${spanPath(c, i)}.name`, `expected a string, got ${describe(name)}`);
+  const service = span.service;
+  if (typeof service !== "string") throw new ValidationError(`${spanPath(c, i)}.service`, `expected a string, got ${describe(service)}`);
+  let resource = span.resource;
+  if (resource === undefined) resource = name;
+  else if (typeof resource !== "string") throw new ValidationError(`${spanPath(c, i)}.resource`, `expected a string, got ${describe(resource)}`);
+  let type = span.type;
+  if (type === undefined) type = "";
+  else if (typeof type !== "string") throw new ValidationError(`${spanPath(c, i)}.type`, `expected a string, got ${describe(type)}`);
+
+  b.settle();
+  b.reserve(3 * (name.length + service.length + resource.length + type.length));
+  writeSlice(b, FIELDS + F.service, service, true);
+  writeSlice(b, FIELDS + F.name, name, true);
+  writeSlice(b, FIELDS + F.resource, resource, true);
+  writeSlice(b, FIELDS + F.span_type, type, true);
+
+  const traceId = span.traceId;
+  if (!putId(b, FIELDS + F.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.traceId`);
+  let high = 0n;
+  if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
+    high = traceId >> 64n;
+    b.big64[(FIELDS + F.trace_id_high) >> 3] = high;
+  } else {
+    b.putAddress(FIELDS + F.trace_id_high, 0);
+  }
+  if (!putId(b, FIELDS + F.span_id, span.spanId, U64_LIMIT)) throw idError(span.spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
+  const parentId = span.parentId;
+  if (parentId === undefined) b.putAddress(FIELDS + F.parent_id, 0);
+  else if (!putId(b, FIELDS + F.parent_id, parentId, U64_LIMIT)) throw idError(parentId, U64_LIMIT, `${spanPath(c, i)}.parentId`);
+  putNanos(b, FIELDS + F.start, span.start, c, i, "start");
+  putNanos(b, FIELDS + F.duration, span.duration, c, i, "duration");
   const error = span.error;
   let errorCode: number;
-  if (error === undefined || error === false) errorCode = 0;
+  if (error === undefined || error === false || error === 0) errorCode = 0;
   else if (error === true) errorCode = 1;
   else if (typeof error === "number" && Number.isInteger(error) && error >= -(2 ** 31) && error < 2 ** 31) errorCode = error;
-  else throw new ValidationError(`${path}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
-  b.view.setInt32(at + F.error, errorCode, true);
+  else throw new ValidationError(`${spanPath(c, i)}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
+  b.i32[(FIELDS + F.error) >> 2] = errorCode;
 
   const s = b.symbols;
-  b.unwrap(s.ddog_tracer_span_new(b.out, b.base + at), "ddog_tracer_span_new");
+  b.unwrap(s.ddog_tracer_span_new(b.outWord, b.fieldsWord), "ddog_tracer_span_new");
   const handle = b.takeOut();
   try {
-    if (span.meta !== undefined) setMeta(b, handle, span.meta, `${path}.meta`);
-    if (high !== 0n) setTid(b, handle, high, path);
-    if (span.metrics !== undefined) setMetrics(b, handle, span.metrics, `${path}.metrics`);
-    if (span.metaStruct !== undefined) setMetaStruct(b, handle, span.metaStruct, `${path}.metaStruct`);
-    if (span.links !== undefined) setLinks(b, handle, span.links, `${path}.links`);
-    if (span.events !== undefined) addEvents(b, handle, span.events, `${path}.events`);
+    if (span.meta !== undefined) setMeta(b, handle, span.meta, c, i);
+    if (high !== 0n) setTid(b, handle, high, c, i);
+    if (span.metrics !== undefined) setMetrics(b, handle, span.metrics, c, i);
+    if (span.metaStruct !== undefined) setMetaStruct(b, handle, span.metaStruct, `${spanPath(c, i)}.metaStruct`);
+    if (span.links !== undefined) setLinks(b, handle, span.links, c, i);
+    if (span.events !== undefined) addEvents(b, handle, span.events, c, i);
   } catch (e) {
     s.ddog_tracer_span_free(handle);
     throw e;
@@ -275,49 +310,57 @@ function buildSpan(b: Binding, span: Span, path: string): number {
   return handle;
 }
 
-function setMeta(b: Binding, span: number, meta: Record<string, string>, path: string): void {
-  requireRecord(meta, path);
+function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number, i: number): void {
+  if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
   const set = b.symbols.ddog_tracer_span_set_meta;
+  const values = b.cacheValues;
   for (const k in meta) {
     const v = meta[k];
-    if (typeof v !== "string") throw new ValidationError(key(path, k), `expected a string, got ${describe(v)}`);
+    if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
     b.reserve(3 * (k.length + v.length));
-    const kp = b.pos;
-    const kn = b.writeString(k);
-    const vp = b.pos;
-    const vn = b.writeString(v);
-    check(b, set(span, b.base + kp, kn, b.base + vp, vn), "ddog_tracer_span_set_meta", key(path, k));
+    b.arg(k, true);
+    const kp = b.argPtrWord;
+    const kn = b.argLenWord;
+    b.arg(v, values);
+    const error = set(span, kp, kn, b.argPtrWord, b.argLenWord);
+    if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", key(`${spanPath(c, i)}.meta`, k));
   }
 }
 
+let lastHigh = -1n;
+let lastTid = "";
+
 /** The v0.4 path does not add `_dd.p.tid`: the high 64 bits of a 128-bit trace id go there as 16 hex digits. */
-function setTid(b: Binding, span: number, high: bigint, path: string): void {
-  const k = "_dd.p.tid";
-  const v = high.toString(16).padStart(16, "0");
-  b.reserve(k.length + v.length);
-  const kp = b.pos;
-  const kn = b.writeString(k);
-  const vp = b.pos;
-  const vn = b.writeString(v);
-  check(b, b.symbols.ddog_tracer_span_set_meta(span, b.base + kp, kn, b.base + vp, vn), "ddog_tracer_span_set_meta", `${path}.traceId`);
+function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): void {
+  if (high !== lastHigh) {
+    lastTid = high.toString(16).padStart(16, "0");
+    lastHigh = high;
+  }
+  b.reserve(lastTid.length);
+  b.arg("_dd.p.tid", true);
+  const kp = b.argPtrWord;
+  const kn = b.argLenWord;
+  b.arg(lastTid, false);
+  const error = b.symbols.ddog_tracer_span_set_meta(span, kp, kn, b.argPtrWord, b.argLenWord);
+  if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", `${spanPath(c, i)}.traceId`);
 }
 
-function setMetrics(b: Binding, span: number, metrics: Record<string, number>, path: string): void {
-  requireRecord(metrics, path);
+function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: number, i: number): void {
+  if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
   const set = b.symbols.ddog_tracer_span_set_metric;
   for (const k in metrics) {
     const v = metrics[k];
     if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new ValidationError(key(path, k), `expected a finite number, got ${describe(v)}`);
+      throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
     }
     b.reserve(3 * k.length);
-    const kp = b.pos;
-    const kn = b.writeString(k);
-    check(b, set(span, b.base + kp, kn, v), "ddog_tracer_span_set_metric", key(path, k));
+    b.arg(k, true);
+    const error = set(span, b.argPtrWord, b.argLenWord, v);
+    if (error) throw fieldError(b, error, "ddog_tracer_span_set_metric", key(`${spanPath(c, i)}.metrics`, k));
   }
 }
 
-function setMetaStruct(b: Binding, span: number, metaStruct: Record<string, unknown>, path: string): void {
+function setMetaStruct(b: Binding, span: Word, metaStruct: Record<string, unknown>, path: string): void {
   requireRecord(metaStruct, path);
   const s = b.symbols;
   for (const k in metaStruct) {
@@ -325,18 +368,20 @@ function setMetaStruct(b: Binding, span: number, metaStruct: Record<string, unkn
     const p = key(path, k);
     if (v instanceof Uint8Array) {
       b.reserve(3 * k.length + v.length + 8);
-      const kp = b.pos;
-      const kn = b.writeString(k);
+      b.arg(k, true);
+      const kp = b.argPtrWord;
+      const kn = b.argLenWord;
       const vp = b.pos;
       b.writeBytes(v);
-      check(b, s.ddog_tracer_span_set_meta_struct_blob(span, b.base + kp, kn, b.base + vp, v.length), "ddog_tracer_span_set_meta_struct_blob", p);
+      check(b, s.ddog_tracer_span_set_meta_struct_blob(span, kp, kn, b.addrWord(vp), b.lenWord(v.length)), "ddog_tracer_span_set_meta_struct_blob", p);
     } else {
       const plan = planValue(v, p);
       b.reserve(3 * k.length + plan.bytes);
-      const kp = b.pos;
-      const kn = b.writeString(k);
+      b.arg(k, true);
+      const kp = b.argPtrWord;
+      const kn = b.argLenWord;
       const tokens = writeTokens(b, v, plan.tokens);
-      check(b, s.ddog_tracer_span_set_meta_struct(span, b.base + kp, kn, b.base + tokens, plan.tokens), "ddog_tracer_span_set_meta_struct", p);
+      check(b, s.ddog_tracer_span_set_meta_struct(span, kp, kn, b.addrWord(tokens), b.lenWord(plan.tokens)), "ddog_tracer_span_set_meta_struct", p);
     }
   }
 }
@@ -393,6 +438,7 @@ function planValue(value: unknown, path: string): { tokens: number; bytes: numbe
   return { tokens, bytes: bytes + tokens * TOKEN.size };
 }
 
+
 /** Writes the `ddog_TracerValueToken` list of a planned value; returns the list's offset. */
 function writeTokens(b: Binding, value: unknown, count: number): number {
   const start = b.align8();
@@ -401,8 +447,8 @@ function writeTokens(b: Binding, value: unknown, count: number): number {
   b.u8.fill(0, start, b.pos);
   const view = b.view;
   const bytes = (offset: number, n: number, p: number) => {
-    setPtr(b, offset + TOKEN.bytes, b.base + p);
-    setPtr(b, offset + TOKEN.bytes + SLICE.len, n);
+    b.putAddress(offset + TOKEN.bytes, b.base + p);
+    b.putAddress(offset + TOKEN.bytes + SLICE.len, n);
   };
   const str = (s: string) => {
     view.setUint8(t + TOKEN.kind, valueKinds.string);
@@ -470,75 +516,101 @@ function writeTokens(b: Binding, value: unknown, count: number): number {
   return start;
 }
 
-function setLinks(b: Binding, span: number, links: readonly SpanLink[], path: string): void {
-  if (!Array.isArray(links)) throw new ValidationError(path, `expected an array of span links, got ${describe(links)}`);
+/** Validates the links of span `i` of chunk `c`; returns the scratch bytes they need. */
+function planLinks(links: readonly SpanLink[], c: number, i: number): number {
+  if (!Array.isArray(links)) throw new ValidationError(`${spanPath(c, i)}.links`, `expected an array of span links, got ${describe(links)}`);
   let bytes = 8 + links.length * LINK.size;
-  for (let i = 0; i < links.length; i++) {
-    const l = links[i];
-    const p = `${path}[${i}]`;
-    requireRecord(l, p);
-    const attrs = l.attributes === undefined ? {} : requireRecord(l.attributes, `${p}.attributes`);
-    bytes += 8 + 3 * optionalString(l.tracestate, "", `${p}.tracestate`).length;
-    for (const k in attrs) {
-      bytes += ATTR.size + 3 * (k.length + requireString(attrs[k], key(`${p}.attributes`, k)).length);
+  for (let j = 0; j < links.length; j++) {
+    const l = links[j];
+    if (!isRecord(l) || (l.attributes !== undefined && !isRecord(l.attributes)) || (l.tracestate !== undefined && typeof l.tracestate !== "string")) {
+      const p = `${spanPath(c, i)}.links[${j}]`;
+      requireRecord(l, p);
+      if (l.attributes !== undefined) requireRecord(l.attributes, `${p}.attributes`);
+      requireString(l.tracestate, `${p}.tracestate`);
     }
-    if (l.flags !== undefined && !(Number.isInteger(l.flags) && l.flags >= 0 && l.flags < TWO_32)) {
-      throw new ValidationError(`${p}.flags`, `expected a u32 integer, got ${describe(l.flags)}`);
+    const attrs = l.attributes;
+    if (l.tracestate !== undefined) bytes += 3 * l.tracestate.length;
+    bytes += 8;
+    if (attrs !== undefined) {
+      for (const k in attrs) {
+        const v = attrs[k];
+        if (typeof v !== "string") requireString(v, key(`${spanPath(c, i)}.links[${j}].attributes`, k));
+        bytes += ATTR.size + 3 * v.length;
+      }
+    }
+    const flags = l.flags;
+    if (flags !== undefined && !(Number.isInteger(flags) && flags >= 0 && flags < TWO_32)) {
+      throw new ValidationError(`${spanPath(c, i)}.links[${j}].flags`, `expected a u32 integer, got ${describe(flags)}`);
     }
   }
-  b.reserve(bytes);
+  return bytes;
+}
+
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
+
+function setLinks(b: Binding, span: Word, links: readonly SpanLink[], c: number, i: number): void {
+  b.reserve(planLinks(links, c, i));
   const start = b.align8();
   b.pos += links.length * LINK.size;
   b.u8.fill(0, start, b.pos);
-  for (let i = 0; i < links.length; i++) {
-    const l = links[i];
-    const at = start + i * LINK.size;
-    const p = `${path}[${i}]`;
-    const high = writeId(b, at + LINK.trace_id_low, l.traceId, U128_LIMIT, `${p}.traceId`);
-    b.view.setBigUint64(at + LINK.trace_id_high, high, true);
-    writeId(b, at + LINK.span_id, l.spanId, U64_LIMIT, `${p}.spanId`);
-    b.view.setUint32(at + LINK.flags, l.flags ?? 0, true);
+  for (let j = 0; j < links.length; j++) {
+    const l = links[j];
+    const at = start + j * LINK.size;
+    const traceId = l.traceId;
+    if (!putId(b, at + LINK.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.links[${j}].traceId`);
+    if (typeof traceId === "bigint" && traceId >= U64_LIMIT) b.big64[(at + LINK.trace_id_high) >> 3] = traceId >> 64n;
+    if (!putId(b, at + LINK.span_id, l.spanId, U64_LIMIT)) throw idError(l.spanId, U64_LIMIT, `${spanPath(c, i)}.links[${j}].spanId`);
+    b.u32[(at + LINK.flags) >> 2] = l.flags ?? 0;
     writeSlice(b, at + LINK.tracestate, l.tracestate ?? "");
-    const attrs = l.attributes ?? {};
-    const keys = Object.keys(attrs);
+    const attrs = l.attributes ?? NO_ATTRIBUTES;
     const attrStart = b.align8();
-    b.pos += keys.length * ATTR.size;
-    for (let j = 0; j < keys.length; j++) {
-      writeSlice(b, attrStart + j * ATTR.size + ATTR.key, keys[j]);
-      writeSlice(b, attrStart + j * ATTR.size + ATTR.value, attrs[keys[j]]);
+    let n = 0;
+    for (const k in attrs) {
+      b.pos += ATTR.size;
+      n++;
     }
-    setPtr(b, at + LINK.attributes, b.base + attrStart);
-    setPtr(b, at + LINK.attributes + SLICE.len, keys.length);
+    let o = attrStart;
+    for (const k in attrs) {
+      writeSlice(b, o + ATTR.key, k, true);
+      writeSlice(b, o + ATTR.value, attrs[k]);
+      o += ATTR.size;
+    }
+    b.putAddress(at + LINK.attributes, b.base + attrStart);
+    b.putAddress(at + LINK.attributes + SLICE.len, n);
   }
-  check(b, b.symbols.ddog_tracer_span_set_links(span, b.base + start, links.length), "ddog_tracer_span_set_links", path);
+  const error = b.symbols.ddog_tracer_span_set_links(span, b.addrWord(start), b.lenWord(links.length));
+  if (error) throw fieldError(b, error, "ddog_tracer_span_set_links", `${spanPath(c, i)}.links`);
 }
 
-function addEvents(b: Binding, span: number, events: readonly SpanEvent[], path: string): void {
-  if (!Array.isArray(events)) throw new ValidationError(path, `expected an array of span events, got ${describe(events)}`);
+function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: number, i: number): void {
+  if (!Array.isArray(events)) throw new ValidationError(`${spanPath(c, i)}.events`, `expected an array of span events, got ${describe(events)}`);
   const s = b.symbols;
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i];
-    const p = `${path}[${i}]`;
-    requireRecord(e, p);
-    const name = requireString(e.name, `${p}.name`);
+  const big = b.bigWords;
+  for (let j = 0; j < events.length; j++) {
+    const e = events[j];
+    if (!isRecord(e)) requireRecord(e, eventPath(c, i, j));
+    const name = e.name;
+    if (typeof name !== "string") requireString(name, `${eventPath(c, i, j)}.name`);
     const time = e.time;
     if (!(typeof time === "bigint" ? time >= 0n && time < U64_LIMIT : Number.isInteger(time) && time >= 0 && time < TWO_63)) {
-      throw new ValidationError(`${p}.time`, `expected nanoseconds since the epoch as bigint, got ${describe(time)}`);
+      throw new ValidationError(`${eventPath(c, i, j)}.time`, `expected nanoseconds since the epoch as bigint, got ${describe(time)}`);
     }
-    const attrs = e.attributes === undefined ? {} : requireRecord(e.attributes, `${p}.attributes`);
+    const attrs = e.attributes;
+    if (attrs !== undefined && !isRecord(attrs)) requireRecord(attrs, `${eventPath(c, i, j)}.attributes`);
     b.reserve(3 * name.length);
-    const np = b.pos;
-    const nn = b.writeString(name);
-    check(b, s.ddog_tracer_span_event_new(b.out, b.base + np, nn, BigInt(time)), "ddog_tracer_span_event_new", p);
+    b.arg(name, true);
+    const error = s.ddog_tracer_span_event_new(b.outWord, b.argPtrWord, b.argLenWord, typeof time === "bigint" ? time : big ? BigInt(time) : time);
+    if (error) throw fieldError(b, error, "ddog_tracer_span_event_new", eventPath(c, i, j));
     const event = b.takeOut();
     try {
-      for (const k in attrs) setEventAttribute(b, event, k, attrs[k], key(`${p}.attributes`, k));
+      if (attrs !== undefined) for (const k in attrs) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
     } catch (err) {
       s.ddog_tracer_span_event_free(event);
       throw err;
     }
     // add_event consumes the event, also when it fails.
-    check(b, s.ddog_tracer_span_add_event(span, event), "ddog_tracer_span_add_event", p);
+    const added = s.ddog_tracer_span_add_event(span, event);
+    if (added) throw fieldError(b, added, "ddog_tracer_span_add_event", eventPath(c, i, j));
   }
 }
 
@@ -569,7 +641,16 @@ function arrayKind(v: readonly unknown[], forceDouble: boolean, path: string): A
   return kind;
 }
 
-function setEventAttribute(b: Binding, event: number, k: string, v: unknown, path: string): void {
+
+function eventPath(c: number, i: number, j: number): string {
+  return `${spanPath(c, i)}.events[${j}]`;
+}
+
+function attrPath(c: number, i: number, j: number, k: string): string {
+  return key(`${eventPath(c, i, j)}.attributes`, k);
+}
+
+function setEventAttribute(b: Binding, event: Word, k: string, v: unknown, big: boolean, c: number, i: number, j: number): void {
   const s = b.symbols;
   let forceDouble = false;
   if (typeof v === "object" && v !== null && !Array.isArray(v) && "double" in v) {
@@ -577,11 +658,12 @@ function setEventAttribute(b: Binding, event: number, k: string, v: unknown, pat
     forceDouble = true;
   }
   if (Array.isArray(v)) {
-    const kind = arrayKind(v, forceDouble, path);
+    const kind = arrayKind(v, forceDouble, attrPath(c, i, j, k));
     b.reserve(3 * k.length + 8 + v.length * (kind === "string" ? SLICE.size : 8) +
       (kind === "string" ? 3 * (v as string[]).reduce((n, x) => n + x.length, 0) : 0));
-    const kp = b.pos;
-    const kn = b.writeString(k);
+    b.arg(k, true);
+    const kp = b.argPtrWord;
+    const kn = b.argLenWord;
     const at = b.align8();
     const width = kind === "string" ? SLICE.size : kind === "bool" ? 1 : 8;
     b.pos += v.length * width;
@@ -595,32 +677,39 @@ function setEventAttribute(b: Binding, event: number, k: string, v: unknown, pat
       else view.setFloat64(o, x as number, true);
     }
     const fn = `ddog_tracer_span_event_set_${kind}_array` as const;
-    check(b, s[fn](event, b.base + kp, kn, b.base + at, v.length), fn, path);
+    check(b, s[fn](event, kp, kn, b.addrWord(at), b.lenWord(v.length)), fn, attrPath(c, i, j, k));
     return;
   }
   b.reserve(3 * k.length + (typeof v === "string" ? 3 * v.length : 0));
-  const kp = b.pos;
-  const kn = b.writeString(k);
-  const kAddr = b.base + kp;
+  b.arg(k, true);
+  const kp = b.argPtrWord;
+  const kn = b.argLenWord;
+  let error: Word | null;
+  let fn: string;
   if (typeof v === "string") {
-    const vp = b.pos;
-    const vn = b.writeString(v);
-    check(b, s.ddog_tracer_span_event_set_string(event, kAddr, kn, b.base + vp, vn), "ddog_tracer_span_event_set_string", path);
+    b.arg(v, false);
+    fn = "ddog_tracer_span_event_set_string";
+    error = s.ddog_tracer_span_event_set_string(event, kp, kn, b.argPtrWord, b.argLenWord);
   } else if (typeof v === "boolean") {
-    check(b, s.ddog_tracer_span_event_set_bool(event, kAddr, kn, v), "ddog_tracer_span_event_set_bool", path);
+    fn = "ddog_tracer_span_event_set_bool";
+    error = s.ddog_tracer_span_event_set_bool(event, kp, kn, v);
   } else if (typeof v === "bigint") {
-    if (v < I64_MIN || v >= I64_LIMIT) throw new ValidationError(path, `bigint out of the i64 range: ${v}`);
-    check(b, s.ddog_tracer_span_event_set_int(event, kAddr, kn, v), "ddog_tracer_span_event_set_int", path);
+    if (v < I64_MIN || v >= I64_LIMIT) throw new ValidationError(attrPath(c, i, j, k), `bigint out of the i64 range: ${v}`);
+    fn = "ddog_tracer_span_event_set_int";
+    error = s.ddog_tracer_span_event_set_int(event, kp, kn, v);
   } else if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new ValidationError(path, `expected a finite number, got ${describe(v)}`);
+    if (!Number.isFinite(v)) throw new ValidationError(attrPath(c, i, j, k), `expected a finite number, got ${describe(v)}`);
     if (Number.isSafeInteger(v) && !forceDouble) {
-      check(b, s.ddog_tracer_span_event_set_int(event, kAddr, kn, v), "ddog_tracer_span_event_set_int", path);
+      fn = "ddog_tracer_span_event_set_int";
+      error = s.ddog_tracer_span_event_set_int(event, kp, kn, big ? BigInt(v) : v);
     } else {
-      check(b, s.ddog_tracer_span_event_set_double(event, kAddr, kn, v), "ddog_tracer_span_event_set_double", path);
+      fn = "ddog_tracer_span_event_set_double";
+      error = s.ddog_tracer_span_event_set_double(event, kp, kn, v);
     }
   } else {
-    throw new ValidationError(path, `span event attributes must be strings, booleans, numbers, bigints or arrays of one of them, got ${describe(v)}`);
+    throw new ValidationError(attrPath(c, i, j, k), `span event attributes must be strings, booleans, numbers, bigints or arrays of one of them, got ${describe(v)}`);
   }
+  if (error) throw fieldError(b, error, fn, attrPath(c, i, j, k));
 }
 
 /**

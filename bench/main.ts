@@ -1,0 +1,550 @@
+/**
+ * The benchmark, on the runtime running it (Node, Bun or Deno):
+ *
+ *   node scripts/runtimes.mjs node|bun|deno bench/main.ts [--json FILE] [--parts micro,library,e2e,memory] [--reps N]
+ *
+ * 1. micro:   main-thread ns per span to turn plain span objects into a
+ *             native trace chunks handle (`buildTraceChunks` + freeing the
+ *             handle, everything up to the send), against dd-trace-js's v0.4
+ *             `AgentEncoder` (`encode(chunk)` per chunk, then `makePayload()`)
+ *             and @msgpack/msgpack on the same spans, in this process; and
+ *             the floor: UTF-8-encoding every string of the spans into one
+ *             buffer. Also the binding with one lever off at a time.
+ * 2. library: the C library's own work for the same calls, replayed from C
+ *             (bench/replay.c) with no FFI: what no binding can go under.
+ * 3. e2e:     spans per second from `send` to decoded at a local agent
+ *             (bench/agent.mjs, its own Node process), against dd-trace-js's
+ *             encoder + node:http to the same agent.
+ * 4. memory:  RSS after 1,000,000 spans sent in chunks of 100 against RSS
+ *             after the first 100,000, in child processes: exporters closed
+ *             explicitly, and exporters only dropped (finalizers free them).
+ *
+ * Every ratio divides by the dd-trace-js figure of the same repetition in
+ * the same process; medians over the repetitions. Prints a table; `--json`
+ * writes everything for bench/run.mjs.
+ *
+ * @module
+ */
+import process from "node:process";
+import { spawn, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { Agent as HttpAgent, request } from "node:http";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Encoder } from "@msgpack/msgpack";
+import { native as loadNative } from "../ffi/load.ts";
+import type { Native } from "../ffi/native.ts";
+import { Binding, type BindingOptions, encodeUtf8, getBinding } from "../src/binding.ts";
+import { buildTraceChunks } from "../src/span.ts";
+import { TraceExporter } from "../src/exporter.ts";
+import { type Fixture, forEachString, makeFixture, SET_NAMES, type SetName } from "./fixtures.ts";
+import { recordTape } from "./tape.ts";
+
+// dd-trace's encoder reads its config when constructed: native span events
+// (the `span_events` field, as this package sends them) instead of a JSON
+// string in meta, and no telemetry or remote configuration.
+process.env.DD_TRACE_NATIVE_SPAN_EVENTS = "true";
+process.env.DD_INSTRUMENTATION_TELEMETRY_ENABLED = "false";
+process.env.DD_REMOTE_CONFIGURATION_ENABLED = "false";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+// deno-lint-ignore no-explicit-any
+type Any = any;
+const { AgentEncoder } = require("dd-trace/packages/dd-trace/src/encode/0.4.js");
+const DD_TRACE_VERSION: string = JSON.parse(readFileSync(require.resolve("dd-trace/package.json"), "utf8")).version;
+
+const runtimeName = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+
+// ---- arguments ---------------------------------------------------------------
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const PARTS = (argValue("--parts") ?? "micro,library,e2e,memory").split(",");
+const REPS = Number(argValue("--reps") ?? 7);
+const JSON_OUT = argValue("--json");
+/** Minimum time of one micro sample, ms. */
+const SAMPLE_MS = Number(argValue("--sample-ms") ?? 150);
+/** Spans per end-to-end repetition. */
+const E2E_SPANS = Number(argValue("--e2e-spans") ?? 60_000);
+/** Sends in flight at once, end to end (ours and dd-trace's alike). */
+const IN_FLIGHT = 4;
+
+// ---- statistics ----------------------------------------------------------------
+
+export interface Stat {
+  median: number;
+  samples: number[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function stat(samples: number[]): Stat {
+  return { median: median(samples), samples };
+}
+
+/** Runs `f` for at least `ms`; returns ns per span. */
+function sample(f: () => void, spans: number, ms: number): number {
+  let n = 0;
+  const t0 = performance.now();
+  let t: number;
+  do {
+    f();
+    n++;
+  } while ((t = performance.now()) - t0 < ms);
+  return ((t - t0) * 1e6) / (n * spans);
+}
+
+// ---- 1. micro ------------------------------------------------------------------
+
+type Variant = { name: string; label: string; run: () => void };
+
+function variants(fx: Fixture, native: Native): Variant[] {
+  const ours = (b: Binding) => () => {
+    const chunks = buildTraceChunks(b, fx.ours);
+    b.symbols.ddog_tracer_trace_chunks_free(chunks);
+  };
+  const ablation = (options: BindingOptions) => ours(new Binding(native, options));
+  const encoder = new AgentEncoder({ flush() {} });
+  const msgpack = new Encoder({ useBigInt64: true });
+  const buffer = new Uint8Array(1 << 22);
+  const textEncoder = new TextEncoder();
+  let pos = 0;
+  const viaLoop = (s: string) => {
+    pos += encodeUtf8(buffer, pos, s);
+  };
+  const viaEncodeInto = (s: string) => {
+    pos += textEncoder.encodeInto(s, buffer.subarray(pos)).written;
+  };
+  const floor = (visit: (s: string) => void) => () => {
+    pos = 0;
+    for (const chunk of fx.ours) for (const span of chunk) forEachString(span, visit);
+  };
+  const list: Variant[] = [
+    { name: "ours", label: "@dd-ffi/trace", run: ours(getBinding()) },
+    { name: "ddtrace", label: "dd-trace-js AgentEncoder", run: () => {
+      for (const chunk of fx.ddtrace) encoder.encode(chunk);
+      encoder.makePayload();
+    } },
+    { name: "msgpack", label: "@msgpack/msgpack", run: () => msgpack.encode(fx.msgpack) },
+    { name: "floorLoop", label: "floor (charCodeAt loop)", run: floor(viaLoop) },
+    { name: "floorEncodeInto", label: "floor (TextEncoder.encodeInto)", run: floor(viaEncodeInto) },
+    { name: "noStringCache", label: "lever off: no string cache", run: ablation({ stringCache: false }) },
+    { name: "cacheValues", label: "lever on: meta values cached too", run: ablation({ cacheValues: true }) },
+  ];
+  return list;
+}
+
+/**
+ * Variants measured in a second phase, after all the others: number words
+ * reach the same call sites with numbers instead of bigints, which would
+ * change what the JIT does for the shipped binding if they took turns.
+ */
+function lateVariants(fx: Fixture, native: Native): Variant[] {
+  if (native.wordType !== "bigint") return [];
+  const b = new Binding(native, { wordType: "number" });
+  return [{ name: "numberWords", label: "lever off: number words (Deno slow calls)", run: () => {
+    const chunks = buildTraceChunks(b, fx.ours);
+    b.symbols.ddog_tracer_trace_chunks_free(chunks);
+  } }];
+}
+
+interface MicroSet {
+  spans: number;
+  labels: Record<string, string>;
+  /** ns per span. */
+  ns: Record<string, Stat>;
+  /** Each variant's ns divided by dd-trace's of the same repetition. */
+  ratio: Record<string, Stat>;
+}
+
+function micro(fx: Fixture, native: Native, late: boolean): MicroSet {
+  const list = late ? [variants(fx, native)[1], ...lateVariants(fx, native)] : variants(fx, native);
+  for (const v of list) sample(v.run, fx.spans, 400); // warm up every path first
+  const ns: Record<string, number[]> = {};
+  const ratio: Record<string, number[]> = {};
+  for (const v of list) (ns[v.name] = []), (ratio[v.name] = []);
+  if (!late) (ns.floor = []), (ratio.floor = []);
+  for (let r = 0; r < REPS; r++) {
+    const got: Record<string, number> = {};
+    // Rotate the order, so no variant always runs right after another.
+    for (let k = 0; k < list.length; k++) {
+      const v = list[(k + r) % list.length];
+      got[v.name] = sample(v.run, fx.spans, SAMPLE_MS);
+    }
+    if (!late) got.floor = Math.min(got.floorLoop, got.floorEncodeInto);
+    for (const name of Object.keys(got)) {
+      ns[name].push(got[name]);
+      ratio[name].push(got[name] / got.ddtrace);
+    }
+  }
+  const labels: Record<string, string> = late ? {} : { floor: "floor (UTF-8 of every string)" };
+  for (const v of list) labels[v.name] = v.label;
+  const out: MicroSet = { spans: fx.spans, labels, ns: {}, ratio: {} };
+  for (const name of Object.keys(ns)) {
+    out.ns[name] = stat(ns[name]);
+    out.ratio[name] = stat(ratio[name]);
+  }
+  return out;
+}
+
+// ---- 2. the library's own work, replayed from C -------------------------------
+
+interface LibrarySet {
+  ns: Stat;
+  /** Divided by this run's dd-trace median. */
+  ratio?: number;
+}
+
+function libraryFloor(fixtures: Fixture[], native: Native): Record<string, LibrarySet> | { error: string } {
+  const dir = mkdtempSync(join(tmpdir(), "ddffi-bench-"));
+  const exe = join(dir, "replay");
+  const cc = process.env.CC || "cc";
+  const built = spawnSync(cc, ["-O2", "-o", exe, join(here, "replay.c"), "-ldl"], { encoding: "utf8" });
+  if (built.status !== 0) return { error: `could not compile bench/replay.c with ${cc}: ${built.stderr || built.error}` };
+  const out: Record<string, LibrarySet> = {};
+  for (const fx of fixtures) {
+    const tape = join(dir, `${fx.name}.tape`);
+    writeFileSync(tape, recordTape(native, fx.ours));
+    const run = spawnSync(exe, [native.path, tape, String(fx.spans), String(REPS), String(SAMPLE_MS)], { encoding: "utf8" });
+    if (run.status !== 0) return { error: `replay failed: ${run.stderr}` };
+    const r = JSON.parse(run.stdout);
+    out[fx.name] = { ns: { median: r.median, samples: r.samples } };
+  }
+  return out;
+}
+
+// ---- 3. end to end --------------------------------------------------------------
+
+/** The agent's URL: $BENCH_AGENT_URL, or a fresh bench/agent.mjs under Node. */
+async function startAgent(): Promise<{ url: string; stop: () => void }> {
+  if (process.env.BENCH_AGENT_URL) return { url: process.env.BENCH_AGENT_URL, stop: () => {} };
+  const node = runtimeName === "node" ? process.execPath : process.env.NODE ?? "node";
+  const child = spawn(node, [join(here, "agent.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.on("data", (d: Uint8Array) => {
+      buf += new TextDecoder().decode(d);
+      const line = buf.split("\n")[0];
+      if (buf.includes("\n")) resolve(JSON.parse(line).url);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`bench agent exited with ${code}`)));
+  });
+  return { url, stop: () => child.stdin!.end() };
+}
+
+async function agentStats(url: string): Promise<{ spans: number; errors: number; cpuMicros: number }> {
+  const res = await fetch(`${url}/stats`);
+  return await res.json();
+}
+
+/** Keeps up to IN_FLIGHT sends going until `sends` were made. */
+async function pump(sends: number, send: () => Promise<unknown>): Promise<void> {
+  const pending = new Set<Promise<unknown>>();
+  for (let i = 0; i < sends; i++) {
+    while (pending.size >= IN_FLIGHT) await Promise.race(pending);
+    const p: Promise<unknown> = send().finally(() => pending.delete(p));
+    pending.add(p);
+  }
+  await Promise.all(pending);
+}
+
+interface E2eSample {
+  /** Spans per second. */
+  rate: number;
+  /** CPU time of this process (every thread) per span, µs. */
+  cpu: number;
+  /** CPU time of the agent per span, µs. */
+  agentCpu: number;
+}
+
+/** Sends `fx` (E2E_SPANS in all) with `send`; spans per second, and CPU per span here and at the agent. */
+async function e2eRun(url: string, fx: Fixture, send: () => Promise<unknown>): Promise<E2eSample> {
+  const sends = Math.ceil(E2E_SPANS / fx.spans);
+  const spans = sends * fx.spans;
+  const a0 = await agentStats(url);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await pump(sends, send);
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const a1 = await agentStats(url);
+  return { rate: spans / seconds, cpu: (c.user + c.system) / spans, agentCpu: (a1.cpuMicros - a0.cpuMicros) / spans };
+}
+
+function ddTraceSender(url: string): (fx: Fixture) => Promise<void> {
+  const { hostname, port } = new URL(url);
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: IN_FLIGHT });
+  const encoder = new AgentEncoder({ flush() {} });
+  return (fx) => {
+    for (const chunk of fx.ddtrace) encoder.encode(chunk);
+    const payload: Uint8Array = encoder.makePayload();
+    return new Promise<void>((resolve, reject) => {
+      const req = request({
+        hostname, port, agent, method: "PUT", path: "/v0.4/traces",
+        headers: {
+          "Content-Type": "application/msgpack",
+          "Content-Length": String(payload.length),
+          "X-Datadog-Trace-Count": String(fx.ddtrace.length),
+          "Datadog-Meta-Lang": "nodejs",
+          "Datadog-Meta-Lang-Version": process.version,
+          "Datadog-Meta-Lang-Interpreter": runtimeName,
+          "Datadog-Meta-Tracer-Version": DD_TRACE_VERSION,
+        },
+      }, (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`agent answered ${res.statusCode}`))));
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  };
+}
+
+interface E2eSet {
+  /** Spans per second. */
+  ours: Stat;
+  ddtrace: Stat;
+  /** ours / dd-trace, per repetition. */
+  ratio: Stat;
+  /** CPU µs per span: this process (all threads) and the agent. */
+  cpu: { ours: Stat; ddtrace: Stat; oursAgent: Stat; ddtraceAgent: Stat };
+}
+
+async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2eSet>> {
+  const exporter = new TraceExporter({ url });
+  const ddSend = ddTraceSender(url);
+  const out: Record<string, E2eSet> = {};
+  const before = await agentStats(url);
+  let expected = 0;
+  for (const fx of fixtures) {
+    const ours = () => e2eRun(url, fx, () => exporter.send(fx.ours));
+    const dd = () => e2eRun(url, fx, () => ddSend(fx));
+    const per = Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
+    // Warm up both paths (and the agent) first.
+    await ours();
+    await dd();
+    expected += 2 * per;
+    const a: E2eSample[] = [];
+    const b: E2eSample[] = [];
+    for (let r = 0; r < Math.max(5, Math.min(REPS, 7)); r++) {
+      if (r % 2 === 0) {
+        a.push(await ours());
+        b.push(await dd());
+      } else {
+        b.push(await dd());
+        a.push(await ours());
+      }
+      expected += 2 * per;
+    }
+    out[fx.name] = {
+      ours: stat(a.map((x) => x.rate)),
+      ddtrace: stat(b.map((x) => x.rate)),
+      ratio: stat(a.map((x, i) => x.rate / b[i].rate)),
+      cpu: {
+        ours: stat(a.map((x) => x.cpu)),
+        ddtrace: stat(b.map((x) => x.cpu)),
+        oursAgent: stat(a.map((x) => x.agentCpu)),
+        ddtraceAgent: stat(b.map((x) => x.agentCpu)),
+      },
+    };
+  }
+  await exporter.close();
+  const after = await agentStats(url);
+  if (after.errors !== before.errors || after.spans - before.spans !== expected) {
+    throw new Error(`the agent decoded ${after.spans - before.spans} spans (${after.errors - before.errors} errors), expected ${expected}`);
+  }
+  return out;
+}
+
+// ---- 4. memory ------------------------------------------------------------------
+
+const MEMORY_SPANS = 1_000_000;
+const MEMORY_CHECKPOINT = 100_000;
+
+interface MemoryRun {
+  variant: string;
+  /** RSS in bytes after each 100,000 spans (after a GC and a pause for finalizers). */
+  checkpoints: { spans: number; rss: number; rssBeforeGc: number }[];
+  /** Native objects alive at the end (bundled library only). */
+  liveObjects?: number;
+  seconds: number;
+}
+
+function gc(): void {
+  const g = globalThis as Any;
+  if (typeof g.Bun?.gc === "function") g.Bun.gc(true);
+  else if (typeof g.gc === "function") g.gc();
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
+/** The child process of one memory variant: "explicit" closes each exporter, "finalizers" only drops it. */
+async function memoryChild(variant: string, url: string): Promise<MemoryRun> {
+  const fx = makeFixture("basic", 10, 100); // 10 trace chunks of 100 spans per send
+  const checkpoints: MemoryRun["checkpoints"] = [];
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < MEMORY_SPANS) {
+    // A new exporter per 100,000 spans: closed explicitly, or only dropped.
+    let exporter: TraceExporter | undefined = new TraceExporter({ url });
+    await pump(MEMORY_CHECKPOINT / fx.spans, () => exporter!.send(fx.ours));
+    if (variant === "explicit") await exporter.close();
+    exporter = undefined;
+    sent += MEMORY_CHECKPOINT;
+    const rssBeforeGc = process.memoryUsage().rss;
+    await settle();
+    checkpoints.push({ spans: sent, rss: process.memoryUsage().rss, rssBeforeGc });
+  }
+  return { variant, checkpoints, liveObjects: getBinding().liveObjects(), seconds: (performance.now() - t0) / 1000 };
+}
+
+function selfCommand(): string[] {
+  const file = fileURLToPath(import.meta.url);
+  if (runtimeName === "deno") return [process.execPath, "run", "-A", "--v8-flags=--expose-gc", file];
+  if (runtimeName === "bun") return [process.execPath, file];
+  return [process.execPath, "--expose-gc", "--import", "tsx", file];
+}
+
+async function memory(url: string): Promise<MemoryRun[]> {
+  const runs: MemoryRun[] = [];
+  for (const variant of ["explicit", "finalizers"]) {
+    const [cmd, ...args] = selfCommand();
+    const r = spawnSync(cmd, [...args, "--memory-child", variant], {
+      encoding: "utf8",
+      env: { ...process.env, BENCH_AGENT_URL: url },
+      maxBuffer: 1 << 24,
+    });
+    if (r.status !== 0) throw new Error(`memory child (${variant}) failed: ${r.stderr}`);
+    const line = r.stdout.trim().split("\n").pop()!;
+    runs.push(JSON.parse(line));
+  }
+  return runs;
+}
+
+// ---- report ---------------------------------------------------------------------
+
+export interface Results {
+  runtime: { name: string; version: string; ffi: string; cpus: number };
+  ddTraceVersion: string;
+  reps: number;
+  micro?: Record<string, MicroSet>;
+  library?: Record<string, LibrarySet> | { error: string };
+  e2e?: Record<string, E2eSet>;
+  memory?: MemoryRun[];
+}
+
+const f0 = (x: number) => x.toFixed(0);
+const f2 = (x: number) => x.toFixed(2);
+const mib = (x: number) => (x / 2 ** 20).toFixed(1);
+
+function print(r: Results): void {
+  const out: string[] = [];
+  out.push(`\n${r.runtime.name} ${r.runtime.version} (${r.runtime.ffi}), dd-trace ${r.ddTraceVersion}, ${r.reps} repetitions, medians`);
+  if (r.micro) {
+    out.push("\nmain thread per span          " + SET_NAMES.map((s) => `${s.padStart(9)} ns   ratio`).join("   "));
+    const names = Object.keys(r.micro.basic.ns);
+    for (const name of names) {
+      const row = SET_NAMES.map((s) => `${f0(r.micro![s].ns[name].median).padStart(12)} ${f2(r.micro![s].ratio[name].median).padStart(7)}`);
+      out.push(`${r.micro.basic.labels[name].padEnd(30).slice(0, 30)}${row.join("   ")}`);
+    }
+    if (r.library && !("error" in r.library)) {
+      const lib = r.library as Record<string, LibrarySet>;
+      const row = SET_NAMES.map((s) => `${f0(lib[s].ns.median).padStart(12)} ${f2(lib[s].ratio ?? NaN).padStart(7)}`);
+      out.push(`${"library's own work (C replay)".padEnd(30)}${row.join("   ")}`);
+    }
+  }
+  if (r.library && "error" in r.library) out.push(`library floor: ${r.library.error}`);
+  if (r.e2e) {
+    out.push("\nend to end, spans/s            ours      dd-trace+node:http   ratio   CPU µs/span here (ours, dd) agent (ours, dd)");
+    for (const s of SET_NAMES) {
+      const e = r.e2e[s];
+      if (e) {
+        out.push(`${s.padEnd(24)}${f0(e.ours.median).padStart(10)} ${f0(e.ddtrace.median).padStart(20)} ${f2(e.ratio.median).padStart(7)}   ` +
+          `${f2(e.cpu.ours.median)}, ${f2(e.cpu.ddtrace.median)}   ${f2(e.cpu.oursAgent.median)}, ${f2(e.cpu.ddtraceAgent.median)}`);
+      }
+    }
+  }
+  if (r.memory) {
+    out.push("\nmemory, RSS MiB        at 100k   at 1M   growth   live native objects");
+    for (const m of r.memory) {
+      const a = m.checkpoints[0].rss, b = m.checkpoints[m.checkpoints.length - 1].rss;
+      out.push(`${m.variant.padEnd(20)}${mib(a).padStart(10)}${mib(b).padStart(8)}${mib(b - a).padStart(9)}   ${m.liveObjects ?? "n/a"}`);
+    }
+  }
+  console.log(out.join("\n"));
+}
+
+// ---- main -----------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const childVariant = argValue("--memory-child");
+  if (childVariant) {
+    const run = await memoryChild(childVariant, process.env.BENCH_AGENT_URL!);
+    console.log(JSON.stringify(run));
+    process.exit(0);
+  }
+  const native = loadNative();
+  const results: Results = {
+    runtime: {
+      name: runtimeName,
+      version: native.runtime.version,
+      ffi: runtimeName === "node" ? "koffi" : runtimeName === "bun" ? "bun:ffi" : "Deno.dlopen",
+      cpus: cpus().length,
+    },
+    ddTraceVersion: DD_TRACE_VERSION,
+    reps: REPS,
+  };
+  const fixtures = SET_NAMES.map((name) => makeFixture(name));
+  if (PARTS.includes("micro")) {
+    results.micro = {};
+    for (const fx of fixtures) results.micro[fx.name] = micro(fx, native, false);
+    // The second phase; its dd-trace figures are its own denominators, the first phase's are kept.
+    for (const fx of fixtures) {
+      const m = micro(fx, native, true);
+      for (const name of Object.keys(m.ns)) {
+        if (name === "ddtrace") continue;
+        results.micro[fx.name].ns[name] = m.ns[name];
+        results.micro[fx.name].ratio[name] = m.ratio[name];
+        results.micro[fx.name].labels[name] = m.labels[name];
+      }
+    }
+  }
+  if (PARTS.includes("library")) {
+    const lib = libraryFloor(fixtures, native);
+    if (!("error" in lib) && results.micro) {
+      for (const s of SET_NAMES) (lib as Record<string, LibrarySet>)[s].ratio = (lib as Record<string, LibrarySet>)[s].ns.median / results.micro[s].ns.ddtrace.median;
+    }
+    results.library = lib;
+  }
+  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
+    const agent = await startAgent();
+    try {
+      if (PARTS.includes("e2e")) results.e2e = await e2e(agent.url, fixtures);
+      if (PARTS.includes("memory")) results.memory = await memory(agent.url);
+    } finally {
+      agent.stop();
+    }
+  }
+  print(results);
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 1));
+  process.exit(0);
+}
+
+await main();
+
+export type { SetName };

@@ -1,0 +1,319 @@
+// `npm run bench`: bench/main.ts on Node, Bun and Deno, one after the other,
+// against one local agent (bench/agent.mjs); then bench/RESULTS.md and
+// bench/chart.svg from what they measured.
+//
+//   node bench/run.mjs [node,bun,deno] [--reps N] [--no-write] [--parts …] [--sample-ms N] [--e2e-spans N]
+//
+// With a subset of runtimes it prints their tables and writes nothing.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { root, runtimeCommands } from "../scripts/runtimes.mjs";
+
+const ALL = ["node", "bun", "deno"];
+const args = process.argv.slice(2);
+const only = args.find((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--")));
+const runtimes = only ? only.split(",") : ALL;
+const repsAt = args.indexOf("--reps");
+const reps = repsAt >= 0 ? args[repsAt + 1] : "7";
+const write = runtimes.length === ALL.length && !args.includes("--no-write");
+/** Passed on to bench/main.ts as they are. */
+const forward = [];
+for (const flag of ["--parts", "--sample-ms", "--e2e-spans"]) {
+  const i = args.indexOf(flag);
+  if (i >= 0) forward.push(flag, args[i + 1]);
+}
+
+/** Bun ≤ 0.3, Deno ≤ 0.5, Node (koffi) ≤ 1.0: main-thread ns/span over dd-trace-js's encoder. */
+const TARGETS = { bun: 0.3, deno: 0.5, node: 1.0 };
+/** Ours within 3× of the floor, on Bun. */
+const FLOOR_TARGET = 3;
+/** RSS growth from 100k to 1M spans that still counts as noise: 5 % or 16 MiB, whichever is more. */
+const noise = (rss) => Math.max(0.05 * rss, 16 * 2 ** 20);
+
+function startAgent() {
+  const child = spawn(process.execPath, [join(root, "bench", "agent.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d;
+      if (buf.includes("\n")) resolve({ url: JSON.parse(buf.split("\n")[0]).url, stop: () => child.stdin.end() });
+    });
+    child.on("error", reject);
+  });
+}
+
+function run(cmd, argv, env) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { cwd: root, stdio: "inherit", env });
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}
+
+/** The summary table, for RESULTS.md and the README. */
+function summary(all) {
+  const L = [];
+  L.push("| runtime | main thread per span vs dd-trace-js: basic | extended | target | the library's own work alone (basic) | end to end vs dd-trace-js (basic) | RSS growth 100k → 1M spans (explicit / finalizers) |");
+  L.push("|---|---:|---:|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    const m = r.micro;
+    const grow = (r.memory ?? []).map((x) => `${mib(x.checkpoints[x.checkpoints.length - 1].rss - x.checkpoints[0].rss)} MiB`).join(" / ");
+    L.push(`| ${RT_TEXT[rt]} | **${f(m.basic.ratio.ours.median)}** | **${f(m.extended.ratio.ours.median)}** | ≤ ${f(TARGETS[rt], 1)} | ${f(lib(r, "basic")?.ratio)} | ${f(r.e2e?.basic?.ratio.median)} | ${grow || "n/a"} |`);
+  }
+  return L;
+}
+
+// ---- RESULTS.md ------------------------------------------------------------------
+
+function f(x, digits = 2) {
+  return Number.isFinite(x) ? x.toFixed(digits) : "n/a";
+}
+function n0(x) {
+  return Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "n/a";
+}
+function mib(x) {
+  return (x / 2 ** 20).toFixed(1);
+}
+const SETS = ["basic", "extended"];
+const SET_TEXT = {
+  basic: "basic: 64-bit ids, 4 string fields, 10 meta, 3 metrics",
+  extended: "extended: + 128-bit trace id, a span link, a span event",
+};
+const RT_TEXT = { node: "Node (koffi)", bun: "Bun (bun:ffi)", deno: "Deno (Deno.dlopen)" };
+
+function lib(r, set) {
+  return r.library && !r.library.error ? r.library[set] : undefined;
+}
+
+function markdown(all, minutes) {
+  const L = [];
+  const any = Object.values(all)[0];
+  L.push("# Benchmark results");
+  L.push("");
+  L.push(`Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}: ` +
+    Object.values(all).map((r) => `${r.runtime.name} ${r.runtime.version}`).join(", ") +
+    `, dd-trace ${any.ddTraceVersion}, ${any.reps} repetitions, ${minutes.toFixed(1)} minutes. ` +
+    "The machine is shared and noisy, so every figure is a ratio to dd-trace-js's v0.4 `AgentEncoder` " +
+    "measured in the same process, in the same repetition; the median over the repetitions.");
+  L.push("");
+  L.push("![main-thread time per span, relative to dd-trace-js's encoder](chart.svg)");
+  L.push("");
+  L.push(...summary(all));
+  L.push("");
+  L.push("## Main-thread time per span, relative to dd-trace-js's encoder");
+  L.push("");
+  L.push("Lower is better; 1.00 is dd-trace-js's `AgentEncoder` (`encode(chunk)` per chunk, then `makePayload()`) on the same spans.");
+  L.push("");
+  L.push("| runtime | span set | @dd-ffi/trace | target | met | @msgpack/msgpack | floor: UTF-8 only | library's own work (C, no FFI) | the binding's share |");
+  L.push("|---|---|---:|---:|:-:|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const set of SETS) {
+      const m = r.micro[set];
+      const ours = m.ratio.ours.median;
+      const l = lib(r, set);
+      const target = TARGETS[rt];
+      const share = l ? (m.ns.ours.median - l.ns.median) / m.ns.ddtrace.median : NaN;
+      L.push(`| ${RT_TEXT[rt]} | ${set} | **${f(ours)}** | ≤ ${f(target, 1)} | ${ours <= target ? "yes" : "no"} | ${f(m.ratio.msgpack.median)} | ${f(m.ratio.floor.median)} | ${l ? f(l.ratio) : "n/a"} | ${f(share)} |`);
+    }
+  }
+  L.push("");
+  L.push("\"The binding's share\" is ours minus the library's own work (the same C calls replayed from C by bench/replay.c, " +
+    "no FFI): what the binding adds, the FFI crossings and the JavaScript, over dd-trace-js's figure.");
+  L.push("");
+  if (all.bun) {
+    const m = all.bun.micro.basic;
+    const x = m.ns.ours.median / m.ns.floor.median;
+    L.push(`Bun, ours over the floor (basic set): **${f(x, 1)}×** (target ≤ ${FLOOR_TARGET}×: ${x <= FLOOR_TARGET ? "met" : "not met"}); ` +
+      `extended set: ${f(all.bun.micro.extended.ns.ours.median / all.bun.micro.extended.ns.floor.median, 1)}×.`);
+    L.push("");
+  }
+  L.push("### Nanoseconds per span (medians; for scale only, the machine is noisy)");
+  L.push("");
+  const names = Object.keys(any.micro.basic.ns);
+  L.push(`| | ${Object.keys(all).flatMap((rt) => SETS.map((s) => `${rt} ${s}`)).join(" | ")} |`);
+  L.push(`|---|${Object.keys(all).flatMap(() => SETS.map(() => "---:")).join("|")}|`);
+  const allNames = [...new Set(Object.values(all).flatMap((r) => Object.keys(r.micro.basic.ns)))];
+  for (const name of allNames) {
+    const label = Object.values(all).map((r) => r.micro.basic.labels[name]).find(Boolean) ?? name;
+    L.push(`| ${label} | ${Object.values(all).flatMap((r) => SETS.map((s) => n0(r.micro[s].ns[name]?.median))).join(" | ")} |`);
+  }
+  L.push(`| library's own work (C replay) | ${Object.values(all).flatMap((r) => SETS.map((s) => n0(lib(r, s)?.ns.median))).join(" | ")} |`);
+  L.push("");
+  void names;
+  if (all.node) {
+    L.push("Against dd-trace-js on Node from the same `npm run bench` (its usual home), instead of in-process:");
+    L.push("");
+    L.push("| runtime | basic | extended |");
+    L.push("|---|---:|---:|");
+    for (const [rt, r] of Object.entries(all)) {
+      L.push(`| ${RT_TEXT[rt]} | ${SETS.map((s) => f(r.micro[s].ns.ours.median / all.node.micro[s].ns.ddtrace.median)).join(" | ")} |`);
+    }
+    L.push("");
+  }
+  L.push("## Levers: the binding with one of them off (or on), same runs");
+  L.push("");
+  L.push("Ratio to dd-trace-js's encoder, and the change against the shipped binding (positive = slower).");
+  L.push("");
+  L.push("| runtime | set | shipped | no string cache | meta values cached too | number words instead of bigints (Deno) |");
+  L.push("|---|---|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const set of SETS) {
+      const m = r.micro[set];
+      const cell = (name) => {
+        const v = m.ratio[name];
+        if (!v) return "—";
+        return `${f(v.median)} (${v.median >= m.ratio.ours.median ? "+" : ""}${f((v.median / m.ratio.ours.median - 1) * 100, 0)} %)`;
+      };
+      L.push(`| ${rt} | ${set} | ${f(m.ratio.ours.median)} | ${cell("noStringCache")} | ${cell("cacheValues")} | ${cell("numberWords")} |`);
+    }
+  }
+  L.push("");
+  L.push("## End to end: spans per second from send to decoded at a local agent");
+  L.push("");
+  L.push("The agent (bench/agent.mjs) runs in its own Node process and decodes every payload in full before it answers; " +
+    "`IN_FLIGHT` = 4 sends at a time; dd-trace-js's encoder + `node:http` (PUT /v0.4/traces, keep-alive) on the same runtime.");
+  L.push("");
+  L.push("| runtime | set | @dd-ffi/trace spans/s | dd-trace-js + node:http spans/s | ratio | at least dd-trace-js | sender CPU µs/span: ours | dd-trace-js | agent CPU µs/span: ours | dd-trace-js |");
+  L.push("|---|---|---:|---:|---:|:-:|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const set of SETS) {
+      const e = r.e2e?.[set];
+      if (!e) continue;
+      L.push(`| ${RT_TEXT[rt]} | ${set} | ${n0(e.ours.median)} | ${n0(e.ddtrace.median)} | ${f(e.ratio.median)} | ${e.ratio.median >= 1 ? "yes" : "no"} | ` +
+        `${f(e.cpu.ours.median)} | ${f(e.cpu.ddtrace.median)} | ${f(e.cpu.oursAgent.median)} | ${f(e.cpu.ddtraceAgent.median)} |`);
+    }
+  }
+  L.push("");
+  L.push(`Sender CPU is every thread of the sending process (for ours: the main thread plus libdatadog's send, which ` +
+    `encodes the msgpack and frees the spans off the main thread); agent CPU is the agent process's. This machine has ` +
+    `${any.runtime.cpus} CPUs, shared by the sender and the agent, so end to end throughput follows total CPU per span.`);
+  L.push("");
+  L.push("## Memory: 1,000,000 spans in chunks of 100");
+  L.push("");
+  L.push("Each variant in a fresh process: sends of 10 trace chunks × 100 spans, 4 in flight at a time, a new `TraceExporter` " +
+    "per 100,000 spans; \"explicit\" closes each one, \"finalizers\" only drops it (its `FinalizationRegistry` frees it). " +
+    "RSS after a GC and a pause for finalizers; growth counts as noise up to 5 % or 16 MiB.");
+  L.push("");
+  L.push("| runtime | variant | RSS at 100k (MiB) | RSS at 1M (MiB) | growth (MiB) | beyond noise | live native objects at the end |");
+  L.push("|---|---|---:|---:|---:|:-:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const m of r.memory ?? []) {
+      const a = m.checkpoints[0].rss;
+      const b = m.checkpoints[m.checkpoints.length - 1].rss;
+      L.push(`| ${RT_TEXT[rt]} | ${m.variant} | ${mib(a)} | ${mib(b)} | ${mib(b - a)} | ${b - a > noise(a) ? "**yes**" : "no"} | ${m.liveObjects ?? "n/a"} |`);
+    }
+  }
+  L.push("");
+  L.push("RSS at each 100,000 spans (MiB):");
+  L.push("");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const m of r.memory ?? []) L.push(`- ${rt} ${m.variant}: ${m.checkpoints.map((c) => mib(c.rss)).join(", ")}`);
+  }
+  L.push("");
+  L.push("## How it is measured");
+  L.push("");
+  L.push("- Spans: bench/fixtures.ts builds 100 traces of 10 spans, seeded, in three equal shapes: this package's `Span` objects, " +
+    "dd-trace-js's formatted spans (its `Identifier` ids, numbers of ns, links already serialized into meta `_dd.span_links` " +
+    "as its formatter does, so dd-trace-js's formatter cost is not counted), and v0.4-shaped objects for @msgpack/msgpack. " +
+    SETS.map((s) => SET_TEXT[s]).join("; ") + ". 7 of the 10 meta values repeat across spans, 3 are unique.");
+  L.push("- Ours: `buildTraceChunks(binding, traces)` (every `ddog_tracer_*` call up to, not including, the send) plus " +
+    "`ddog_tracer_trace_chunks_free`; dd-trace-js: `encode(chunk)` per chunk then `makePayload()`; @msgpack/msgpack: " +
+    "`Encoder.encode(traces)`; floor: every string of the spans UTF-8-encoded into one buffer (the faster of a " +
+    "`charCodeAt` loop and `TextEncoder.encodeInto`). Each sample runs one for ≥ 150 ms after a process-wide warm-up; " +
+    "the variants take turns within a repetition.");
+  L.push("- dd-trace-js's encoder loads and runs on all three runtimes, so every runtime's ratios use dd-trace-js measured in " +
+    "that same process (`DD_TRACE_NATIVE_SPAN_EVENTS=true`, so span events go to `span_events` as ours do). The table " +
+    "above also divides by Node's dd-trace-js figure from the same invocation.");
+  L.push("- The library's own work: bench/tape.ts records the exact calls and bytes of `buildTraceChunks` for the span set; " +
+    "bench/replay.c replays them from C against the same library, so that figure has no FFI and no JavaScript in it.");
+  L.push("");
+  return L.join("\n");
+}
+
+// ---- chart.svg ---------------------------------------------------------------------
+
+function chart(all) {
+  const bars = [
+    { key: "ours", label: "@dd-ffi/trace", color: "#632ca6" },
+    { key: "library", label: "library's own work (C)", color: "#b48ee0" },
+    { key: "msgpack", label: "@msgpack/msgpack", color: "#3d8ecf" },
+    { key: "floor", label: "floor: UTF-8 only", color: "#9aa5b1" },
+  ];
+  const rts = Object.keys(all);
+  const value = (r, set, key) => key === "library" ? lib(r, set)?.ratio : r.micro[set].ratio[key]?.median;
+  const max = Math.max(2, ...rts.flatMap((rt) => SETS.flatMap((s) => bars.map((b) => value(all[rt], s, b.key) ?? 0)))) * 1.08;
+  const barH = 13, gap = 3, setGap = 10, groupGap = 26, left = 190, width = 760, plotW = width - left - 40;
+  const top = 58;
+  const groupH = SETS.length * (bars.length * (barH + gap) + setGap);
+  const height = top + rts.length * (groupH + groupGap) + 40;
+  const x = (v) => Math.round((left + (v / max) * plotW) * 10) / 10;
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+  o.push(`<rect width="100%" height="100%" fill="#fff"/>`);
+  o.push(`<text x="${left}" y="18" font-size="14" font-weight="bold">Main-thread time per span, relative to dd-trace-js's AgentEncoder (lower is better)</text>`);
+  bars.forEach((b, i) => {
+    o.push(`<rect x="${left + i * 140}" y="30" width="10" height="10" fill="${b.color}"/><text x="${left + i * 140 + 14}" y="39">${b.label}</text>`);
+  });
+  for (let t = 0; t <= max; t += 0.5) {
+    o.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 34}" stroke="${t === 1 ? "#333" : "#e3e3e3"}" stroke-width="${t === 1 ? 1.5 : 1}"/>`);
+    o.push(`<text x="${x(t)}" y="${height - 20}" text-anchor="middle" fill="#555">${t.toFixed(1)}</text>`);
+  }
+  o.push(`<text x="${x(1) + 4}" y="${top - 10}" fill="#333">dd-trace-js = 1.0</text>`);
+  let y = top;
+  for (const rt of rts) {
+    o.push(`<text x="8" y="${y + 12}" font-weight="bold" font-size="12">${RT_TEXT[rt]}</text>`);
+    const target = TARGETS[rt];
+    o.push(`<line x1="${x(target)}" y1="${y}" x2="${x(target)}" y2="${y + groupH - setGap}" stroke="#d9534f" stroke-dasharray="4 3" stroke-width="1.5"/>`);
+    o.push(`<text x="${x(target) + 3}" y="${y + groupH - setGap - 2}" fill="#d9534f">target ${target}</text>`);
+    for (const set of SETS) {
+      o.push(`<text x="${left - 8}" y="${y + 2 * (barH + gap)}" text-anchor="end" fill="#333">${set}</text>`);
+      for (const b of bars) {
+        const v = value(all[rt], set, b.key);
+        if (v !== undefined) {
+          o.push(`<rect x="${left}" y="${y}" width="${Math.max(1, Math.round((x(v) - left) * 10) / 10)}" height="${barH}" fill="${b.color}"/>`);
+          o.push(`<text x="${x(v) + 4}" y="${y + barH - 3}" fill="#333">${v.toFixed(2)}</text>`);
+        }
+        y += barH + gap;
+      }
+      y += setGap;
+    }
+    y += groupGap;
+  }
+  o.push(`</svg>`);
+  return o.join("\n") + "\n";
+}
+
+// ---- main --------------------------------------------------------------------------
+
+const started = Date.now();
+const agent = await startAgent();
+const dir = mkdtempSync(join(tmpdir(), "ddffi-bench-"));
+const results = {};
+const commands = runtimeCommands();
+try {
+  for (const rt of runtimes) {
+    console.log(`\n=== ${rt} ===`);
+    const out = join(dir, `${rt}.json`);
+    const [cmd, ...pre] = commands[rt];
+    const code = await run(cmd, [...pre, join(root, "bench", "main.ts"), "--json", out, "--reps", reps, ...forward], {
+      ...process.env,
+      BENCH_AGENT_URL: agent.url,
+    });
+    if (code !== 0) throw new Error(`bench/main.ts failed on ${rt} (exit ${code})`);
+    results[rt] = JSON.parse(readFileSync(out, "utf8"));
+  }
+} finally {
+  agent.stop();
+}
+const minutes = (Date.now() - started) / 60000;
+console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
+if (write) {
+  writeFileSync(join(root, "bench", "RESULTS.md"), markdown(results, minutes));
+  writeFileSync(join(root, "bench", "chart.svg"), chart(results));
+  const readme = join(root, "README.md");
+  const text = readFileSync(readme, "utf8");
+  const marked = /(<!-- bench:summary -->\n)[\s\S]*?(<!-- \/bench:summary -->)/;
+  if (marked.test(text)) writeFileSync(readme, text.replace(marked, (_, a, b) => `${a}${summary(results).join("\n")}\n${b}`));
+  console.log("wrote bench/RESULTS.md, bench/chart.svg and the summary in README.md");
+}
