@@ -420,7 +420,7 @@ function selfCommand(): string[] {
   return [process.execPath, "--expose-gc", "--import", "tsx", file];
 }
 
-async function memory(url: string): Promise<MemoryRun[]> {
+function memory(url: string): MemoryRun[] {
   const runs: MemoryRun[] = [];
   for (const variant of ["explicit", "finalizers"]) {
     const [cmd, ...args] = selfCommand();

@@ -191,10 +191,6 @@ function requireString(v: unknown, path: string): string {
   return v;
 }
 
-function optionalString(v: unknown, fallback: string, path: string): string {
-  return v === undefined ? fallback : requireString(v, path);
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -565,7 +561,7 @@ function setLinks(b: Binding, span: Word, links: readonly SpanLink[], c: number,
     const attrs = l.attributes ?? NO_ATTRIBUTES;
     const attrStart = b.align8();
     let n = 0;
-    for (const k in attrs) {
+    for (const _k in attrs) {
       b.pos += ATTR.size;
       n++;
     }
