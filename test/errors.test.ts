@@ -1,21 +1,11 @@
 /** Failures: the agent down, failing or silent; bad input. Typed errors, nothing sent, nothing leaked. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createServer } from "node:net";
 import { type Span, TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
-import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
+import { assertNoLeaks, closedPort, rejects, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
-
-/** A TCP port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 // libdatadog v41 maps every network error of its HTTP client, a refused
 // connection included, to ConnectionReset ("client error (Connect)").

@@ -1,5 +1,6 @@
 /** Shared pieces of the test files. */
 import * as assert from "uvu/assert";
+import { createServer } from "node:net";
 import { type Span, TraceExporter, type ExporterOptions } from "../mod.ts";
 import { liveNativeObjects, TestAgent } from "../testing.ts";
 
@@ -70,4 +71,13 @@ export async function collectGarbageUntil(done: () => boolean): Promise<void> {
     else throw new Error("no GC exposed: run with --expose-gc");
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A TCP port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
 }

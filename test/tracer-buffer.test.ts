@@ -1,10 +1,9 @@
 /** Tracer: the trace buffer — chunks, partial flush, interval / size / explicit flushes, the queue bound, failures, shutdown. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createServer } from "node:net";
 import { Tracer } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
-import { assertNoLeaks } from "./helpers.ts";
+import { assertNoLeaks, closedPort } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
@@ -141,15 +140,6 @@ test("maxQueuedBytes bounds the estimated size", () =>
     assert.ok(c.tracesDropped > 0 && c.queuedBytes <= 20_000, JSON.stringify(c));
     assert.is(c.tracesDropped + c.queuedTraces, 100);
   }, { maxQueuedBytes: 20_000 }));
-
-/** A TCP port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 test("export failures are counted and logged once per kind, never thrown", async () => {
   const logs: string[] = [];
