@@ -75,7 +75,30 @@ DDFFI_EXPORT void ddog_trace_exporter_error_free(ddog_TraceExporterError *error)
   ddffi_live_dec();
 }
 
+/* True when no byte has its top bit set, read a word at a time (the last
+ * word may overlap the previous one). */
+static bool all_ascii(const uint8_t *p, size_t n) {
+  uint64_t acc = 0, w;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      memcpy(&w, p + i, 8);
+      acc |= w;
+    }
+    memcpy(&w, p + n - 8, 8);
+    acc |= w;
+  } else if (n >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + n - 4, 4);
+    acc = a | b;
+  } else {
+    for (size_t i = 0; i < n; i++) acc |= p[i];
+  }
+  return (acc & 0x8080808080808080u) == 0;
+}
+
 bool ddffi_utf8_valid(const uint8_t *p, size_t n) {
+  if (all_ascii(p, n)) return true; /* the usual case */
   size_t i = 0;
   while (i < n) {
     uint8_t c = p[i];

@@ -457,7 +457,7 @@ static void map_span(ddffi_buf *b, const ddog_TracerSpan *span, const ddffi_str 
   if (n_events) {
     j_raw(b, ",\"events\":[");
     for (size_t i = 0; i < n_events; i++) {
-      const ddffi_event *ev = &span->events[i];
+      const ddffi_event *ev = span->events[i];
       j_raw(b, i ? ",{\"timeUnixNano\":" : "{\"timeUnixNano\":");
       j_u64_str(b, ev->time_unix_nano);
       j_raw(b, ",\"name\":");

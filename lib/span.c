@@ -16,8 +16,12 @@ static ddog_TraceExporterError *invalid_argument(void) { return ddffi_error(E_IN
 /* libdatadog aborts the process when an allocation fails; we report it. */
 static ddog_TraceExporterError *out_of_memory(void) { return ddffi_error(E_INTERNAL, NULL); }
 
-/* Grows the array whose pointer is at `arrp` (capacity *cap) to hold at
- * least `need` elements. On failure the array is unchanged. */
+/* Validates a CharSlice as libdatadog does: a malformed slice is
+ * InvalidArgument, bad UTF-8 InvalidInput. */
+static ddog_TraceExporterError *check_str(ddog_CharSlice s) { return ddffi_check_str(s); }
+
+/* Grows the heap array whose pointer is at `arrp` (capacity *cap) to hold
+ * at least `need` elements. On failure the array is unchanged. */
 static bool grow(void *arrp, size_t *cap, size_t need, size_t elem_size) {
   if (need <= *cap) return true;
   size_t cap2 = *cap ? *cap * 2 : 4;
@@ -32,91 +36,164 @@ static bool grow(void *arrp, size_t *cap, size_t need, size_t elem_size) {
   return true;
 }
 
-static bool str_eq(const ddffi_str *a, const ddffi_str *b) {
-  return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+static bool str_is(const ddffi_str *s, const void *p, size_t n) {
+  return s->len == n && (n == 0 || memcmp(s->data, p, n) == 0);
 }
 
-static bool str_eq_c(const ddffi_str *a, const char *s) {
-  size_t n = strlen(s);
-  return a->len == n && (n == 0 || memcmp(a->data, s, n) == 0);
+static bool str_eq_c(const ddffi_str *a, const char *s) { return str_is(a, s, strlen(s)); }
+
+/* ---- arenas (see ddffi_arena in span.h) --------------------------------- */
+
+/* Bytes of arena inside a span's and an event's own allocation: enough for
+ * a typical span (a few hundred bytes of strings plus the entry arrays), so
+ * that most spans are a single malloc. */
+#define SPAN_FIRST_BLOCK 1536
+#define EVENT_FIRST_BLOCK 512
+/* Heap blocks double from MIN up to MAX bytes; a request over a quarter of
+ * the next block's size gets a block of its own. */
+#define BLOCK_MIN 2048
+#define BLOCK_MAX 65536
+/* First capacities of the entry arrays. */
+#define META_CAP 16
+#define METRICS_CAP 8
+#define META_STRUCT_CAP 2
+#define EVENTS_CAP 2
+#define EVENT_ATTRS_CAP 4
+
+struct ddffi_block {
+  ddffi_block *next; /* the block's bytes follow */
+};
+
+static void arena_init(ddffi_arena *a, char *first_block, size_t size) {
+  *a = (ddffi_arena){.pos = first_block, .end = first_block + size, .next_size = BLOCK_MIN};
 }
 
-/* Validates a CharSlice as libdatadog does (a malformed slice is
- * InvalidArgument, bad UTF-8 InvalidInput) and copies it into *dst. */
-static ddog_TraceExporterError *take_str(ddffi_str *dst, ddog_CharSlice s) {
-  *dst = (ddffi_str){0};
-  if (!ddffi_slice_ok(s.ptr, s.len, 1, 1)) return invalid_argument();
-  ddog_TraceExporterError *err = ddffi_check_str(s);
-  if (err) return err;
-  if (!ddffi_str_copy(dst, s.ptr, s.len)) return out_of_memory();
-  return NULL;
+static void arena_free(ddffi_arena *a) {
+  for (ddffi_block *b = a->heap, *next; b; b = next) {
+    next = b->next;
+    free(b);
+  }
+  a->heap = NULL;
+}
+
+static size_t padding(const char *p, size_t align) { return (size_t)(-(uintptr_t)p & (align - 1)); }
+
+/* n bytes aligned to `align` (a power of two), or NULL when out of memory. */
+static void *arena_alloc(ddffi_arena *a, size_t n, size_t align) {
+  size_t avail = (size_t)(a->end - a->pos), pad = padding(a->pos, align);
+  if (pad <= avail && n <= avail - pad) {
+    char *p = a->pos + pad;
+    a->pos = p + n;
+    return p;
+  }
+  if (n > SIZE_MAX - sizeof(ddffi_block) - align) return NULL;
+  size_t size = n + align - 1;
+  bool own = size > a->next_size / 4; /* the block being filled stays in use */
+  if (!own) size = a->next_size;
+  ddffi_block *b = malloc(sizeof *b + size);
+  if (!b) return NULL;
+  b->next = a->heap;
+  a->heap = b;
+  char *data = (char *)(b + 1), *p = data + padding(data, align);
+  if (!own) {
+    a->pos = p + n;
+    a->end = data + size;
+    if (a->next_size < BLOCK_MAX) a->next_size *= 2;
+  }
+  return p;
+}
+
+/* Copies n bytes (already checked) into the arena. Empty is {NULL, 0}, as
+ * ddffi_str_copy makes it. */
+static bool arena_str(ddffi_arena *a, ddffi_str *dst, const void *p, size_t n) {
+  if (n == 0) {
+    *dst = (ddffi_str){0};
+    return true;
+  }
+  char *d = arena_alloc(a, n, 1);
+  if (!d) return false;
+  memcpy(d, p, n);
+  *dst = (ddffi_str){d, n};
+  return true;
+}
+
+/* Makes room for one more element in the arena array at `arrp` (len
+ * elements, capacity *cap): when full, the elements move to a slot twice
+ * the size (first_cap at first). On failure the array is unchanged. */
+static bool arena_grow(ddffi_arena *a, void *arrp, size_t len, size_t *cap, size_t first_cap, size_t elem_size,
+                       size_t align) {
+  if (len < *cap) return true;
+  size_t cap2 = *cap ? *cap * 2 : first_cap;
+  if (cap2 > SIZE_MAX / elem_size) return false;
+  void *old;
+  memcpy(&old, arrp, sizeof old); /* any T* through a void* copy */
+  void *items = arena_alloc(a, cap2 * elem_size, align);
+  if (!items) return false;
+  if (len) memcpy(items, old, len * elem_size);
+  memcpy(arrp, &items, sizeof items);
+  *cap = cap2;
+  return true;
 }
 
 /* ---- keyed maps (meta, metrics, meta_struct) ---------------------------- */
 
-static ptrdiff_t str_map_find(const ddffi_str_map *m, const ddffi_str *key) {
+static ptrdiff_t str_map_find(const ddffi_str_map *m, const void *key, size_t key_len) {
   for (size_t i = 0; i < m->len; i++)
-    if (str_eq(&m->items[i].key, key)) return (ptrdiff_t)i;
+    if (str_is(&m->items[i].key, key, key_len)) return (ptrdiff_t)i;
   return -1;
 }
 
-static ptrdiff_t f64_map_find(const ddffi_f64_map *m, const ddffi_str *key) {
+static ptrdiff_t f64_map_find(const ddffi_f64_map *m, const void *key, size_t key_len) {
   for (size_t i = 0; i < m->len; i++)
-    if (str_eq(&m->items[i].key, key)) return (ptrdiff_t)i;
+    if (str_is(&m->items[i].key, key, key_len)) return (ptrdiff_t)i;
   return -1;
 }
 
-/* Sets key to value, taking ownership of both (also on failure, when they
- * are freed and the map is unchanged). Last write wins, and a rewritten key
- * moves to the end: libdatadog appends every write to a VecMap and its
- * exporter dedups before encoding (keeping the last write, reversing the
- * order), so the wire order is the reverse order of last writes. The
- * encoders read these arrays backwards to match. */
-static bool str_map_set(ddffi_str_map *m, ddffi_str key, ddffi_str value) {
-  ptrdiff_t i = str_map_find(m, &key);
-  if (i < 0 && !grow(&m->items, &m->cap, m->len + 1, sizeof *m->items)) {
-    ddffi_str_free(&key);
-    ddffi_str_free(&value);
+/* Sets key to value (both already checked), copying them into the arena.
+ * Last write wins, and a rewritten key moves to the end: libdatadog appends
+ * every write to a VecMap and its exporter dedups before encoding (keeping
+ * the last write, reversing the order), so the wire order is the reverse
+ * order of last writes. The encoders read these arrays backwards to match.
+ * On failure (out of memory) the map is unchanged. */
+static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, const void *key, size_t key_len,
+                        const void *value, size_t value_len) {
+  ptrdiff_t i = str_map_find(m, key, key_len);
+  if (i < 0) {
+    ddffi_str_entry e;
+    if (!arena_grow(a, &m->items, m->len, &m->cap, first_cap, sizeof *m->items, _Alignof(ddffi_str_entry)) ||
+        !arena_str(a, &e.key, key, key_len) || !arena_str(a, &e.value, value, value_len))
+      return false;
+    m->items[m->len++] = e;
+    return true;
+  }
+  ddffi_str_entry e = m->items[i]; /* keeps its key */
+  if (value_len <= e.value.len) {
+    /* Fits in the old value's bytes: rewriting a key does not grow the arena. */
+    if (value_len) memcpy(e.value.data, value, value_len);
+    else e.value.data = NULL;
+    e.value.len = value_len;
+  } else if (!arena_str(a, &e.value, value, value_len)) {
     return false;
   }
-  if (i >= 0) {
-    ddffi_str_free(&m->items[i].key);
-    ddffi_str_free(&m->items[i].value);
-    memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
-    m->len--;
-  }
-  m->items[m->len++] = (ddffi_str_entry){key, value};
+  memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
+  m->items[m->len - 1] = e;
   return true;
 }
 
-static bool f64_map_set(ddffi_f64_map *m, ddffi_str key, double value) {
-  ptrdiff_t i = f64_map_find(m, &key);
-  if (i < 0 && !grow(&m->items, &m->cap, m->len + 1, sizeof *m->items)) {
-    ddffi_str_free(&key);
-    return false;
+static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value) {
+  ptrdiff_t i = f64_map_find(m, key, key_len);
+  if (i < 0) {
+    ddffi_f64_entry e = {.value = value};
+    if (!arena_grow(a, &m->items, m->len, &m->cap, METRICS_CAP, sizeof *m->items, _Alignof(ddffi_f64_entry)) ||
+        !arena_str(a, &e.key, key, key_len))
+      return false;
+    m->items[m->len++] = e;
+    return true;
   }
-  if (i >= 0) {
-    ddffi_str_free(&m->items[i].key);
-    memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
-    m->len--;
-  }
-  m->items[m->len++] = (ddffi_f64_entry){key, value};
+  ddffi_f64_entry e = {m->items[i].key, value};
+  memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
+  m->items[m->len - 1] = e;
   return true;
-}
-
-static void str_map_free(ddffi_str_map *m) {
-  for (size_t i = 0; i < m->len; i++) {
-    ddffi_str_free(&m->items[i].key);
-    ddffi_str_free(&m->items[i].value);
-  }
-  free(m->items);
-  *m = (ddffi_str_map){0};
-}
-
-static void f64_map_free(ddffi_f64_map *m) {
-  for (size_t i = 0; i < m->len; i++) ddffi_str_free(&m->items[i].key);
-  free(m->items);
-  *m = (ddffi_f64_map){0};
 }
 
 const ddffi_str *ddffi_span_meta_get(const ddog_TracerSpan *span, const char *key) {
@@ -133,51 +210,15 @@ const double *ddffi_span_metric_get(const ddog_TracerSpan *span, const char *key
 
 /* ---- destructors -------------------------------------------------------- */
 
-static void scalar_free(ddffi_attr_scalar *v) { ddffi_str_free(&v->s); }
-
-static void attr_value_free(ddffi_event_attr *a) {
-  scalar_free(&a->single);
-  for (size_t i = 0; i < a->n_items; i++) scalar_free(&a->items[i]);
-  free(a->items);
-  a->items = NULL;
-  a->n_items = 0;
-}
-
-static void event_clear(ddffi_event *ev) {
-  ddffi_str_free(&ev->name);
-  for (size_t i = 0; i < ev->n_attrs; i++) {
-    ddffi_str_free(&ev->attrs[i].key);
-    attr_value_free(&ev->attrs[i]);
-  }
-  free(ev->attrs);
-  ev->attrs = NULL;
-  ev->n_attrs = ev->cap_attrs = 0;
-}
-
-static void links_free(ddffi_link *links, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    for (size_t k = 0; k < links[i].n_attrs; k++) {
-      ddffi_str_free(&links[i].attrs[k].key);
-      ddffi_str_free(&links[i].attrs[k].value);
-    }
-    free(links[i].attrs);
-    ddffi_str_free(&links[i].tracestate);
-  }
-  free(links);
+static void event_destroy(ddffi_event *ev) {
+  arena_free(&ev->arena);
+  free(ev);
 }
 
 /* Frees a span's memory; the live count is the caller's business. */
 void ddffi_span_destroy(ddog_TracerSpan *span) {
-  ddffi_str_free(&span->service);
-  ddffi_str_free(&span->name);
-  ddffi_str_free(&span->resource);
-  ddffi_str_free(&span->type);
-  str_map_free(&span->meta);
-  f64_map_free(&span->metrics);
-  str_map_free(&span->meta_struct);
-  links_free(span->links, span->n_links);
-  for (size_t i = 0; i < span->n_events; i++) event_clear(&span->events[i]);
-  free(span->events);
+  for (size_t i = 0; i < span->n_events; i++) event_destroy(span->events[i]);
+  arena_free(&span->arena);
   free(span);
 }
 
@@ -186,13 +227,19 @@ void ddffi_span_destroy(ddog_TracerSpan *span) {
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out_handle,
                                                            const ddog_TracerSpanFields *fields) {
   if (!fields || !out_handle) return invalid_argument();
-  ddog_TracerSpan *span = calloc(1, sizeof *span);
+  ddog_TracerSpan *span = malloc(sizeof *span + SPAN_FIRST_BLOCK);
   if (!span) return out_of_memory();
-  ddog_TraceExporterError *err = NULL;
-  if ((err = take_str(&span->service, fields->service)) || (err = take_str(&span->name, fields->name)) ||
-      (err = take_str(&span->resource, fields->resource)) || (err = take_str(&span->type, fields->span_type))) {
-    ddffi_span_destroy(span);
-    return err;
+  *span = (ddog_TracerSpan){0};
+  arena_init(&span->arena, span->first_block, SPAN_FIRST_BLOCK);
+  const ddog_CharSlice *src[] = {&fields->service, &fields->name, &fields->resource, &fields->span_type};
+  ddffi_str *dst[] = {&span->service, &span->name, &span->resource, &span->type};
+  for (size_t i = 0; i < 4; i++) {
+    ddog_TraceExporterError *err = check_str(*src[i]);
+    if (!err && !arena_str(&span->arena, dst[i], src[i]->ptr, src[i]->len)) err = out_of_memory();
+    if (err) {
+      ddffi_span_destroy(span);
+      return err;
+    }
   }
   span->trace_id_low = fields->trace_id_low;
   span->trace_id_high = fields->trace_id_high;
@@ -215,102 +262,82 @@ DDFFI_EXPORT void ddog_tracer_span_free(ddog_TracerSpan *handle) {
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                 ddog_CharSlice value) {
   if (!handle) return invalid_argument();
-  ddffi_str k, v;
-  ddog_TraceExporterError *err = take_str(&k, key);
-  if (err) return err;
-  if ((err = take_str(&v, value))) {
-    ddffi_str_free(&k);
-    return err;
-  }
-  return str_map_set(&handle->meta, k, v) ? NULL : out_of_memory();
+  ddog_TraceExporterError *err;
+  if ((err = check_str(key)) || (err = check_str(value))) return err;
+  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len)
+             ? NULL
+             : out_of_memory();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_metric(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                   double value) {
   if (!handle) return invalid_argument();
-  ddffi_str k;
-  ddog_TraceExporterError *err = take_str(&k, key);
+  ddog_TraceExporterError *err = check_str(key);
   if (err) return err;
-  return f64_map_set(&handle->metrics, k, value) ? NULL : out_of_memory();
+  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value) ? NULL : out_of_memory();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
                                                                             ddog_CharSlice key,
                                                                             ddog_ByteSlice value) {
   if (!handle) return invalid_argument();
-  ddffi_str k, v;
-  ddog_TraceExporterError *err = take_str(&k, key);
+  ddog_TraceExporterError *err = check_str(key);
   if (err) return err;
   /* The blob is opaque: not checked to be msgpack. */
-  if (!ddffi_slice_ok(value.ptr, value.len, 1, 1)) {
-    ddffi_str_free(&k);
-    return invalid_argument();
-  }
-  if (!ddffi_str_copy(&v, value.ptr, value.len)) {
-    ddffi_str_free(&k);
-    return out_of_memory();
-  }
-  return str_map_set(&handle->meta_struct, k, v) ? NULL : out_of_memory();
+  if (!ddffi_slice_ok(value.ptr, value.len, 1, 1)) return invalid_argument();
+  return str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, value.ptr, value.len)
+             ? NULL
+             : out_of_memory();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                        ddog_Slice_TracerValueToken tokens) {
   if (!handle) return invalid_argument();
-  ddffi_str k;
-  ddog_TraceExporterError *err = take_str(&k, key);
+  ddog_TraceExporterError *err = check_str(key);
   if (err) return err;
   ddffi_buf buf = {0};
   if ((err = ddffi_encode_tokens(tokens, &buf))) {
     ddffi_buf_free(&buf);
-    ddffi_str_free(&k);
     return err; /* the span is unchanged */
   }
-  ddffi_str v = {(char *)buf.data, buf.len};
-  return str_map_set(&handle->meta_struct, k, v) ? NULL : out_of_memory();
+  bool ok = str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, buf.data, buf.len);
+  ddffi_buf_free(&buf);
+  return ok ? NULL : out_of_memory();
 }
 
-/* Converts one C link; on error *dst holds nothing to free. */
-static ddog_TraceExporterError *convert_link(ddffi_link *dst, const ddog_TracerSpanLink *src) {
+/* Checks one C link as libdatadog converts it: the attribute slice, then
+ * each attribute's key and value, then the tracestate. */
+static ddog_TraceExporterError *check_link(const ddog_TracerSpanLink *src) {
+  const ddog_Slice_TracerSpanLinkAttribute *attrs = &src->attributes;
+  if (!ddffi_slice_ok(attrs->ptr, attrs->len, sizeof *attrs->ptr, _Alignof(ddog_TracerSpanLinkAttribute)))
+    return invalid_argument();
+  ddog_TraceExporterError *err;
+  for (size_t i = 0; i < attrs->len; i++)
+    if ((err = check_str(attrs->ptr[i].key)) || (err = check_str(attrs->ptr[i].value))) return err;
+  return check_str(src->tracestate);
+}
+
+/* Copies one checked C link into the arena; false when out of memory. */
+static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink *src) {
   *dst = (ddffi_link){.trace_id_low = src->trace_id_low,
                       .trace_id_high = src->trace_id_high,
                       .span_id = src->span_id,
                       .flags = src->flags};
   const ddog_Slice_TracerSpanLinkAttribute *attrs = &src->attributes;
-  if (!ddffi_slice_ok(attrs->ptr, attrs->len, sizeof *attrs->ptr, _Alignof(ddog_TracerSpanLinkAttribute)))
-    return invalid_argument();
-  ddog_TraceExporterError *err = NULL;
   if (attrs->len) {
-    dst->attrs = calloc(attrs->len, sizeof *dst->attrs);
-    if (!dst->attrs) return out_of_memory();
+    dst->attrs = arena_alloc(a, attrs->len * sizeof *dst->attrs, _Alignof(ddffi_str_entry));
+    if (!dst->attrs) return false;
   }
   for (size_t i = 0; i < attrs->len; i++) {
-    ddffi_str k, v;
-    if ((err = take_str(&k, attrs->ptr[i].key))) break;
-    if ((err = take_str(&v, attrs->ptr[i].value))) {
-      ddffi_str_free(&k);
-      break;
-    }
+    ddog_CharSlice k = attrs->ptr[i].key, v = attrs->ptr[i].value;
     /* A HashMap in libdatadog: a repeated key replaces the value. */
     size_t j = 0;
-    while (j < dst->n_attrs && !str_eq(&dst->attrs[j].key, &k)) j++;
-    if (j < dst->n_attrs) {
-      ddffi_str_free(&k);
-      ddffi_str_free(&dst->attrs[j].value);
-      dst->attrs[j].value = v;
-    } else {
-      dst->attrs[dst->n_attrs++] = (ddffi_str_entry){k, v};
-    }
+    while (j < dst->n_attrs && !str_is(&dst->attrs[j].key, k.ptr, k.len)) j++;
+    if (j == dst->n_attrs && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
+    if (!arena_str(a, &dst->attrs[j].value, v.ptr, v.len)) return false;
+    if (j == dst->n_attrs) dst->n_attrs++;
   }
-  if (!err) err = take_str(&dst->tracestate, src->tracestate);
-  if (err) {
-    for (size_t k = 0; k < dst->n_attrs; k++) {
-      ddffi_str_free(&dst->attrs[k].key);
-      ddffi_str_free(&dst->attrs[k].value);
-    }
-    free(dst->attrs);
-    *dst = (ddffi_link){0};
-  }
-  return err;
+  return arena_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan *handle,
@@ -318,20 +345,21 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan
   if (!handle) return invalid_argument();
   if (!ddffi_slice_ok(links.ptr, links.len, sizeof *links.ptr, _Alignof(ddog_TracerSpanLink)))
     return invalid_argument();
+  /* All or nothing: check every link before copying any, so that on error
+   * the span keeps its old links (and its arena does not grow). */
+  for (size_t i = 0; i < links.len; i++) {
+    ddog_TraceExporterError *err = check_link(&links.ptr[i]);
+    if (err) return err;
+  }
   ddffi_link *converted = NULL;
   if (links.len) {
-    converted = calloc(links.len, sizeof *converted);
+    if (links.len > SIZE_MAX / sizeof *converted) return out_of_memory();
+    converted = arena_alloc(&handle->arena, links.len * sizeof *converted, _Alignof(ddffi_link));
     if (!converted) return out_of_memory();
   }
-  for (size_t i = 0; i < links.len; i++) {
-    ddog_TraceExporterError *err = convert_link(&converted[i], &links.ptr[i]);
-    if (err) {
-      links_free(converted, i); /* the span keeps its old links */
-      return err;
-    }
-  }
-  links_free(handle->links, handle->n_links);
-  handle->links = converted;
+  for (size_t i = 0; i < links.len; i++)
+    if (!copy_link(&handle->arena, &converted[i], &links.ptr[i])) return out_of_memory();
+  handle->links = converted; /* the old links' bytes stay unused in the arena */
   handle->n_links = links.len;
   return NULL;
 }
@@ -341,16 +369,16 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpanEvent **out_handle,
                                                                  ddog_CharSlice name, uint64_t time_unix_nano) {
   if (!out_handle) return invalid_argument();
-  ddffi_str n;
-  ddog_TraceExporterError *err = take_str(&n, name);
+  ddog_TraceExporterError *err = check_str(name);
   if (err) return err;
-  ddog_TracerSpanEvent *ev = calloc(1, sizeof *ev);
-  if (!ev) {
-    ddffi_str_free(&n);
+  ddog_TracerSpanEvent *ev = malloc(sizeof *ev + EVENT_FIRST_BLOCK);
+  if (!ev) return out_of_memory();
+  *ev = (ddffi_event){.time_unix_nano = time_unix_nano};
+  arena_init(&ev->arena, ev->first_block, EVENT_FIRST_BLOCK);
+  if (!arena_str(&ev->arena, &ev->name, name.ptr, name.len)) {
+    event_destroy(ev);
     return out_of_memory();
   }
-  ev->name = n;
-  ev->time_unix_nano = time_unix_nano;
   ddffi_live_inc();
   *out_handle = ev;
   return NULL;
@@ -358,69 +386,75 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpan
 
 DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
   if (!handle) return;
-  event_clear(handle);
-  free(handle);
+  event_destroy(handle);
   ddffi_live_dec();
 }
 
-/* Sets attribute `key` (not yet validated) of `event` to `value`, which it
- * takes over (freed on error). libdatadog keeps event attributes in a
- * HashMap: a repeated key replaces the value, whatever the types. */
-static ddog_TraceExporterError *event_set(ddog_TracerSpanEvent *event, ddog_CharSlice key, ddffi_event_attr value) {
-  ddog_TraceExporterError *err = NULL;
-  if (!event) err = invalid_argument();
-  else err = take_str(&value.key, key);
-  if (err) {
-    attr_value_free(&value);
-    return err;
-  }
+/* Sets attribute `key` (already checked) of `event` to `value`, whose
+ * strings are already in the event's arena. libdatadog keeps event
+ * attributes in a HashMap: a repeated key replaces the value, whatever the
+ * types (the old value's bytes stay unused in the arena). */
+static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
   for (size_t i = 0; i < event->n_attrs; i++) {
-    if (str_eq(&event->attrs[i].key, &value.key)) {
-      ddffi_str_free(&value.key);
-      attr_value_free(&event->attrs[i]);
+    if (str_is(&event->attrs[i].key, key.ptr, key.len)) {
       value.key = event->attrs[i].key;
       event->attrs[i] = value;
       return NULL;
     }
   }
-  if (!grow(&event->attrs, &event->cap_attrs, event->n_attrs + 1, sizeof *event->attrs)) {
-    ddffi_str_free(&value.key);
-    attr_value_free(&value);
+  if (!arena_grow(&event->arena, &event->attrs, event->n_attrs, &event->cap_attrs, EVENT_ATTRS_CAP,
+                  sizeof *event->attrs, _Alignof(ddffi_event_attr)) ||
+      !arena_str(&event->arena, &value.key, key.ptr, key.len))
     return out_of_memory();
-  }
   event->attrs[event->n_attrs++] = value;
   return NULL;
+}
+
+/* Checks the handle, then the key: libdatadog's order for every setter,
+ * after the value checks of those that check their value first. */
+static ddog_TraceExporterError *check_event_key(const ddffi_event *event, ddog_CharSlice key) {
+  if (!event) return invalid_argument();
+  return check_str(key);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_string(ddog_TracerSpanEvent *handle,
                                                                         ddog_CharSlice key, ddog_CharSlice value) {
   /* libdatadog checks the value before the handle and the key. */
+  ddog_TraceExporterError *err;
+  if ((err = check_str(value)) || (err = check_event_key(handle, key))) return err;
   ddffi_event_attr a = {.single.type = DDFFI_ATTR_STRING};
-  ddog_TraceExporterError *err = take_str(&a.single.s, value);
-  if (err) return err;
-  return event_set(handle, key, a);
+  if (!arena_str(&handle->arena, &a.single.s, value.ptr, value.len)) return out_of_memory();
+  return event_put(handle, key, a);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_bool(ddog_TracerSpanEvent *handle,
                                                                       ddog_CharSlice key, bool value) {
-  return event_set(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_BOOL, .b = value}});
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
+  return event_put(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_BOOL, .b = value}});
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_int(ddog_TracerSpanEvent *handle,
                                                                      ddog_CharSlice key, int64_t value) {
-  return event_set(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_INT, .i = value}});
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
+  return event_put(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_INT, .i = value}});
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_double(ddog_TracerSpanEvent *handle,
                                                                         ddog_CharSlice key, double value) {
-  return event_set(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_DOUBLE, .d = value}});
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
+  return event_put(handle, key, (ddffi_event_attr){.single = {.type = DDFFI_ATTR_DOUBLE, .d = value}});
 }
 
-/* An array attribute of n items (calloc'ed; items NULL when n == 0). */
-static bool array_attr(ddffi_event_attr *a, size_t n) {
-  *a = (ddffi_event_attr){.is_array = true, .n_items = 0};
+/* An array attribute of n items in the event's arena (items NULL when n is
+ * 0); false when out of memory. */
+static bool array_attr(ddffi_event *event, ddffi_event_attr *a, size_t n) {
+  *a = (ddffi_event_attr){.is_array = true, .n_items = n};
   if (n == 0) return true;
-  a->items = calloc(n, sizeof *a->items);
+  if (n > SIZE_MAX / sizeof *a->items) return false;
+  a->items = arena_alloc(&event->arena, n * sizeof *a->items, _Alignof(ddffi_attr_scalar));
   return a->items != NULL;
 }
 
@@ -430,57 +464,55 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_string_array(dd
   /* The values (slice, then each string) are checked before the handle and key. */
   if (!ddffi_slice_ok(values.ptr, values.len, sizeof *values.ptr, _Alignof(ddog_CharSlice)))
     return invalid_argument();
+  ddog_TraceExporterError *err;
+  for (size_t i = 0; i < values.len; i++)
+    if ((err = check_str(values.ptr[i]))) return err;
+  if ((err = check_event_key(handle, key))) return err;
   ddffi_event_attr a;
-  if (!array_attr(&a, values.len)) return out_of_memory();
+  if (!array_attr(handle, &a, values.len)) return out_of_memory();
   for (size_t i = 0; i < values.len; i++) {
-    a.items[i].type = DDFFI_ATTR_STRING;
-    a.n_items = i + 1;
-    ddog_TraceExporterError *err = take_str(&a.items[i].s, values.ptr[i]);
-    if (err) {
-      attr_value_free(&a);
-      return err;
-    }
+    a.items[i] = (ddffi_attr_scalar){.type = DDFFI_ATTR_STRING};
+    if (!arena_str(&handle->arena, &a.items[i].s, values.ptr[i].ptr, values.ptr[i].len)) return out_of_memory();
   }
-  return event_set(handle, key, a);
+  return event_put(handle, key, a);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_bool_array(ddog_TracerSpanEvent *handle,
                                                                             ddog_CharSlice key,
                                                                             ddog_Slice_bool values) {
   if (!ddffi_slice_ok(values.ptr, values.len, sizeof(bool), _Alignof(bool))) return invalid_argument();
-  /* Check the handle and key before allocating, as libdatadog's order. */
-  if (!handle) return invalid_argument();
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
   ddffi_event_attr a;
-  if (!array_attr(&a, values.len)) return out_of_memory();
+  if (!array_attr(handle, &a, values.len)) return out_of_memory();
   const uint8_t *raw = (const uint8_t *)values.ptr;
   for (size_t i = 0; i < values.len; i++) a.items[i] = (ddffi_attr_scalar){.type = DDFFI_ATTR_BOOL, .b = raw[i] != 0};
-  a.n_items = values.len;
-  return event_set(handle, key, a);
+  return event_put(handle, key, a);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_int_array(ddog_TracerSpanEvent *handle,
                                                                            ddog_CharSlice key,
                                                                            ddog_Slice_I64 values) {
   if (!ddffi_slice_ok(values.ptr, values.len, sizeof(int64_t), _Alignof(int64_t))) return invalid_argument();
-  if (!handle) return invalid_argument();
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
   ddffi_event_attr a;
-  if (!array_attr(&a, values.len)) return out_of_memory();
+  if (!array_attr(handle, &a, values.len)) return out_of_memory();
   for (size_t i = 0; i < values.len; i++) a.items[i] = (ddffi_attr_scalar){.type = DDFFI_ATTR_INT, .i = values.ptr[i]};
-  a.n_items = values.len;
-  return event_set(handle, key, a);
+  return event_put(handle, key, a);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_set_double_array(ddog_TracerSpanEvent *handle,
                                                                               ddog_CharSlice key,
                                                                               ddog_Slice_F64 values) {
   if (!ddffi_slice_ok(values.ptr, values.len, sizeof(double), _Alignof(double))) return invalid_argument();
-  if (!handle) return invalid_argument();
+  ddog_TraceExporterError *err = check_event_key(handle, key);
+  if (err) return err;
   ddffi_event_attr a;
-  if (!array_attr(&a, values.len)) return out_of_memory();
+  if (!array_attr(handle, &a, values.len)) return out_of_memory();
   for (size_t i = 0; i < values.len; i++)
     a.items[i] = (ddffi_attr_scalar){.type = DDFFI_ATTR_DOUBLE, .d = values.ptr[i]};
-  a.n_items = values.len;
-  return event_set(handle, key, a);
+  return event_put(handle, key, a);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_add_event(ddog_TracerSpan *span, ddog_TracerSpanEvent *event) {
@@ -490,12 +522,12 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_add_event(ddog_TracerSpan
     return invalid_argument();
   }
   if (!event) return invalid_argument();
-  if (!grow(&span->events, &span->cap_events, span->n_events + 1, sizeof *span->events)) {
+  if (!arena_grow(&span->arena, &span->events, span->n_events, &span->cap_events, EVENTS_CAP, sizeof *span->events,
+                  _Alignof(ddffi_event *))) {
     ddog_tracer_span_event_free(event);
     return out_of_memory();
   }
-  span->events[span->n_events++] = *event; /* move the contents */
-  free(event);
+  span->events[span->n_events++] = event; /* now owned by the span */
   ddffi_live_dec();
   return NULL;
 }
@@ -505,10 +537,14 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_add_event(ddog_TracerSpan
 /* Capacities are only hints here. libdatadog passes them to
  * Vec::with_capacity, which panics (caught: Panic error) when the byte size
  * overflows isize; with a smaller but still absurd hint Rust would abort on
- * the failed allocation, while we just ignore the hint. Element sizes:
+ * the failed allocation, while we size the array by at most
+ * CAPACITY_HINT_MAX elements of it. Element sizes:
  * Vec<SpanBytes> is 24 bytes; SpanBytes is about 336 bytes on LP64. */
 #define RUST_CHUNK_SIZE 24
 #define RUST_SPAN_SIZE 336
+/* Up to this many elements, a hint is used to size the array up front (a
+ * failure to do so is ignored: it is only a hint). */
+#define CAPACITY_HINT_MAX 4096
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_trace_chunks_new(uintptr_t capacity,
                                                                    ddog_TracerTraceChunks **out_handle) {
@@ -516,6 +552,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_trace_chunks_new(uintptr_t cap
   if (!out_handle) return invalid_argument();
   ddog_TracerTraceChunks *chunks = calloc(1, sizeof *chunks);
   if (!chunks) return out_of_memory();
+  (void)grow(&chunks->chunks, &chunks->cap, capacity < CAPACITY_HINT_MAX ? capacity : CAPACITY_HINT_MAX,
+             sizeof *chunks->chunks);
   ddffi_live_inc();
   *out_handle = chunks;
   return NULL;
@@ -538,7 +576,10 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_trace_chunks_begin_chunk(ddog_
   if (!handle) return invalid_argument();
   if (capacity > (uintptr_t)PTRDIFF_MAX / RUST_SPAN_SIZE) return ddffi_error(E_PANIC, NULL);
   if (!grow(&handle->chunks, &handle->cap, handle->len + 1, sizeof *handle->chunks)) return out_of_memory();
-  handle->chunks[handle->len++] = (ddffi_chunk){0};
+  ddffi_chunk *chunk = &handle->chunks[handle->len++];
+  *chunk = (ddffi_chunk){0};
+  (void)grow(&chunk->spans, &chunk->cap, capacity < CAPACITY_HINT_MAX ? capacity : CAPACITY_HINT_MAX,
+             sizeof *chunk->spans);
   return NULL;
 }
 
@@ -661,7 +702,7 @@ static void encode_events(ddffi_buf *b, const ddog_TracerSpan *span) {
   ddffi_mp_cstr(b, "span_events");
   ddffi_mp_array(b, (uint32_t)span->n_events);
   for (size_t i = 0; i < span->n_events; i++) {
-    const ddffi_event *ev = &span->events[i];
+    const ddffi_event *ev = span->events[i];
     ddffi_mp_map(b, 2 + (ev->n_attrs != 0));
     ddffi_mp_cstr(b, "time_unix_nano");
     ddffi_mp_u64(b, ev->time_unix_nano);

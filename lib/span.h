@@ -50,6 +50,20 @@ typedef struct ddffi_event_attr {
   size_t n_items;
 } ddffi_event_attr;
 
+/* Storage for everything a span (or an event) holds: its strings and its
+ * entry arrays, bump-allocated. The first block is part of the object's own
+ * allocation; further blocks come from the heap, and all of it is freed at
+ * once with the object. Nothing is freed on its own (so the ddffi_str
+ * values below never go to ddffi_str_free): a value replaced by a longer
+ * one, a grown array or replaced links leave their old bytes unused until
+ * then. */
+typedef struct ddffi_block ddffi_block;
+typedef struct ddffi_arena {
+  char *pos, *end;   /* the free part of the block being filled */
+  size_t next_size;  /* size of the next shared heap block */
+  ddffi_block *heap; /* heap blocks, newest first */
+} ddffi_arena;
+
 /* Link and event attributes are HashMaps in libdatadog (iteration order
  * unspecified). Here: first insertion order, a rewrite replaces in place. */
 typedef struct ddffi_link {
@@ -60,14 +74,19 @@ typedef struct ddffi_link {
   uint32_t flags;
 } ddffi_link;
 
+/* An event's name and attributes live in its own arena (it is created before
+ * it is added to a span); a span keeps the events added to it by pointer. */
 struct ddog_TracerSpanEvent {
   uint64_t time_unix_nano;
   ddffi_str name;
   ddffi_event_attr *attrs;
   size_t n_attrs, cap_attrs;
+  ddffi_arena arena;
+  char first_block[]; /* the arena's first block */
 };
 typedef struct ddog_TracerSpanEvent ddffi_event;
 
+/* All strings, entry arrays and links of a span live in its arena. */
 struct ddog_TracerSpan {
   ddffi_str service, name, resource, type;
   uint64_t trace_id_low, trace_id_high, span_id, parent_id;
@@ -78,8 +97,10 @@ struct ddog_TracerSpan {
   ddffi_str_map meta_struct; /* values are opaque msgpack blobs */
   ddffi_link *links;
   size_t n_links;
-  ddffi_event *events; /* owned by value */
+  ddffi_event **events; /* owned */
   size_t n_events, cap_events;
+  ddffi_arena arena;
+  char first_block[]; /* the arena's first block */
 };
 
 typedef struct ddffi_chunk {
@@ -114,7 +135,12 @@ ddog_TraceExporterError *ddffi_encode_tokens(ddog_Slice_TracerValueToken tokens,
 
 /* Slice validation as libdd-common-ffi's try_as_slice: NULL with len > 0,
  * a length whose byte size exceeds PTRDIFF_MAX, or a misaligned pointer are
- * invalid. Returns true when fine. */
-bool ddffi_slice_ok(const void *ptr, size_t len, size_t elem_size, size_t align);
+ * invalid. Returns true when fine. Inline: it runs for every string, and
+ * with constant sizes the divisions fold away. */
+static inline bool ddffi_slice_ok(const void *ptr, size_t len, size_t elem_size, size_t align) {
+  if (!ptr) return len == 0;
+  if (len > (size_t)PTRDIFF_MAX / elem_size) return false;
+  return (uintptr_t)ptr % align == 0;
+}
 
 #endif

@@ -14,12 +14,6 @@ struct ddog_TracerEncodedValue {
   size_t len;
 };
 
-bool ddffi_slice_ok(const void *ptr, size_t len, size_t elem_size, size_t align) {
-  if (!ptr) return len == 0;
-  if (len > (size_t)PTRDIFF_MAX / elem_size) return false;
-  return (uintptr_t)ptr % align == 0;
-}
-
 static ddog_TraceExporterError *invalid_input(const char *msg) {
   return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_INPUT, msg);
 }
