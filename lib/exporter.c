@@ -676,7 +676,7 @@ static ddog_TraceExporterError *send_otlp(const ddog_TraceExporter *x, ddog_Trac
   ddog_TraceExporterError *err = NULL;
   if (body.failed) err = ddffi_error(E(INTERNAL), "Internal: Invalid worker state: failed to encode OTLP request");
 
-  ddffi_http_header h[8];
+  ddffi_http_header h[16];
   size_t n = standard_headers(x, false, h);
   if (!err && !headers_ok(h, n)) err = build_error(true);
   h[n++] = (ddffi_http_header){"content-type", "application/json"};
