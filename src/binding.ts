@@ -127,7 +127,7 @@ export class Binding {
       }
       : () => {
         const u32 = this.u32;
-        const p = u32[0] + u32[1] * TWO_32;
+        const p = readAddress(u32);
         u32[0] = 0;
         u32[1] = 0;
         return p;

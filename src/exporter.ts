@@ -99,11 +99,7 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    const sent = this.#sendChunks(chunks, signal);
-    this.#inFlight.add(sent);
-    const done = () => this.#inFlight.delete(sent);
-    sent.then(done, done);
-    return sent;
+    return this.#track(this.#sendChunks(chunks, signal));
   }
 
   /**
@@ -119,7 +115,11 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     if (!(payload instanceof Uint8Array)) {
       return Promise.reject(new ValidationError("payload", "expected a Uint8Array of msgpack v0.4"));
     }
-    const sent = this.#sendBytes(payload);
+    return this.#track(this.#sendBytes(payload));
+  }
+
+  /** Counts a send as in flight until it settles (`close()` waits for it). */
+  #track<T>(sent: Promise<T>): Promise<T> {
     this.#inFlight.add(sent);
     const done = () => this.#inFlight.delete(sent);
     sent.then(done, done);
