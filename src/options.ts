@@ -166,9 +166,16 @@ export function agentUrlFromEnv(env: (name: string) => string | undefined): stri
   return `http://${h.includes(":") && !h.startsWith("[") ? `[${h}]` : h}:${port || "8126"}`;
 }
 
+/**
+ * Option objects whose unset options take no default from the environment:
+ * the Tracer reads and checks those variables itself. Internal.
+ */
+export const withoutEnvDefaults: WeakSet<ExporterOptions> = new WeakSet();
+
 /** Resolves options and defaults into the setter calls, validating types first. */
 export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): ConfigCall[] {
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
+  if (withoutEnvDefaults.has(options)) runtime = { ...runtime, env: () => undefined };
   const o: ExporterOptions = {
     ...options,
     url: options.url ?? agentUrlFromEnv(runtime.env),

@@ -8,6 +8,7 @@
  * @module
  */
 import { clearInterval, setInterval } from "node:timers";
+import { AbortError, ValidationError } from "../errors.ts";
 import type { AgentResponse, SendOptions } from "../exporter.ts";
 import type { Span, TraceChunk } from "../span.ts";
 import type { OnceLogger } from "./log.ts";
@@ -28,6 +29,8 @@ export interface BufferOptions {
   maxQueuedTraces: number;
   /** Most estimated bytes queued or being sent; past it new chunks are dropped. */
   maxQueuedBytes: number;
+  /** Most milliseconds one send may take (libdatadog's retries included); then it is cancelled. */
+  flushTimeoutMs: number;
   /** Called with each answer of the agent. */
   onResponse(response: AgentResponse): void;
   log: OnceLogger;
@@ -53,6 +56,19 @@ export interface TracerCounters {
   spansFailed: number;
   /** Sends that failed. */
   payloadsFailed: number;
+  /**
+   * Trace chunks whose send was cancelled at `flushTimeoutMs` or at the
+   * shutdown timeout: the agent may have received them (sends are at least once).
+   */
+  tracesTimedOut: number;
+  /** Spans of the timed-out trace chunks. */
+  spansTimedOut: number;
+  /** Sends cancelled at a timeout. */
+  payloadsTimedOut: number;
+  /** Trace chunks that could not be built (a `ValidationError`, logged naming the field) and were left out of their send. */
+  tracesInvalid: number;
+  /** Spans of the invalid trace chunks. */
+  spansInvalid: number;
   /** Trace chunks queued or being sent now. */
   queuedTraces: number;
   /** Estimated bytes queued or being sent now. */
@@ -63,20 +79,39 @@ export interface TracerCounters {
 
 /** A rough size of a span once encoded (msgpack v0.4), in bytes: enough to bound memory. */
 export function estimateSize(span: Span): number {
-  let n = 130 + span.name.length + span.service.length + (span.resource?.length ?? 0) + (span.type?.length ?? 0);
-  for (const k in span.meta) n += k.length + span.meta[k].length + 4;
+  let n = 130 + len(span.name) + len(span.service) + len(span.resource) + len(span.type);
+  for (const k in span.meta) n += k.length + len(span.meta[k]) + 4;
   for (const k in span.metrics) n += k.length + 11;
-  for (const l of span.links ?? []) n += 64 + JSON.stringify(l.attributes ?? {}).length + (l.tracestate?.length ?? 0);
-  for (const e of span.events ?? []) n += 48 + e.name.length + JSON.stringify(e.attributes ?? {}, (_k, v) => typeof v === "bigint" ? 0 : v).length;
+  for (const l of span.links ?? []) n += 64 + JSON.stringify(l.attributes ?? {}).length + len(l.tracestate);
+  for (const e of span.events ?? []) n += 48 + len(e.name) + JSON.stringify(e.attributes ?? {}, (_k, v) => typeof v === "bigint" ? 0 : v).length;
   return n;
 }
 
+/** A string's length; 0 for anything else (the size stays a number whatever the span holds). */
+function len(v: unknown): number {
+  return typeof v === "string" ? v.length : 0;
+}
+
+/** The index of the chunk a `ValidationError` of the build names (`traces[3][0].resource`), if it is one. */
+function invalidChunk(error: unknown, chunks: number): number | undefined {
+  if (!(error instanceof ValidationError)) return undefined;
+  const m = /^traces\[(\d+)\]/.exec(error.path);
+  const at = m ? Number(m[1]) : -1;
+  return at >= 0 && at < chunks ? at : undefined;
+}
+
 type Counts = Omit<TracerCounters, "queuedTraces" | "queuedBytes" | "malformedHeaders">;
+
+function spanCount(batch: Span[][]): number {
+  return batch.reduce((n, chunk) => n + chunk.length, 0);
+}
 
 /** Queues finished trace chunks and sends them. */
 export class TraceBuffer {
   #o: BufferOptions;
   #queue: Span[][] = [];
+  /** The estimated bytes of each queued chunk, and their sum. */
+  #sizes: number[] = [];
   #queueBytes = 0;
   /** Chunks and bytes queued or in a send not yet settled. */
   #pendingTraces = 0;
@@ -96,6 +131,11 @@ export class TraceBuffer {
     tracesFailed: 0,
     spansFailed: 0,
     payloadsFailed: 0,
+    tracesTimedOut: 0,
+    spansTimedOut: 0,
+    payloadsTimedOut: 0,
+    tracesInvalid: 0,
+    spansInvalid: 0,
   };
 
   constructor(options: BufferOptions) {
@@ -128,6 +168,8 @@ export class TraceBuffer {
    */
   push(chunk: Span[], bytes: number): boolean {
     const o = this.#o;
+    if (!(bytes >= 0 && bytes <= Number.MAX_SAFE_INTEGER)) bytes = 0; // never NaN, whatever the caller computed
+
     if (this.#closed || this.#pendingTraces + 1 > o.maxQueuedTraces || this.#pendingBytes + bytes > o.maxQueuedBytes) {
       this.#counts.tracesDropped++;
       this.#counts.spansDropped += chunk.length;
@@ -142,6 +184,7 @@ export class TraceBuffer {
       return false;
     }
     this.#queue.push(chunk);
+    this.#sizes.push(bytes);
     this.#queueBytes += bytes;
     this.#pendingTraces++;
     this.#pendingBytes += bytes;
@@ -153,34 +196,78 @@ export class TraceBuffer {
   flush(): Promise<void> {
     if (this.#queue.length > 0) {
       const batch = this.#queue;
-      const bytes = this.#queueBytes;
+      const sizes = this.#sizes;
       this.#queue = [];
+      this.#sizes = [];
       this.#queueBytes = 0;
-      this.#sends = this.#sends.then(() => this.#send(batch, bytes));
+      this.#sends = this.#sends.then(() => this.#send(batch, sizes));
     }
     return this.#sends;
   }
 
-  async #send(batch: Span[][], bytes: number): Promise<void> {
+  /**
+   * One send of `batch` (chunks of `sizes` estimated bytes), cancelled after
+   * `flushTimeoutMs`. A chunk that fails to build is left out (counted
+   * invalid) and the others are sent.
+   */
+  async #send(batch: Span[][], sizes: number[]): Promise<void> {
     const c = this.#counts;
-    const spans = batch.reduce((n, chunk) => n + chunk.length, 0);
+    const pendingBytes = sizes.reduce((n, b) => n + b, 0);
+    const pendingTraces = batch.length;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`the send took longer than flushTimeoutMs (${this.#o.flushTimeoutMs} ms)`)),
+      this.#o.flushTimeoutMs,
+    );
+    const signal = AbortSignal.any([this.#abort.signal, deadline.signal]);
     try {
-      if (this.#abort.signal.aborted) {
-        c.tracesDropped += batch.length;
-        c.spansDropped += spans;
-        return;
-      }
-      const response = await this.#o.exporter.send(batch, { signal: this.#abort.signal });
-      c.tracesSent += batch.length;
-      c.spansSent += spans;
-      c.bytesSent += bytes;
-      c.payloadsSent++;
-      try {
-        this.#o.onResponse(response);
-      } catch {
-        // Rates are best effort.
+      while (batch.length > 0) {
+        if (signal.aborted) {
+          c.tracesDropped += batch.length;
+          c.spansDropped += spanCount(batch);
+          return;
+        }
+        try {
+          const response = await this.#o.exporter.send(batch, { signal });
+          c.tracesSent += batch.length;
+          c.spansSent += spanCount(batch);
+          c.bytesSent += sizes.reduce((n, b) => n + b, 0);
+          c.payloadsSent++;
+          try {
+            this.#o.onResponse(response);
+          } catch {
+            // Rates are best effort.
+          }
+          return;
+        } catch (error) {
+          const at = invalidChunk(error, batch.length);
+          if (at === undefined) throw error;
+          // Nothing was sent: leave the chunk out and send the others.
+          const [chunk] = batch.splice(at, 1);
+          sizes.splice(at, 1);
+          c.tracesInvalid++;
+          c.spansInvalid += chunk.length;
+          const e = error as ValidationError;
+          this.#o.log.once(
+            `invalid:${e.path.replace(/\[\d+\]/g, "[]")}`,
+            `a trace chunk could not be built and was dropped (see counters.tracesInvalid): ${e.message}`,
+          );
+        }
       }
     } catch (error) {
+      const spans = spanCount(batch);
+      if (error instanceof AbortError) {
+        // Cancelled in flight: the agent may have received it.
+        c.tracesTimedOut += batch.length;
+        c.spansTimedOut += spans;
+        c.payloadsTimedOut++;
+        const why = deadline.signal.aborted ? `it took longer than flushTimeoutMs (${this.#o.flushTimeoutMs} ms)` : "the tracer shut down";
+        this.#o.log.once(
+          `timeout:${deadline.signal.aborted}`,
+          `a send of traces to the agent was cancelled: ${why} (see counters.tracesTimedOut; the agent may have received them)`,
+        );
+        return;
+      }
       c.tracesFailed += batch.length;
       c.spansFailed += spans;
       c.payloadsFailed++;
@@ -188,8 +275,9 @@ export class TraceBuffer {
       const kind = e?.code ?? e?.name ?? "Error";
       this.#o.log.once(`send:${kind}`, `sending traces to the agent failed (${kind}): ${e?.message ?? String(error)}`);
     } finally {
-      this.#pendingTraces -= batch.length;
-      this.#pendingBytes -= bytes;
+      clearTimeout(timer);
+      this.#pendingTraces -= pendingTraces;
+      this.#pendingBytes -= pendingBytes;
     }
   }
 

@@ -20,11 +20,19 @@ export function nowNs(): bigint {
 /** A time given by the caller: a bigint is nanoseconds since the epoch; a number (like `Date.now()`) or a `Date` is milliseconds. */
 export type TimeInput = bigint | number | Date;
 
-/** Converts a {@link TimeInput} to nanoseconds since the epoch; undefined when it is not a usable time. */
+const NS_LIMIT = 1n << 63n;
+
+/**
+ * Converts a {@link TimeInput} to nanoseconds since the epoch; undefined
+ * when it is not a usable time: not a bigint, number or Date, negative, or
+ * past what the agent takes (2^63 ns, in 2262: e.g. a count of ns passed
+ * as a number, which is read as ms).
+ */
 export function toNs(time: TimeInput): bigint | undefined {
-  if (typeof time === "bigint") return time >= 0n && time < 1n << 63n ? time : undefined;
+  if (typeof time === "bigint") return time >= 0n && time < NS_LIMIT ? time : undefined;
   const ms = time instanceof Date ? time.getTime() : time;
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return undefined;
   const whole = Math.trunc(ms);
-  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+  const ns = BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+  return ns < NS_LIMIT ? ns : undefined;
 }

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
+import { consoleLogger, type Logger, loggerOf } from "./log.ts";
 import type { Tracer } from "./tracer.ts";
 
 /** A fetch-style handler; extra arguments (Deno's `info`, Bun's `server`) are passed through. */
@@ -51,7 +52,7 @@ export function traceHandler<Rest extends unknown[]>(
   options: TraceHandlerOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   const name = options.name ?? "web.request";
-  return async (request: Request, ...rest: Rest): Promise<Response> => {
+  const traced = async (request: Request, ...rest: Rest): Promise<Response> => {
     const method = request.method.toUpperCase();
     let url = request.url;
     try {
@@ -96,20 +97,36 @@ export function traceHandler<Rest extends unknown[]>(
       span.finish();
     }
   };
+  handlerLoggers.set(traced, loggerOf(tracer));
+  return traced;
+}
+
+/** The logger of the tracer of each `traceHandler` handler, for `nodeListener`. */
+const handlerLoggers = new WeakMap<object, Logger | undefined>();
+
+/** Options of {@link nodeListener}. */
+export interface NodeListenerOptions {
+  /** Where an error thrown by the handler is written. Default the tracer's logger for a `traceHandler` handler, else `console.warn`. */
+  logger?: Logger;
 }
 
 /**
  * Serves a fetch-style handler from `node:http` (or `node:https`):
  * `createServer(nodeListener(handler))`. The request body streams into the
  * `Request`; the `Response` body streams back. A handler that throws gets a
- * 500 answer (the error is printed, as `Deno.serve` does). Works on Node,
- * Bun and Deno.
+ * 500 answer, and the error is logged (as `Deno.serve` prints it) through
+ * `options.logger`, else the tracer's logger when the handler comes from
+ * `traceHandler`, else `console.warn`. Works on Node, Bun and Deno.
  */
-export function nodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => void serve(handler, req, res);
+export function nodeListener(
+  handler: FetchHandler,
+  options: NodeListenerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const logger = options.logger ?? handlerLoggers.get(handler) ?? consoleLogger;
+  return (req, res) => void serve(handler, logger, req, res);
 }
 
-async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(handler: FetchHandler, logger: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
   const url = `${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
   const headers = new Headers();
@@ -128,7 +145,11 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   try {
     response = await handler(new Request(url, init));
   } catch (error) {
-    console.error(error);
+    try {
+      logger(`nodeListener: the handler threw; answered 500: ${error instanceof Error ? error.stack ?? String(error) : String(error)}`);
+    } catch {
+      // A failing logger must not break the server.
+    }
     response = new Response("Internal Server Error", { status: 500 });
   }
   try {

@@ -31,3 +31,16 @@ export class OnceLogger {
     }
   }
 }
+
+/** The logger each tracer was given (or the default), for helpers such as `nodeListener`. Internal. */
+const loggers = new WeakMap<object, Logger>();
+
+/** Records `tracer`'s logger. Internal. */
+export function setLoggerOf(tracer: object, logger: Logger): void {
+  loggers.set(tracer, logger);
+}
+
+/** `tracer`'s logger, if it is a tracer. Internal. */
+export function loggerOf(tracer: object): Logger | undefined {
+  return loggers.get(tracer);
+}

@@ -39,14 +39,22 @@ export class LocalTrace {
   /** Finished spans not yet handed to the buffer. */
   finished: TracerSpan[] = [];
 
+  /** `context`'s fields are copied; those of the wrong type are left out (it may come from the application). */
   constructor(traceId: bigint, context?: SpanContext) {
     this.traceId = traceId;
-    this.tags = { ...context?.traceTags };
-    this.origin = context?.origin;
-    this.tracestate = context?.tracestate;
-    this.lastParentId = context?.lastParentId;
+    this.tags = {};
+    const tags = context?.traceTags;
+    if (typeof tags === "object" && tags !== null) {
+      for (const k of Object.keys(tags)) {
+        const v = tags[k];
+        if (typeof v === "string") this.tags[k] = v;
+      }
+    }
+    this.origin = stringOrUndefined(context?.origin);
+    this.tracestate = stringOrUndefined(context?.tracestate);
+    this.lastParentId = stringOrUndefined(context?.lastParentId);
     const priority = context?.samplingPriority;
-    if (priority !== undefined) {
+    if (typeof priority === "number" && Number.isSafeInteger(priority)) {
       const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
       this.decision = { priority, mechanism: dm ? Number(dm[1]) : undefined };
     }
@@ -64,6 +72,10 @@ export class LocalTrace {
 export interface SpanOwner {
   /** Called once, when the span finishes. */
   finished(span: TracerSpan): void;
+  /** Makes the sampling decision of a trace of this tracer, if not made yet. */
+  decide(trace: LocalTrace): void;
+  /** Logs a problem with the application's input, once per kind. */
+  warn(kind: string, message: string): void;
 }
 
 /** The fields a `TracerSpan` starts with. Internal: spans come from `tracer.startSpan()`. */
@@ -84,6 +96,7 @@ export interface SpanInit {
 /** Access to spans' private state for the tracer (set by `TracerSpan`'s static block). Internal: not exported from `mod.ts`. */
 export let internals: {
   trace(span: TracerSpan): LocalTrace;
+  owner(span: TracerSpan): SpanOwner;
   parentService(span: TracerSpan): string | undefined;
   toSpan(span: TracerSpan): Span;
 };
@@ -131,6 +144,7 @@ export class TracerSpan {
   static {
     internals = {
       trace: (span) => span.#trace,
+      owner: (span) => span.#owner,
       parentService: (span) => span.#parentService,
       toSpan: (span) => span.#toSpan(),
     };
@@ -288,12 +302,15 @@ export class TracerSpan {
     this.#error = 1;
     if (typeof error === "object" && error !== null) {
       const e = error as { name?: unknown; message?: unknown; stack?: unknown; constructor?: { name?: unknown } };
-      const type = e.name ?? e.constructor?.name;
-      if (type !== undefined) this.#meta["error.type"] = String(type);
-      if (e.message !== undefined) this.#meta["error.message"] = String(e.message);
-      if (typeof e.stack === "string") this.#meta["error.stack"] = e.stack;
-    } else if (error !== undefined && error !== null) {
-      this.#meta["error.message"] = String(error);
+      const type = safeString(e.name) ?? safeString(e.constructor?.name);
+      if (type !== undefined) this.#meta["error.type"] = type;
+      const message = safeString(e.message);
+      if (message !== undefined) this.#meta["error.message"] = message;
+      const stack = e.stack;
+      if (typeof stack === "string") this.#meta["error.stack"] = stack;
+    } else {
+      const message = safeString(error);
+      if (message !== undefined) this.#meta["error.message"] = message;
     }
     return this;
   }
@@ -335,7 +352,7 @@ export class TracerSpan {
    */
   addEvent(name: string, attributes?: Record<string, unknown>, time?: TimeInput): this {
     if (this.finished || typeof name !== "string") return this;
-    const at = (time === undefined ? undefined : toNs(time)) ?? nowNs();
+    const at = this.#time(time, "span.addEvent(time)");
     const event: SpanEvent = { name, time: at };
     const attrs: Record<string, SpanEventAttribute> = {};
     for (const [k, v] of Object.entries(attributes ?? {})) {
@@ -362,13 +379,23 @@ export class TracerSpan {
   /**
    * Finishes the span: its duration is `endTime` (default now; a bigint is
    * ns since the epoch, a number or Date is ms) minus its start, at least 0.
+   * An unusable `endTime` (see `toNs`) is replaced by now, and logged.
    * Calling it again is a no-op.
    */
   finish(endTime?: TimeInput): void {
     if (this.finished) return;
-    const end = (endTime === undefined ? undefined : toNs(endTime)) ?? nowNs();
+    const end = this.#time(endTime, "span.finish(endTime)");
     this.#duration = end > this.startTime ? end - this.startTime : 0n;
     this.#owner.finished(this);
+  }
+
+  /** A time given to a span method, in ns: now when undefined, or (logged) when unusable. */
+  #time(time: TimeInput | undefined, what: string): bigint {
+    if (time === undefined) return nowNs();
+    const ns = toNs(time);
+    if (ns !== undefined) return ns;
+    this.#owner.warn(`time:${what}`, `${what}: ${describeTime(time)} is not a time (a bigint of ns, or a number or Date of ms since the epoch, below 2^63 ns): now was used`);
+    return nowNs();
   }
 
   /** The exporter's plain span (copies of the tags), without the tracer-wide tags. */
@@ -405,9 +432,29 @@ function eventAttribute(v: unknown): SpanEventAttribute | undefined {
       return v >= I64_MIN && v < I64_LIMIT ? v : undefined;
   }
   if (!Array.isArray(v)) return undefined;
-  if (v.every((x) => typeof x === "string")) return v as string[];
-  if (v.every((x) => typeof x === "boolean")) return v as boolean[];
-  if (v.every((x) => typeof x === "number" && Number.isFinite(x))) return v as number[];
-  if (v.every((x) => typeof x === "bigint" && x >= I64_MIN && x < I64_LIMIT)) return v as bigint[];
+  // A copy, read once (holes become undefined): later changes to the caller's array do not reach the span.
+  const a: unknown[] = Array.from(v);
+  if (a.every((x) => typeof x === "string")) return a as string[];
+  if (a.every((x) => typeof x === "boolean")) return a as boolean[];
+  if (a.every((x) => typeof x === "number" && Number.isFinite(x))) return a as number[];
+  if (a.every((x) => typeof x === "bigint" && x >= I64_MIN && x < I64_LIMIT)) return a as bigint[];
   return undefined;
+}
+
+function stringOrUndefined(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+/** `String(v)` for a value that has one (not undefined or null), undefined when it throws (a Symbol, a hostile `toString`). */
+function safeString(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  try {
+    return String(v);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeTime(v: unknown): string {
+  return typeof v === "bigint" ? `${v}n` : v instanceof Date ? `Date(${v.getTime()})` : safeString(v) ?? typeof v;
 }

@@ -6,17 +6,19 @@
  */
 import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
-import { TraceExporter } from "../exporter.ts";
-import type { ExporterOptions } from "../options.ts";
+import type { TraceExporter } from "../exporter.ts";
+import { agentUrlFromEnv, type ExporterOptions } from "../options.ts";
 import type { Span } from "../span.ts";
 import { estimateSize, TraceBuffer, type TracerCounters } from "./buffer.ts";
-import { nowNs, type TimeInput, toNs } from "./clock.ts";
+import { nowNs, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
 import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
-import { consoleLogger, type Logger, OnceLogger } from "./log.ts";
+import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler } from "./sampler.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
+import * as rules from "./validate.ts";
+import { EnvSettings, newExporter, option, Problem, type Rule, setting, spanName, timeOption } from "./validate.ts";
 
 /**
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
@@ -29,6 +31,13 @@ export interface TracerOptions extends ExporterOptions {
   service?: string;
   /** Milliseconds between sends of the queued traces. Default 2000. */
   flushIntervalMs?: number;
+  /**
+   * Most milliseconds one send of queued traces may take, libdatadog's
+   * retries included; past it the send is cancelled and its traces are
+   * counted as timed out (the agent may have received them). Default 5000,
+   * or `connectionTimeoutMs` + 1000 when that is longer.
+   */
+  flushTimeoutMs?: number;
   /** The queue is sent early once its estimated encoded size passes this many bytes. Default 1 MiB. */
   flushThresholdBytes?: number;
   /** Most trace chunks queued or being sent; past it new traces are dropped and counted. Default 10,000. */
@@ -86,41 +95,18 @@ export interface ShutdownOptions {
 
 const STYLES: readonly PropagationStyle[] = ["datadog", "tracecontext"];
 
-function positiveInt(value: unknown, path: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new ValidationError(path, `expected a positive integer, got ${String(value)}`);
-  }
-  return value;
+function isStyles(value: unknown): value is PropagationStyle[] {
+  return Array.isArray(value) && value.every((s) => s === "datadog" || s === "tracecontext");
 }
 
-function envNumber(name: string, log: OnceLogger): number | undefined {
-  const text = runtime.env(name);
-  if (text === undefined || text.trim() === "") return undefined;
-  const n = Number(text);
-  if (Number.isFinite(n)) return n;
-  log.once(`env:${name}`, `${name}=${JSON.stringify(text)} is not a number: ignored`);
-  return undefined;
-}
-
-function envBoolean(name: string): boolean | undefined {
-  const text = runtime.env(name)?.trim().toLowerCase();
-  if (text === "true" || text === "1") return true;
-  if (text === "false" || text === "0") return false;
-  return undefined;
-}
-
-function envStyles(name: string): PropagationStyle[] | undefined {
-  const text = runtime.env(name);
-  if (!text) return undefined;
-  return text.split(",").map((s) => s.trim().toLowerCase()).filter((s): s is PropagationStyle => s === "datadog" || s === "tracecontext");
-}
+const styleList: Rule<PropagationStyle[]> = (value) => {
+  if (!isStyles(value)) throw new Problem(`expected a list of "datadog" and "tracecontext"`);
+  return [...value];
+};
 
 function styles(value: unknown, path: string): PropagationStyle[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((s) => s === "datadog" || s === "tracecontext")) {
-    throw new ValidationError(path, `expected an array of "datadog" and "tracecontext"`);
-  }
+  if (!isStyles(value)) throw new ValidationError(path, `expected an array of "datadog" and "tracecontext"`);
   return value;
 }
 
@@ -132,6 +118,21 @@ function parseTags(text: string | undefined): Record<string, string> {
     if (colon > 0) tags[pair.slice(0, colon)] = pair.slice(colon + 1);
   }
   return tags;
+}
+
+const U64_LIMIT = 1n << 64n;
+const U128_LIMIT = 1n << 128n;
+
+/** A `childOf` span context, with ids in range (else a `ValidationError` naming the field). */
+function checkContext(context: SpanContext): SpanContext {
+  const { traceId, spanId } = context;
+  if (typeof traceId !== "bigint" || traceId <= 0n || traceId >= U128_LIMIT) {
+    throw new ValidationError("options.childOf.traceId", `expected a bigint id, 0 < id < 2^128, got ${rules.describe(traceId)}`);
+  }
+  if (typeof spanId !== "bigint" || spanId < 0n || spanId >= U64_LIMIT) {
+    throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
+  }
+  return context;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -172,7 +173,11 @@ export class Tracer implements AsyncDisposable {
   #traceId128: boolean;
   #removeExitHook: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
-  #owner: SpanOwner = { finished: (span) => this.#finished(span) };
+  #owner: SpanOwner = {
+    finished: (span) => this.#finished(span),
+    decide: (trace) => this.#decide(trace),
+    warn: (kind, message) => this.#log.once(kind, message),
+  };
 
   /**
    * Creates the tracer and its exporter.
@@ -183,63 +188,89 @@ export class Tracer implements AsyncDisposable {
    */
   constructor(options: TracerOptions = {}) {
     if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
-    this.#log = new OnceLogger(options.logger ?? consoleLogger);
-    const env = (name: string) => runtime.env(name);
-    this.#service = options.service ?? env("DD_SERVICE") ?? "unnamed-service";
-    this.#env = options.env ?? env("DD_ENV") ?? "";
-    this.#version = options.version ?? env("DD_VERSION") ?? "";
-    this.#runtimeId = options.runtimeId ?? newRuntimeId();
-    this.#pid = runtime.pid;
-    this.#tags = { ...parseTags(env("DD_TAGS")), ...options.tags };
-    this.#partialFlushMinSpans = positiveInt(
-      options.partialFlushMinSpans ?? envNumber("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", this.#log),
-      "options.partialFlushMinSpans",
-      1000,
-    );
-    this.#traceId128 = options.traceId128BitGeneration ?? envBoolean("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED") ?? true;
-    const sampleRate = options.sampleRate ?? envNumber("DD_TRACE_SAMPLE_RATE", this.#log);
-    if (sampleRate !== undefined && !(typeof sampleRate === "number" && sampleRate >= 0 && sampleRate <= 1)) {
-      throw new ValidationError("options.sampleRate", `expected a number in [0, 1], got ${String(sampleRate)}`);
+    if (options.logger !== undefined && typeof options.logger !== "function") {
+      throw new ValidationError("options.logger", "expected a function (message: string) => void");
     }
-    const rateLimit = options.rateLimit ?? envNumber("DD_TRACE_RATE_LIMIT", this.#log) ?? 100;
-    if (typeof rateLimit !== "number" || Number.isNaN(rateLimit)) throw new ValidationError("options.rateLimit", "expected a number");
-    this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
-    const style = envStyles("DD_TRACE_PROPAGATION_STYLE");
-    this.#propagator = new Propagator({
-      inject: styles(options.propagationStyleInject, "options.propagationStyleInject") ??
-        envStyles("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? style ?? STYLES,
-      extract: styles(options.propagationStyleExtract, "options.propagationStyleExtract") ??
-        envStyles("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? style ?? STYLES,
-      maxTagsLength: envNumber("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", this.#log),
-    });
-    const flushIntervalMs = positiveInt(options.flushIntervalMs, "options.flushIntervalMs", 2000);
-    const flushThresholdBytes = positiveInt(options.flushThresholdBytes, "options.flushThresholdBytes", 1 << 20);
-    const maxQueuedTraces = positiveInt(options.maxQueuedTraces, "options.maxQueuedTraces", 10_000);
-    const maxQueuedBytes = positiveInt(options.maxQueuedBytes, "options.maxQueuedBytes", 64 << 20);
+    this.#log = new OnceLogger(options.logger ?? consoleLogger);
+    setLoggerOf(this, options.logger ?? consoleLogger);
+    // Options are checked first (they throw); variables are checked by the same rules (they are logged and ignored).
+    const env = new EnvSettings((name) => runtime.env(name), this.#log);
+    const service = option(options.service, "options.service", rules.string);
+    this.#runtimeId = option(options.runtimeId, "options.runtimeId", rules.string) ?? newRuntimeId();
+    this.#pid = runtime.pid;
+    this.#tags = { ...parseTags(env.text("DD_TAGS")), ...option(options.tags, "options.tags", rules.stringRecord) };
+    this.#partialFlushMinSpans = setting(
+      options.partialFlushMinSpans,
+      "options.partialFlushMinSpans",
+      () => env.number("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", rules.positiveInteger),
+      rules.positiveInteger,
+    ) ?? 1000;
+    this.#traceId128 = setting(
+      options.traceId128BitGeneration,
+      "options.traceId128BitGeneration",
+      () => env.boolean("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED"),
+      rules.boolean,
+    ) ?? true;
+    const sampleRate = setting(options.sampleRate, "options.sampleRate", () => env.number("DD_TRACE_SAMPLE_RATE", rules.rate), rules.rate);
+    const rateLimit = setting(options.rateLimit, "options.rateLimit", () => env.number("DD_TRACE_RATE_LIMIT", rules.number), rules.number) ?? 100;
+    const style = env.list("DD_TRACE_PROPAGATION_STYLE", styleList);
+    const inject = styles(options.propagationStyleInject, "options.propagationStyleInject") ??
+      env.list("DD_TRACE_PROPAGATION_STYLE_INJECT", styleList) ?? style ?? STYLES;
+    const extract = styles(options.propagationStyleExtract, "options.propagationStyleExtract") ??
+      env.list("DD_TRACE_PROPAGATION_STYLE_EXTRACT", styleList) ?? style ?? STYLES;
+    const maxTagsLength = env.number("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", rules.nonNegativeInteger);
+    const flushIntervalMs = option(options.flushIntervalMs, "options.flushIntervalMs", rules.positiveInteger) ?? 2000;
+    const flushThresholdBytes = option(options.flushThresholdBytes, "options.flushThresholdBytes", rules.positiveInteger) ?? 1 << 20;
+    const maxQueuedTraces = option(options.maxQueuedTraces, "options.maxQueuedTraces", rules.positiveInteger) ?? 10_000;
+    const maxQueuedBytes = option(options.maxQueuedBytes, "options.maxQueuedBytes", rules.positiveInteger) ?? 64 << 20;
+    const attemptMs = typeof options.connectionTimeoutMs === "number" ? options.connectionTimeoutMs : 3000;
+    const flushTimeoutMs = option(options.flushTimeoutMs, "options.flushTimeoutMs", rules.positiveInteger) ??
+      Math.max(5000, attemptMs + 1000);
+    const flushOnExit = option(options.flushOnExit, "options.flushOnExit", rules.boolean) ?? true;
 
     const {
       flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
-      traceId128BitGeneration: _12, flushOnExit, logger: _13, ...exporterOptions
+      traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, ...exporterOptions
     } = options;
-    this.#exporter = new TraceExporter({
-      ...exporterOptions,
-      service: this.#service,
-      ...(this.#env && { env: this.#env }),
-      ...(this.#version && { version: this.#version }),
-    });
+    // The exporter's variables are read here, so that one it refuses is logged and ignored like the others.
+    const fromEnv: Parameters<typeof newExporter>[1] = {};
+    const fromVariable = (name: keyof ExporterOptions, variable: string, text: string | undefined) => {
+      if (exporterOptions[name] !== undefined || text === undefined) return;
+      (exporterOptions as Record<string, unknown>)[name] = text;
+      fromEnv[name] = { variable, text };
+    };
+    const agentPort = env.number("DD_TRACE_AGENT_PORT", rules.port);
+    const url = env.text("DD_TRACE_AGENT_URL");
+    fromVariable("url", url ? "DD_TRACE_AGENT_URL" : "DD_AGENT_HOST/DD_TRACE_AGENT_PORT", agentUrlFromEnv((name) =>
+      name === "DD_TRACE_AGENT_PORT" ? agentPort?.toString() : env.text(name)
+    ));
+    fromVariable("service", "DD_SERVICE", service === undefined ? env.text("DD_SERVICE") : undefined);
+    fromVariable("env", "DD_ENV", env.text("DD_ENV"));
+    fromVariable("version", "DD_VERSION", env.text("DD_VERSION"));
+    fromVariable("testSessionToken", "DD_TEST_SESSION_TOKEN", env.text("DD_TEST_SESSION_TOKEN"));
+    exporterOptions.service ??= "unnamed-service";
+    const made = newExporter(exporterOptions, fromEnv, { service: "unnamed-service" }, env);
+    this.#exporter = made.exporter;
+    this.#service = made.options.service!;
+    this.#env = made.options.env ?? "";
+    this.#version = made.options.version ?? "";
+
+    this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
+    this.#propagator = new Propagator({ inject, extract, maxTagsLength });
     this.#buffer = new TraceBuffer({
       exporter: this.#exporter,
       flushIntervalMs,
       flushThresholdBytes,
       maxQueuedTraces,
       maxQueuedBytes,
+      flushTimeoutMs,
       log: this.#log,
       onResponse: (response) => {
         if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
       },
     });
-    if (flushOnExit ?? true) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
+    if (flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
   }
 
   /** The default service of spans. */
@@ -277,38 +308,63 @@ export class Tracer implements AsyncDisposable {
    * without one it starts a new trace (ids from a cryptographic random
    * source: a 64-bit span id, a 128-bit trace id). The span is not made
    * active: use `tracer.trace()` or `tracer.activate()` for that.
+   *
+   * A parent that is a span of another `Tracer` is continued like an
+   * incoming context: the new span is a service entry of this tracer (its
+   * service, sent by its exporter), in the same trace, with the other
+   * tracer's sampling decision.
+   *
+   * @throws {ValidationError} `name` is not a string, or an option has the
+   *   wrong type: `service`, `resource`, `type` not strings, `startTime` not
+   *   a time below 2^63 ns (e.g. ns passed as a number, which means ms),
+   *   `childOf` ids out of range, `links` not an array.
    */
   startSpan(name: string, options: StartSpanOptions = {}): TracerSpan {
+    spanName(name, "name");
+    if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
+    const service = option(options.service, "options.service", rules.string);
+    const resource = option(options.resource, "options.resource", rules.string);
+    const type = option(options.type, "options.type", rules.string);
+    const start = options.startTime === undefined ? nowNs() : timeOption(options.startTime, "options.startTime");
+    const links = options.links;
+    if (links !== undefined && !Array.isArray(links)) throw new ValidationError("options.links", "expected an array of span links, spans or span contexts");
     const parent = options.childOf === undefined ? this.activeSpan() : options.childOf;
     let trace: LocalTrace;
     let parentId = 0n;
     let parentService: string | undefined;
-    if (parent instanceof TracerSpan) {
+    if (parent instanceof TracerSpan && internals.owner(parent) === this.#owner) {
       trace = internals.trace(parent);
       parentId = parent.spanId;
       parentService = parent.service;
-    } else if (parent && typeof parent.traceId === "bigint" && typeof parent.spanId === "bigint" && parent.traceId > 0n) {
-      trace = new LocalTrace(parent.traceId, parent);
+    } else if (parent instanceof TracerSpan) {
+      // A span of another tracer: this one continues its trace as a service entry of its own (its
+      // service, its exporter), as if the context had come in headers, with that tracer's decision.
+      internals.owner(parent).decide(internals.trace(parent));
+      trace = new LocalTrace(parent.traceId, parent.context());
       parentId = parent.spanId;
+    } else if (parent && typeof parent === "object") {
+      const context = checkContext(parent);
+      trace = new LocalTrace(context.traceId, context);
+      parentId = context.spanId;
     } else {
       trace = new LocalTrace(newTraceId(this.#traceId128));
     }
     const span = new TracerSpan({
       owner: this.#owner,
       trace,
-      name: String(name),
-      service: options.service ?? parentService ?? this.#service,
-      resource: options.resource,
-      type: options.type,
+      name,
+      service: service ?? parentService ?? this.#service,
+      resource,
+      type,
       spanId: newSpanId(),
       parentId,
       parentService,
-      start: (options.startTime === undefined ? undefined : toNs(options.startTime)) ?? nowNs(),
+      start,
     });
     trace.root ??= span;
     if (options.tags) span.setTags(options.tags);
-    if (parent && !(parent instanceof TracerSpan) && parent.links) for (const link of parent.links) span.addLink(link);
-    for (const link of options.links ?? []) span.addLink(link);
+    if (parent && !(parent instanceof TracerSpan) && Array.isArray(parent.links)) for (const link of parent.links) span.addLink(link);
+    for (const link of links ?? []) span.addLink(link);
     return span;
   }
 
@@ -371,7 +427,7 @@ export class Tracer implements AsyncDisposable {
     const source = span ?? this.activeSpan();
     if (!source) return;
     if (source instanceof TracerSpan) {
-      this.#decide(internals.trace(source));
+      internals.owner(source).decide(internals.trace(source));
       this.#propagator.inject(source.context(), carrier);
     } else {
       this.#propagator.inject(source, carrier);

@@ -1,0 +1,246 @@
+/**
+ * Checks at the Tracer's API: one rule per kind of setting, applied the same
+ * way to an option (an invalid one throws a `ValidationError` naming it) and
+ * to the `DD_*` variable it defaults to (an invalid one is logged, naming the
+ * variable, and the default is used: `new Tracer()` never throws because of
+ * the environment).
+ *
+ * @module
+ */
+import { TraceExporterError, ValidationError } from "../errors.ts";
+import { TraceExporter } from "../exporter.ts";
+import { type ExporterOptions, withoutEnvDefaults } from "../options.ts";
+import { type TimeInput, toNs } from "./clock.ts";
+import type { OnceLogger } from "./log.ts";
+
+/** A rule: returns the value it accepts, or throws a {@link Problem}. */
+export type Rule<T> = (value: unknown) => T;
+
+/** What a rule found wrong: the message, without the setting's name; `at` a path inside the value, e.g. `["key"]`. */
+export class Problem extends Error {
+  constructor(message: string, readonly at = "") {
+    super(message);
+  }
+}
+
+/** A short description of a value, for messages. */
+export function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (v === null || typeof v !== "object") return typeof v === "symbol" || typeof v === "function" ? `a ${typeof v}` : String(v);
+  return Array.isArray(v) ? "an array" : "an object";
+}
+
+export const positiveInteger: Rule<number> = (v) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new Problem(`expected a positive integer, got ${describe(v)}`);
+  return v;
+};
+
+export const nonNegativeInteger: Rule<number> = (v) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new Problem(`expected a non-negative integer, got ${describe(v)}`);
+  return v;
+};
+
+/** A sample rate: a number in [0, 1]. */
+export const rate: Rule<number> = (v) => {
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw new Problem(`expected a number in [0, 1], got ${describe(v)}`);
+  return v;
+};
+
+/** Any number but NaN (negative: no limit). */
+export const number: Rule<number> = (v) => {
+  if (typeof v !== "number" || Number.isNaN(v)) throw new Problem(`expected a number, got ${describe(v)}`);
+  return v;
+};
+
+export const boolean: Rule<boolean> = (v) => {
+  if (typeof v !== "boolean") throw new Problem(`expected a boolean, got ${describe(v)}`);
+  return v;
+};
+
+export const string: Rule<string> = (v) => {
+  if (typeof v !== "string") throw new Problem(`expected a string, got ${describe(v)}`);
+  return v;
+};
+
+/** A TCP port, 1–65535. */
+export const port: Rule<number> = (v) => {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) throw new Problem(`expected a port number (1–65535), got ${describe(v)}`);
+  return v;
+};
+
+/** A record of strings (copied, own keys only). */
+export const stringRecord: Rule<Record<string, string>> = (v) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Problem(`expected an object of strings, got ${describe(v)}`);
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(v)) {
+    const value = (v as Record<string, unknown>)[k];
+    if (typeof value !== "string") throw new Problem(`expected a string, got ${describe(value)}`, `[${JSON.stringify(k)}]`);
+    out[k] = value;
+  }
+  return out;
+};
+
+/** An array whose elements are all among `allowed` (copied). */
+export function oneOf<T extends string>(allowed: readonly T[]): Rule<T[]> {
+  return (v) => {
+    if (!Array.isArray(v) || !v.every((s) => allowed.includes(s))) {
+      throw new Problem(`expected an array of ${allowed.map((s) => JSON.stringify(s)).join(", ")}, got ${describe(v)}`);
+    }
+    return [...v];
+  };
+}
+
+/** Applies `rule` to an option: undefined stays undefined; an invalid value throws a `ValidationError` at `path`. */
+export function option<T>(value: unknown, path: string, rule: Rule<T>): T | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return rule(value);
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    throw new ValidationError(`${path}${e.at}`, e.message);
+  }
+}
+
+/**
+ * The `DD_*` variables, read and checked like their options. A variable that
+ * is unset or blank is undefined; an invalid one is logged once (naming the
+ * variable) and is undefined too, so the option's default applies.
+ */
+export class EnvSettings {
+  #env: (name: string) => string | undefined;
+  #log: OnceLogger;
+
+  constructor(env: (name: string) => string | undefined, log: OnceLogger) {
+    this.#env = env;
+    this.#log = log;
+  }
+
+  /** The raw text of a set, non-blank variable. */
+  text(name: string): string | undefined {
+    const text = this.#env(name);
+    return text === undefined || text.trim() === "" ? undefined : text;
+  }
+
+  /** Logs that `name`'s value is invalid and ignored. */
+  invalid(name: string, text: string, problem: string): undefined {
+    this.#log.once(`env:${name}`, `${name}=${describe(text)} is invalid (${problem}): ignored, the default is used`);
+    return undefined;
+  }
+
+  /** A number checked by `rule`. */
+  number<T>(name: string, rule: Rule<T>): T | undefined {
+    const text = this.text(name);
+    if (text === undefined) return undefined;
+    const n = Number(text.trim());
+    if (Number.isNaN(n)) return this.invalid(name, text, "not a number");
+    return this.#check(name, text, n, rule);
+  }
+
+  /** `true`/`1` or `false`/`0` (any case). */
+  boolean(name: string): boolean | undefined {
+    const text = this.text(name);
+    if (text === undefined) return undefined;
+    const t = text.trim().toLowerCase();
+    if (t === "true" || t === "1") return true;
+    if (t === "false" || t === "0") return false;
+    return this.invalid(name, text, "expected true, false, 1 or 0");
+  }
+
+  /** A comma-separated list (lowercased, blanks left out) checked by `rule`. */
+  list<T>(name: string, rule: Rule<T>): T | undefined {
+    const text = this.text(name);
+    if (text === undefined) return undefined;
+    const items = text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+    return this.#check(name, text, items, rule);
+  }
+
+  #check<T>(name: string, text: string, value: unknown, rule: Rule<T>): T | undefined {
+    try {
+      return rule(value);
+    } catch (e) {
+      if (!(e instanceof Problem)) throw e;
+      return this.invalid(name, text, `${e.at ? `${e.at}: ` : ""}${e.message}`);
+    }
+  }
+}
+
+/** An option if set (checked: throws when invalid), else the variable (checked: logged and ignored when invalid). */
+export function setting<T>(value: unknown, path: string, fromEnv: () => T | undefined, rule: Rule<T>): T | undefined {
+  return value !== undefined ? option(value, path, rule) : fromEnv();
+}
+
+/** A span name: a string, else a `ValidationError` at `path`. */
+export function spanName(v: unknown, path: string): string {
+  if (typeof v !== "string") throw new ValidationError(path, `expected a string, got ${describe(v)}`);
+  return v;
+}
+
+/** A time option: ns since the epoch (see {@link toNs}), else a `ValidationError` at `path`. */
+export function timeOption(v: unknown, path: string): bigint {
+  const ns = toNs(v as TimeInput);
+  if (ns === undefined) {
+    throw new ValidationError(path, `expected a time: a bigint of ns, or a number or Date of ms since the epoch, below 2^63 ns (year 2262), got ${describe(v)}`);
+  }
+  return ns;
+}
+
+/** An exporter option taken from the environment: the variable(s) it came from, and their text. */
+export interface EnvOrigin {
+  variable: string;
+  text: string;
+}
+
+/**
+ * Creates the tracer's exporter from `options`, whose unset options take no
+ * default from the environment (the tracer passes what it read). When an
+ * option taken from a variable (`fromEnv`) is refused, with the same checks
+ * as the option (a `ValidationError`, or libdatadog's `TraceExporterError`),
+ * the variable is logged as invalid and the option's default is used
+ * instead (`fallbacks`, else unset). Explicit options that are refused
+ * throw as usual.
+ *
+ * @returns the exporter and the options it was made with.
+ */
+export function newExporter(
+  options: ExporterOptions,
+  fromEnv: Partial<Record<keyof ExporterOptions, EnvOrigin>>,
+  fallbacks: Partial<ExporterOptions>,
+  settings: EnvSettings,
+): { exporter: TraceExporter; options: ExporterOptions } {
+  const o: ExporterOptions = { ...options };
+  const origins = { ...fromEnv };
+  withoutEnvDefaults.add(o);
+  for (;;) {
+    try {
+      return { exporter: new TraceExporter(o), options: o };
+    } catch (e) {
+      const name = refusedOption(e, o);
+      const origin = name && origins[name];
+      if (!name || !origin) throw e;
+      delete origins[name];
+      settings.invalid(origin.variable, origin.text, problemOf(e));
+      const fallback = fallbacks[name];
+      if (fallback === undefined) delete o[name];
+      else (o as Record<string, unknown>)[name] = fallback;
+    }
+  }
+}
+
+/** The exporter option an error of `new TraceExporter` is about, if it says. */
+function refusedOption(e: unknown, o: ExporterOptions): keyof ExporterOptions | undefined {
+  let name: string | undefined;
+  if (e instanceof ValidationError) name = /^options\.(\w+)/.exec(e.path)?.[1];
+  else if (e instanceof TraceExporterError) {
+    // libdatadog parses the URL in ddog_trace_exporter_new, naming no option.
+    name = e.option ?? (o.url !== undefined && (e.code === "InvalidUrl" || e.function === "ddog_trace_exporter_new") ? "url" : undefined);
+  }
+  return name as keyof ExporterOptions | undefined;
+}
+
+/** An error's message without the option name it starts with (the variable is named instead). */
+function problemOf(e: unknown): string {
+  if (e instanceof ValidationError) return e.message.slice(e.path.length + 2);
+  if (e instanceof TraceExporterError) return `${e.code}: ${e.detail}`;
+  return String(e);
+}
