@@ -24,7 +24,8 @@ import { EnvSettings, newExporter, option, Problem, type Rule, setting, spanName
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
  * `url`, `service`, `env`, `version`, …) plus the tracer's own. Unset
  * options take the default shown, often from the environment as Datadog
- * tracers read it.
+ * tracers read it. A variable gets the checks of its option; an invalid
+ * one is logged (naming the variable) and the default is used instead.
  */
 export interface TracerOptions extends ExporterOptions {
   /** The default service of spans. Default `DD_SERVICE`, else `"unnamed-service"`. */
@@ -182,7 +183,7 @@ export class Tracer implements AsyncDisposable {
   /**
    * Creates the tracer and its exporter.
    *
-   * @throws {ValidationError} an option has the wrong type.
+   * @throws {ValidationError} an option has the wrong type or is out of range (never a `DD_*` variable: those are logged and ignored).
    * @throws {TraceExporterError} libdatadog rejected an exporter option (e.g. `InvalidUrl`).
    * @throws {Error} no native library was found.
    */
