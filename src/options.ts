@@ -167,15 +167,17 @@ export function agentUrlFromEnv(env: (name: string) => string | undefined): stri
 }
 
 /**
- * Option objects whose unset options take no default from the environment:
- * the Tracer reads and checks those variables itself. Internal.
+ * Variables already read (and checked) by whoever made an options object
+ * (the Tracer): `resolveOptions` takes no default from them. Internal.
  */
-export const withoutEnvDefaults: WeakSet<ExporterOptions> = new WeakSet();
+export const envAlreadyRead: WeakMap<ExporterOptions, readonly string[]> = new WeakMap();
 
 /** Resolves options and defaults into the setter calls, validating types first. */
 export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): ConfigCall[] {
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
-  if (withoutEnvDefaults.has(options)) runtime = { ...runtime, env: () => undefined };
+  const read = envAlreadyRead.get(options);
+  const env = runtime.env;
+  if (read) runtime = { ...runtime, env: (name) => read.includes(name) ? undefined : env(name) };
   const o: ExporterOptions = {
     ...options,
     url: options.url ?? agentUrlFromEnv(runtime.env),

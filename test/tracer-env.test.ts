@@ -55,7 +55,7 @@ for (const text of ["-5", "abc", "2.5", "0"]) {
 
 test("a valid DD_TRACE_PARTIAL_FLUSH_MIN_SPANS applies; the option wins over it", () =>
   withEnv({ DD_TRACE_PARTIAL_FLUSH_MIN_SPANS: " 3 " }, async () => {
-    await withTracer(async (tracer, _agent, logs) => {
+    await withTracer((tracer, _agent, logs) => {
       const root = tracer.startSpan("root");
       for (let i = 0; i < 3; i++) tracer.startSpan("child", { childOf: root }).finish();
       assert.is(tracer.counters.queuedTraces, 1);

@@ -5,8 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createServer, type Server } from "node:http";
-import { nodeListener, traceHandler, Tracer } from "../mod.ts";
-import { TestAgent } from "../testing.ts";
+import { nodeListener, traceHandler, type Tracer } from "../mod.ts";
+import type { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";
 

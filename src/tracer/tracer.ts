@@ -7,7 +7,7 @@
 import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
 import type { TraceExporter } from "../exporter.ts";
-import { agentUrlFromEnv, type ExporterOptions } from "../options.ts";
+import type { ExporterOptions } from "../options.ts";
 import type { Span } from "../span.ts";
 import { estimateSize, TraceBuffer, type TracerCounters } from "./buffer.ts";
 import { nowNs, type TimeInput } from "./clock.ts";
@@ -18,7 +18,7 @@ import { type HeadersLike, type PropagationStyle, Propagator } from "./propagati
 import { PrioritySampler } from "./sampler.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
-import { EnvSettings, newExporter, option, Problem, type Rule, setting, spanName, timeOption } from "./validate.ts";
+import { EnvSettings, option, Problem, type Rule, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
 
 /**
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
@@ -196,7 +196,7 @@ export class Tracer implements AsyncDisposable {
     setLoggerOf(this, options.logger ?? consoleLogger);
     // Options are checked first (they throw); variables are checked by the same rules (they are logged and ignored).
     const env = new EnvSettings((name) => runtime.env(name), this.#log);
-    const service = option(options.service, "options.service", rules.string);
+    option(options.service, "options.service", rules.string); // checked before any native object is made
     this.#runtimeId = option(options.runtimeId, "options.runtimeId", rules.string) ?? newRuntimeId();
     this.#pid = runtime.pid;
     this.#tags = { ...parseTags(env.text("DD_TAGS")), ...option(options.tags, "options.tags", rules.stringRecord) };
@@ -234,24 +234,7 @@ export class Tracer implements AsyncDisposable {
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
       traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, ...exporterOptions
     } = options;
-    // The exporter's variables are read here, so that one it refuses is logged and ignored like the others.
-    const fromEnv: Parameters<typeof newExporter>[1] = {};
-    const fromVariable = (name: keyof ExporterOptions, variable: string, text: string | undefined) => {
-      if (exporterOptions[name] !== undefined || text === undefined) return;
-      (exporterOptions as Record<string, unknown>)[name] = text;
-      fromEnv[name] = { variable, text };
-    };
-    const agentPort = env.number("DD_TRACE_AGENT_PORT", rules.port);
-    const url = env.text("DD_TRACE_AGENT_URL");
-    fromVariable("url", url ? "DD_TRACE_AGENT_URL" : "DD_AGENT_HOST/DD_TRACE_AGENT_PORT", agentUrlFromEnv((name) =>
-      name === "DD_TRACE_AGENT_PORT" ? agentPort?.toString() : env.text(name)
-    ));
-    fromVariable("service", "DD_SERVICE", service === undefined ? env.text("DD_SERVICE") : undefined);
-    fromVariable("env", "DD_ENV", env.text("DD_ENV"));
-    fromVariable("version", "DD_VERSION", env.text("DD_VERSION"));
-    fromVariable("testSessionToken", "DD_TEST_SESSION_TOKEN", env.text("DD_TEST_SESSION_TOKEN"));
-    exporterOptions.service ??= "unnamed-service";
-    const made = newExporter(exporterOptions, fromEnv, { service: "unnamed-service" }, env);
+    const made = tracerExporter(exporterOptions, env);
     this.#exporter = made.exporter;
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";

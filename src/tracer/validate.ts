@@ -9,7 +9,7 @@
  */
 import { TraceExporterError, ValidationError } from "../errors.ts";
 import { TraceExporter } from "../exporter.ts";
-import { type ExporterOptions, withoutEnvDefaults } from "../options.ts";
+import { agentUrlFromEnv, envAlreadyRead, type ExporterOptions } from "../options.ts";
 import { type TimeInput, toNs } from "./clock.ts";
 import type { OnceLogger } from "./log.ts";
 
@@ -186,31 +186,49 @@ export function timeOption(v: unknown, path: string): bigint {
 }
 
 /** An exporter option taken from the environment: the variable(s) it came from, and their text. */
-export interface EnvOrigin {
+interface EnvOrigin {
   variable: string;
   text: string;
 }
 
+/** The variables the exporter options default to; the tracer reads them (see {@link tracerExporter}). */
+const EXPORTER_VARIABLES = [
+  "DD_TRACE_AGENT_URL",
+  "DD_AGENT_HOST",
+  "DD_TRACE_AGENT_PORT",
+  "DD_SERVICE",
+  "DD_ENV",
+  "DD_VERSION",
+  "DD_TEST_SESSION_TOKEN",
+] as const;
+
 /**
- * Creates the tracer's exporter from `options`, whose unset options take no
- * default from the environment (the tracer passes what it read). When an
- * option taken from a variable (`fromEnv`) is refused, with the same checks
- * as the option (a `ValidationError`, or libdatadog's `TraceExporterError`),
- * the variable is logged as invalid and the option's default is used
- * instead (`fallbacks`, else unset). Explicit options that are refused
- * throw as usual.
+ * Creates the tracer's exporter. The variables of the exporter options are
+ * read here rather than by the exporter, so that one it refuses, with the
+ * same checks as the option (a `ValidationError`, or libdatadog's
+ * `TraceExporterError`), is logged as invalid and the option's default used
+ * instead. Explicit options that are refused throw as usual. The service
+ * defaults to `DD_SERVICE`, else `"unnamed-service"`.
  *
  * @returns the exporter and the options it was made with.
  */
-export function newExporter(
-  options: ExporterOptions,
-  fromEnv: Partial<Record<keyof ExporterOptions, EnvOrigin>>,
-  fallbacks: Partial<ExporterOptions>,
-  settings: EnvSettings,
-): { exporter: TraceExporter; options: ExporterOptions } {
+export function tracerExporter(options: ExporterOptions, env: EnvSettings): { exporter: TraceExporter; options: ExporterOptions } {
   const o: ExporterOptions = { ...options };
-  const origins = { ...fromEnv };
-  withoutEnvDefaults.add(o);
+  const origins: Partial<Record<keyof ExporterOptions, EnvOrigin>> = {};
+  const fromVariable = (name: keyof ExporterOptions, variable: string, text: string | undefined) => {
+    if (o[name] !== undefined || text === undefined) return;
+    (o as Record<string, unknown>)[name] = text;
+    origins[name] = { variable, text };
+  };
+  const agentPort = env.number("DD_TRACE_AGENT_PORT", port);
+  const url = agentUrlFromEnv((name) => name === "DD_TRACE_AGENT_PORT" ? agentPort?.toString() : env.text(name));
+  fromVariable("url", env.text("DD_TRACE_AGENT_URL") ? "DD_TRACE_AGENT_URL" : "DD_AGENT_HOST/DD_TRACE_AGENT_PORT", url);
+  fromVariable("service", "DD_SERVICE", env.text("DD_SERVICE"));
+  fromVariable("env", "DD_ENV", env.text("DD_ENV"));
+  fromVariable("version", "DD_VERSION", env.text("DD_VERSION"));
+  fromVariable("testSessionToken", "DD_TEST_SESSION_TOKEN", env.text("DD_TEST_SESSION_TOKEN"));
+  o.service ??= "unnamed-service";
+  envAlreadyRead.set(o, EXPORTER_VARIABLES);
   for (;;) {
     try {
       return { exporter: new TraceExporter(o), options: o };
@@ -219,10 +237,9 @@ export function newExporter(
       const origin = name && origins[name];
       if (!name || !origin) throw e;
       delete origins[name];
-      settings.invalid(origin.variable, origin.text, problemOf(e));
-      const fallback = fallbacks[name];
-      if (fallback === undefined) delete o[name];
-      else (o as Record<string, unknown>)[name] = fallback;
+      env.invalid(origin.variable, origin.text, problemOf(e));
+      if (name === "service") o.service = "unnamed-service";
+      else delete o[name];
     }
   }
 }
