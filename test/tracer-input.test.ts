@@ -122,9 +122,20 @@ test("a childOf context from the application is copied, its fields of the wrong 
     const span = tracer.startSpan("continued", { childOf: context });
     (traceTags as Record<string, unknown>)["_dd.p.later"] = 1;
     span.finish();
+    let reads = 0;
+    class Context {
+      get traceId() {
+        return reads++ === 0 ? 0x77n : -1n;
+      }
+      readonly spanId = 0x88n;
+    }
+    tracer.startSpan("from.class", { childOf: new Context() as never }).finish();
     tracer.trace("other", () => {});
     await tracer.flush();
-    const s = byName((await agent.waitForTraces(2)).flat());
+    const s = byName((await agent.waitForTraces(3)).flat());
+    assert.is(s["from.class"].trace_id, 0x77n, "a getter on the prototype is read, once");
+    assert.is(s["from.class"].parent_id, 0x88n);
+    assert.is(reads, 1);
     assert.is(s.continued.trace_id, 0xabcn);
     assert.is(s.continued.parent_id, 0xdefn);
     assert.is(s.continued.meta["_dd.p.ok"], "1");
@@ -132,7 +143,7 @@ test("a childOf context from the application is copied, its fields of the wrong 
     assert.is(s.continued.meta["_dd.p.later"], undefined);
     assert.is(s.continued.meta["_dd.origin"], undefined);
     assert.is(s.continued.metrics._sampling_priority_v1, 1, "decided here: the given priority was not a number");
-    assertClean(tracer.counters as unknown as Record<string, number>, 2);
+    assertClean(tracer.counters as unknown as Record<string, number>, 3);
   }));
 
 test("tags of the wrong type in the tracer options and non-string tag keys are refused or ignored, never queued", async () => {

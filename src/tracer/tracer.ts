@@ -124,16 +124,18 @@ function parseTags(text: string | undefined): Record<string, string> {
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
 
-/** A `childOf` span context, with ids in range (else a `ValidationError` naming the field). */
-function checkContext(context: SpanContext): SpanContext {
-  const { traceId, spanId } = context;
+/** The ids of a `childOf` span context, in range (else a `ValidationError` naming the field), and a copy of its other fields. */
+function checkContext(given: SpanContext): { traceId: bigint; spanId: bigint; context: SpanContext } {
+  // Each field read once (also a getter of a class instance).
+  const { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links } = given;
+  const context: SpanContext = { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links };
   if (typeof traceId !== "bigint" || traceId <= 0n || traceId >= U128_LIMIT) {
     throw new ValidationError("options.childOf.traceId", `expected a bigint id, 0 < id < 2^128, got ${rules.describe(traceId)}`);
   }
   if (typeof spanId !== "bigint" || spanId < 0n || spanId >= U64_LIMIT) {
     throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
   }
-  return context;
+  return { traceId, spanId, context };
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -310,9 +312,10 @@ export class Tracer implements AsyncDisposable {
     const resource = option(options.resource, "options.resource", rules.string);
     const type = option(options.type, "options.type", rules.string);
     const start = options.startTime === undefined ? nowNs() : timeOption(options.startTime, "options.startTime");
-    const links = options.links;
+    const { links, tags, childOf } = options; // each read once
     if (links !== undefined && !Array.isArray(links)) throw new ValidationError("options.links", "expected an array of span links, spans or span contexts");
-    const parent = options.childOf === undefined ? this.activeSpan() : options.childOf;
+    const parent = childOf === undefined ? this.activeSpan() : childOf;
+    let inherited: unknown;
     let trace: LocalTrace;
     let parentId = 0n;
     let parentService: string | undefined;
@@ -327,9 +330,10 @@ export class Tracer implements AsyncDisposable {
       trace = new LocalTrace(parent.traceId, parent.context());
       parentId = parent.spanId;
     } else if (parent && typeof parent === "object") {
-      const context = checkContext(parent);
-      trace = new LocalTrace(context.traceId, context);
-      parentId = context.spanId;
+      const { traceId, spanId, context } = checkContext(parent);
+      trace = new LocalTrace(traceId, context);
+      parentId = spanId;
+      inherited = context.links;
     } else {
       trace = new LocalTrace(newTraceId(this.#traceId128));
     }
@@ -346,8 +350,8 @@ export class Tracer implements AsyncDisposable {
       start,
     });
     trace.root ??= span;
-    if (options.tags) span.setTags(options.tags);
-    if (parent && !(parent instanceof TracerSpan) && Array.isArray(parent.links)) for (const link of parent.links) span.addLink(link);
+    if (tags) span.setTags(tags);
+    if (Array.isArray(inherited)) for (const link of inherited) span.addLink(link);
     for (const link of links ?? []) span.addLink(link);
     return span;
   }
