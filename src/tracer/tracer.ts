@@ -432,9 +432,9 @@ export class Tracer implements AsyncDisposable {
   }
 
   /**
-   * Sends the queued traces now; resolves when the agent has them or the
-   * sends failed (never rejects). Traces whose local root has not finished
-   * are not included.
+   * Sends the queued traces now; resolves when the agent has them, the
+   * sends failed, or they were cancelled at `flushTimeoutMs` (never
+   * rejects). Traces whose local root has not finished are not included.
    */
   flush(): Promise<void> {
     return this.#buffer.flush();
