@@ -99,14 +99,36 @@ export function traceHandler<Rest extends unknown[]>(
 }
 
 /**
+ * The request {@link nodeListener} takes: `node:http`'s `IncomingMessage`,
+ * declared by the members it reads so that the published `.d.ts` needs no
+ * `@types/node`.
+ */
+export interface NodeRequest {
+  /** The request method, e.g. `"GET"`. */
+  readonly method?: string;
+  /** The request target, e.g. `"/users?id=1"`. */
+  readonly url?: string;
+  /** The parsed headers; `host` makes the `Request`'s URL. */
+  readonly headers: { readonly host?: string };
+  /** The headers as received: name, value, name, value, … */
+  readonly rawHeaders: readonly string[];
+}
+
+/** The response {@link nodeListener} takes: `node:http`'s `ServerResponse` (declared structurally, as {@link NodeRequest}). */
+export interface NodeResponse {
+  /** The status code sent. */
+  statusCode: number;
+}
+
+/**
  * Serves a fetch-style handler from `node:http` (or `node:https`):
  * `createServer(nodeListener(handler))`. The request body streams into the
  * `Request`; the `Response` body streams back. A handler that throws gets a
  * 500 answer (the error is printed, as `Deno.serve` does). Works on Node,
  * Bun and Deno.
  */
-export function nodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => void serve(handler, req, res);
+export function nodeListener(handler: FetchHandler): (req: NodeRequest, res: NodeResponse) => void {
+  return (req, res) => void serve(handler, req as IncomingMessage, res as ServerResponse);
 }
 
 async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,0 +1,138 @@
+/**
+ * Reads what the tests check of a shared library, from its bytes: the file
+ * format (ELF or Mach-O, 64-bit little-endian only), the architecture, the
+ * exported symbols with their kind, and Mach-O's minimum macOS version and
+ * ELF's needed glibc symbol versions.
+ *
+ * ELF: the header, the section headers, `.dynsym` (`SHT_DYNSYM`) with its
+ * string table, and the version needs (`SHT_GNU_verneed`). Mach-O: the
+ * header, `LC_SYMTAB` (external, defined, not private-extern `nlist_64`
+ * entries; the leading `_` dropped) and `LC_BUILD_VERSION`.
+ */
+
+/** What {@link readSharedLibrary} found. */
+export interface SharedLibrary {
+  format: "ELF" | "Mach-O";
+  /** "x86_64" or "aarch64" (anything else as `machine:<number>`). */
+  arch: string;
+  /** Whether the file is a shared library (ELF `ET_DYN`, Mach-O `MH_DYLIB`). */
+  shared: boolean;
+  /** Exported (global or weak, default or protected visibility, defined) symbols → "function" or "data". */
+  exports: Map<string, "function" | "data">;
+  /** Mach-O: the minimum macOS version, e.g. "11.0.0". */
+  minOs?: string;
+  /** ELF: the versions of the libraries' symbols it needs, e.g. "GLIBC_2.17". */
+  neededVersions?: string[];
+}
+
+const text = (bytes: Uint8Array, at: number): string => {
+  let end = at;
+  while (end < bytes.length && bytes[end] !== 0) end++;
+  return new TextDecoder().decode(bytes.subarray(at, end));
+};
+
+/** Parses `bytes` as a 64-bit little-endian ELF or Mach-O file; throws on anything else. */
+export function readSharedLibrary(bytes: Uint8Array): SharedLibrary {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, false) === 0x7f454c46) return readElf(bytes, view);
+  if (view.getUint32(0, true) === 0xfeedfacf) return readMachO(bytes, view);
+  throw new Error(`neither ELF nor 64-bit Mach-O (magic ${view.getUint32(0, false).toString(16)})`);
+}
+
+function readElf(bytes: Uint8Array, view: DataView): SharedLibrary {
+  if (bytes[4] !== 2 || bytes[5] !== 1) throw new Error("ELF, but not 64-bit little-endian");
+  const machine = view.getUint16(18, true);
+  const arch = machine === 62 ? "x86_64" : machine === 183 ? "aarch64" : `machine:${machine}`;
+  const shoff = Number(view.getBigUint64(0x28, true));
+  const shentsize = view.getUint16(0x3a, true);
+  const shnum = view.getUint16(0x3c, true);
+  const section = (i: number) => {
+    const at = shoff + i * shentsize;
+    return {
+      type: view.getUint32(at + 4, true),
+      offset: Number(view.getBigUint64(at + 24, true)),
+      size: Number(view.getBigUint64(at + 32, true)),
+      link: view.getUint32(at + 40, true),
+      info: view.getUint32(at + 44, true),
+    };
+  };
+  const exports = new Map<string, "function" | "data">();
+  const neededVersions: string[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const s = section(i);
+    if (s.type === 11 /* SHT_DYNSYM */) {
+      const strtab = section(s.link).offset;
+      for (let at = s.offset + 24; at + 24 <= s.offset + s.size; at += 24) { // entry 0 is the null symbol
+        const name = text(bytes, strtab + view.getUint32(at, true));
+        const info = bytes[at + 4], other = bytes[at + 5], shndx = view.getUint16(at + 6, true);
+        const bind = info >> 4, type = info & 0xf, visibility = other & 3;
+        if (shndx === 0 || (bind !== 1 && bind !== 2) || (visibility !== 0 && visibility !== 3)) continue;
+        if (type === 2 /* STT_FUNC */) exports.set(name, "function");
+        else if (type === 1 /* STT_OBJECT */ || type === 6 /* STT_TLS */) exports.set(name, "data");
+      }
+    } else if (s.type === 0x6ffffffe /* SHT_GNU_verneed */) {
+      const strtab = section(s.link).offset;
+      let need = s.offset;
+      for (let n = 0; n < s.info; n++) { // Elf64_Verneed, each followed by its Elf64_Vernaux list
+        const count = view.getUint16(need + 2, true);
+        let aux = need + view.getUint32(need + 8, true);
+        for (let k = 0; k < count; k++) {
+          neededVersions.push(text(bytes, strtab + view.getUint32(aux + 8, true)));
+          aux += view.getUint32(aux + 12, true);
+        }
+        need += view.getUint32(need + 12, true);
+      }
+    }
+  }
+  return { format: "ELF", arch, shared: view.getUint16(16, true) === 3, exports, neededVersions };
+}
+
+function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
+  const cpu = view.getUint32(4, true);
+  const arch = cpu === 0x01000007 ? "x86_64" : cpu === 0x0100000c ? "aarch64" : `machine:${cpu}`;
+  const ncmds = view.getUint32(16, true);
+  const exports = new Map<string, "function" | "data">();
+  let minOs: string | undefined;
+  let at = 32;
+  for (let i = 0; i < ncmds; i++) {
+    const cmd = view.getUint32(at, true), size = view.getUint32(at + 4, true);
+    if (cmd === 0x2 /* LC_SYMTAB */) {
+      const symoff = view.getUint32(at + 8, true), nsyms = view.getUint32(at + 12, true);
+      const stroff = view.getUint32(at + 16, true);
+      // The section numbers of code, to tell functions from data.
+      const code = codeSections(view, ncmds);
+      for (let k = 0; k < nsyms; k++) {
+        const e = symoff + k * 16;
+        const type = bytes[e + 4], sect = bytes[e + 5];
+        // not a debug entry, external, defined in a section, not private-extern
+        if ((type & 0xe0) !== 0 || (type & 0x01) === 0 || (type & 0x0e) !== 0x0e || (type & 0x10) !== 0) continue;
+        const name = text(bytes, stroff + view.getUint32(e, true));
+        exports.set(name.startsWith("_") ? name.slice(1) : name, code.has(sect) ? "function" : "data");
+      }
+    } else if (cmd === 0x32 /* LC_BUILD_VERSION */) {
+      const v = view.getUint32(at + 12, true);
+      minOs = `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+    }
+    at += size;
+  }
+  return { format: "Mach-O", arch, shared: view.getUint32(12, true) === 6, exports, minOs };
+}
+
+/** The 1-based numbers of the sections with instructions (`S_ATTR_PURE_INSTRUCTIONS`) of a Mach-O file. */
+function codeSections(view: DataView, ncmds: number): Set<number> {
+  const code = new Set<number>();
+  let number = 0, at = 32;
+  for (let i = 0; i < ncmds; i++) {
+    const cmd = view.getUint32(at, true), size = view.getUint32(at + 4, true);
+    if (cmd === 0x19 /* LC_SEGMENT_64 */) {
+      const nsects = view.getUint32(at + 64, true);
+      for (let k = 0; k < nsects; k++) {
+        const section = at + 72 + k * 80; // section_64
+        number++;
+        if (view.getUint32(section + 64, true) & 0x80000000) code.add(number);
+      }
+    }
+    at += size;
+  }
+  return code;
+}
