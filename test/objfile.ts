@@ -1,13 +1,14 @@
 /**
  * Reads what the tests check of a shared library, from its bytes: the file
- * format (ELF or Mach-O, 64-bit little-endian only), the architecture, the
- * exported symbols with their kind, and Mach-O's minimum macOS version and
- * ELF's needed glibc symbol versions.
+ * format (ELF or Mach-O, 64-bit little-endian only), the architecture, its
+ * own name and the libraries it needs, the exported symbols with their kind,
+ * and Mach-O's minimum macOS version and ELF's needed glibc symbol versions.
  *
  * ELF: the header, the section headers, `.dynsym` (`SHT_DYNSYM`) with its
- * string table, and the version needs (`SHT_GNU_verneed`). Mach-O: the
- * header, `LC_SYMTAB` (external, defined, not private-extern `nlist_64`
- * entries; the leading `_` dropped) and `LC_BUILD_VERSION`.
+ * string table, `.dynamic` (`DT_SONAME`, `DT_NEEDED`) and the version needs
+ * (`SHT_GNU_verneed`). Mach-O: the header, `LC_SYMTAB` (external, defined,
+ * not private-extern `nlist_64` entries; the leading `_` dropped),
+ * `LC_ID_DYLIB`, `LC_LOAD_DYLIB` and `LC_BUILD_VERSION`.
  */
 
 /** What {@link readSharedLibrary} found. */
@@ -17,6 +18,10 @@ export interface SharedLibrary {
   arch: string;
   /** Whether the file is a shared library (ELF `ET_DYN`, Mach-O `MH_DYLIB`). */
   shared: boolean;
+  /** Its own name: ELF `DT_SONAME`, Mach-O's install name (`LC_ID_DYLIB`). */
+  name?: string;
+  /** The libraries it needs: ELF `DT_NEEDED`, Mach-O `LC_LOAD_DYLIB`. */
+  needed: string[];
   /** Exported (global or weak, default or protected visibility, defined) symbols → "function" or "data". */
   exports: Map<string, "function" | "data">;
   /** Mach-O: the minimum macOS version, e.g. "11.0.0". */
@@ -58,17 +63,27 @@ function readElf(bytes: Uint8Array, view: DataView): SharedLibrary {
   };
   const exports = new Map<string, "function" | "data">();
   const neededVersions: string[] = [];
+  const needed: string[] = [];
+  let name: string | undefined;
   for (let i = 0; i < shnum; i++) {
     const s = section(i);
-    if (s.type === 11 /* SHT_DYNSYM */) {
+    if (s.type === 6 /* SHT_DYNAMIC */) {
+      const strtab = section(s.link).offset;
+      for (let at = s.offset; at + 16 <= s.offset + s.size; at += 16) {
+        const tag = view.getBigInt64(at, true), value = Number(view.getBigUint64(at + 8, true));
+        if (tag === 0n) break;
+        if (tag === 1n /* DT_NEEDED */) needed.push(text(bytes, strtab + value));
+        if (tag === 14n /* DT_SONAME */) name = text(bytes, strtab + value);
+      }
+    } else if (s.type === 11 /* SHT_DYNSYM */) {
       const strtab = section(s.link).offset;
       for (let at = s.offset + 24; at + 24 <= s.offset + s.size; at += 24) { // entry 0 is the null symbol
-        const name = text(bytes, strtab + view.getUint32(at, true));
+        const symbol = text(bytes, strtab + view.getUint32(at, true));
         const info = bytes[at + 4], other = bytes[at + 5], shndx = view.getUint16(at + 6, true);
         const bind = info >> 4, type = info & 0xf, visibility = other & 3;
         if (shndx === 0 || (bind !== 1 && bind !== 2) || (visibility !== 0 && visibility !== 3)) continue;
-        if (type === 2 /* STT_FUNC */) exports.set(name, "function");
-        else if (type === 1 /* STT_OBJECT */ || type === 6 /* STT_TLS */) exports.set(name, "data");
+        if (type === 2 /* STT_FUNC */) exports.set(symbol, "function");
+        else if (type === 1 /* STT_OBJECT */ || type === 6 /* STT_TLS */) exports.set(symbol, "data");
       }
     } else if (s.type === 0x6ffffffe /* SHT_GNU_verneed */) {
       const strtab = section(s.link).offset;
@@ -84,7 +99,7 @@ function readElf(bytes: Uint8Array, view: DataView): SharedLibrary {
       }
     }
   }
-  return { format: "ELF", arch, shared: view.getUint16(16, true) === 3, exports, neededVersions };
+  return { format: "ELF", arch, shared: view.getUint16(16, true) === 3, name, needed, exports, neededVersions };
 }
 
 function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
@@ -92,7 +107,8 @@ function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
   const arch = cpu === 0x01000007 ? "x86_64" : cpu === 0x0100000c ? "aarch64" : `machine:${cpu}`;
   const ncmds = view.getUint32(16, true);
   const exports = new Map<string, "function" | "data">();
-  let minOs: string | undefined;
+  let minOs: string | undefined, name: string | undefined;
+  const needed: string[] = [];
   let at = 32;
   for (let i = 0; i < ncmds; i++) {
     const cmd = view.getUint32(at, true), size = view.getUint32(at + 4, true);
@@ -109,13 +125,17 @@ function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
         const name = text(bytes, stroff + view.getUint32(e, true));
         exports.set(name.startsWith("_") ? name.slice(1) : name, code.has(sect) ? "function" : "data");
       }
+    } else if (cmd === 0xd /* LC_ID_DYLIB */ || cmd === 0xc /* LC_LOAD_DYLIB */) {
+      const dylib = text(bytes, at + view.getUint32(at + 8, true)); // struct dylib's name offset
+      if (cmd === 0xd) name = dylib;
+      else needed.push(dylib);
     } else if (cmd === 0x32 /* LC_BUILD_VERSION */) {
       const v = view.getUint32(at + 12, true);
       minOs = `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`;
     }
     at += size;
   }
-  return { format: "Mach-O", arch, shared: view.getUint32(12, true) === 6, exports, minOs };
+  return { format: "Mach-O", arch, shared: view.getUint32(12, true) === 6, name, needed, exports, minOs };
 }
 
 /** The 1-based numbers of the sections with instructions (`S_ATTR_PURE_INSTRUCTIONS`) of a Mach-O file. */

@@ -8,8 +8,9 @@
  * `build.ts --prebuilds` cross-compiles every library of `LIBRARIES` for
  * every platform of `PREBUILT_TARGETS` with `zig cc`, as `npm pack` does;
  * each file is read back (test/objfile.ts): its format (ELF, Mach-O), its
- * architecture, its exported symbols against ffi/abi.ts's table, and the
- * oldest system it runs on (glibc 2.17, macOS 11). Then a C program
+ * architecture, its own name and the libraries it needs (the C library
+ * only), its exported symbols against ffi/abi.ts's table, and the oldest
+ * system it runs on (glibc 2.17, macOS 11). Then a C program
  * (test/fixtures/send_span.c), linked to the linux-x64 library and run
  * natively, and linked to the linux-arm64 library and run under qemu-user
  * with Debian's arm64 glibc, sends a span that the test agent decodes.
@@ -119,7 +120,7 @@ if (onNode) {
     if (out) rmSync(out, { recursive: true, force: true });
   });
 
-  test("each prebuilt library: ELF or Mach-O, its architecture, abi.ts's symbols, glibc 2.17 or macOS 11", () => {
+  test("each prebuilt library: ELF or Mach-O, its architecture, its name, needs libc only, abi.ts's symbols, glibc 2.17 or macOS 11", () => {
     const table = new Map(Object.entries(symbols).map(([name, def]) => [name, def as { optional?: true }]));
     const ours = (name: string) => /^dd(og|ffi)_/.test(name);
     for (const name of Object.keys(LIBRARIES)) {
@@ -132,6 +133,12 @@ if (onNode) {
         assert.is(lib.arch, platform.endsWith("-arm64") ? "aarch64" : "x86_64", where);
         assert.ok(target.startsWith(`${lib.arch}-`), `${where}: built for ${target}`);
         assert.ok(lib.shared, `${where} is a shared library`);
+        const fileName = libraryFileName(name, platform);
+        assert.is(lib.name, lib.format === "Mach-O" ? `@rpath/${fileName}` : fileName, `${where}: its own name`);
+        const system = lib.format === "Mach-O"
+          ? ["/usr/lib/libSystem.B.dylib"]
+          : ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"];
+        assert.equal(lib.needed.filter((n) => !system.includes(n)), [], `${where} needs only the system's C library`);
         const names = [...lib.exports.keys()].filter(ours).sort();
         for (const n of names) assert.is(lib.exports.get(n), "function", `${where}: ${n} is a function`);
         if (exported === undefined) exported = names;
