@@ -8,8 +8,12 @@
  * string table, `.dynamic` (`DT_SONAME`, `DT_NEEDED`) and the version needs
  * (`SHT_GNU_verneed`). Mach-O: the header, `LC_SYMTAB` (external, defined,
  * not private-extern `nlist_64` entries; the leading `_` dropped),
- * `LC_ID_DYLIB`, `LC_LOAD_DYLIB` and `LC_BUILD_VERSION`.
+ * `LC_ID_DYLIB`, `LC_LOAD_DYLIB`, `LC_BUILD_VERSION`, and `LC_CODE_SIGNATURE`
+ * (whose CodeDirectory page hashes are checked against the file: macOS on
+ * arm64 loads only signed code, ad-hoc signed at least).
  */
+import { createHash } from "node:crypto";
+
 
 /** What {@link readSharedLibrary} found. */
 export interface SharedLibrary {
@@ -26,6 +30,11 @@ export interface SharedLibrary {
   exports: Map<string, "function" | "data">;
   /** Mach-O: the minimum macOS version, e.g. "11.0.0". */
   minOs?: string;
+  /**
+   * Mach-O: "valid" when it has a code signature whose CodeDirectory hashes
+   * every page of the file's code, "invalid" when a hash differs, "none".
+   */
+  signature?: "valid" | "invalid" | "none";
   /** ELF: the versions of the libraries' symbols it needs, e.g. "GLIBC_2.17". */
   neededVersions?: string[];
 }
@@ -108,6 +117,7 @@ function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
   const ncmds = view.getUint32(16, true);
   const exports = new Map<string, "function" | "data">();
   let minOs: string | undefined, name: string | undefined;
+  let signature: "valid" | "invalid" | "none" = "none";
   const needed: string[] = [];
   let at = 32;
   for (let i = 0; i < ncmds; i++) {
@@ -129,13 +139,41 @@ function readMachO(bytes: Uint8Array, view: DataView): SharedLibrary {
       const dylib = text(bytes, at + view.getUint32(at + 8, true)); // struct dylib's name offset
       if (cmd === 0xd) name = dylib;
       else needed.push(dylib);
+    } else if (cmd === 0x1d /* LC_CODE_SIGNATURE */) {
+      signature = checkSignature(bytes, view.getUint32(at + 8, true)) ? "valid" : "invalid";
     } else if (cmd === 0x32 /* LC_BUILD_VERSION */) {
       const v = view.getUint32(at + 12, true);
       minOs = `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff}`;
     }
     at += size;
   }
-  return { format: "Mach-O", arch, shared: view.getUint32(12, true) === 6, name, needed, exports, minOs };
+  return { format: "Mach-O", arch, shared: view.getUint32(12, true) === 6, name, needed, exports, minOs, signature };
+}
+
+/**
+ * Whether the code signature (a SuperBlob, big-endian, at `offset`) has a
+ * SHA-256 CodeDirectory whose page hashes match the file up to its
+ * `codeLimit`.
+ */
+function checkSignature(bytes: Uint8Array, offset: number): boolean {
+  const be = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (be.getUint32(offset) !== 0xfade0cc0) return false; // CSMAGIC_EMBEDDED_SIGNATURE
+  const count = be.getUint32(offset + 8);
+  for (let i = 0; i < count; i++) {
+    const type = be.getUint32(offset + 12 + i * 8), blob = offset + be.getUint32(offset + 16 + i * 8);
+    if (type !== 0 || be.getUint32(blob) !== 0xfade0c02) continue; // CSSLOT_CODEDIRECTORY, CSMAGIC_CODEDIRECTORY
+    const hashOffset = be.getUint32(blob + 16), nCodeSlots = be.getUint32(blob + 28), codeLimit = be.getUint32(blob + 32);
+    const hashSize = bytes[blob + 36], hashType = bytes[blob + 37], pageSize = 1 << bytes[blob + 39];
+    if (hashType !== 2 /* SHA-256 */ || hashSize !== 32 || nCodeSlots !== Math.ceil(codeLimit / pageSize)) return false;
+    for (let page = 0; page < nCodeSlots; page++) {
+      const start = page * pageSize, end = Math.min(start + pageSize, codeLimit);
+      const hash = createHash("sha256").update(bytes.subarray(start, end)).digest();
+      const at = blob + hashOffset + page * hashSize;
+      if (!hash.equals(bytes.subarray(at, at + hashSize))) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 /** The 1-based numbers of the sections with instructions (`S_ATTR_PURE_INSTRUCTIONS`) of a Mach-O file. */

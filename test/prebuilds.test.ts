@@ -10,7 +10,7 @@
  * each file is read back (test/objfile.ts): its format (ELF, Mach-O), its
  * architecture, its own name and the libraries it needs (the C library
  * only), its exported symbols against ffi/abi.ts's table, and the oldest
- * system it runs on (glibc 2.17, macOS 11). Then a C program
+ * system it runs on (glibc 2.17, macOS 11); darwin-arm64's code signature. Then a C program
  * (test/fixtures/send_span.c), linked to the linux-x64 library and run
  * natively, and linked to the linux-arm64 library and run under qemu-user
  * with Debian's arm64 glibc, sends a span that the test agent decodes.
@@ -144,6 +144,8 @@ if (onNode) {
         if (exported === undefined) exported = names;
         else assert.equal(names, exported, `${where} exports what the other platforms' do`);
         if (lib.format === "Mach-O") assert.is(lib.minOs, "11.0.0", where);
+        // macOS on arm64 loads only signed code: zig's linker signs it ad hoc.
+        if (platform === "darwin-arm64") assert.is(lib.signature, "valid", `${where}: its code signature`);
         for (const v of lib.neededVersions ?? []) {
           const m = /^GLIBC_2\.(\d+)(?:\.\d+)?$/.exec(v);
           assert.ok(m && Number(m[1]) <= 17, `${where} needs ${v}`);
