@@ -24,5 +24,5 @@ export type { TracerCounters } from "./src/tracer/buffer.ts";
 export { SamplingMechanism, SamplingPriority, sampledByRate } from "./src/tracer/sampler.ts";
 export type { HeadersLike, PropagationStyle } from "./src/tracer/propagation.ts";
 export { nodeListener, traceHandler } from "./src/tracer/http.ts";
-export type { FetchHandler, NodeListenerOptions, TraceHandlerOptions } from "./src/tracer/http.ts";
+export type { FetchHandler, NodeListenerOptions, NodeRequest, NodeResponse, TraceHandlerOptions } from "./src/tracer/http.ts";
 export type { Logger } from "./src/tracer/log.ts";

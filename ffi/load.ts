@@ -14,22 +14,37 @@
  * Paths 2 and 3 are relative to this file, so only exist when the package is
  * on disk (npm, a checkout), not when Deno loads it from JSR.
  *
+ * On Windows, and on 32-bit or other architectures than x64 and arm64, the
+ * loader refuses with an error saying why (`unsupportedPlatform` in
+ * `paths.ts`) instead of loading a library the bindings would call wrongly.
+ *
  * @module
  */
 import { existsSync } from "node:fs";
+import process from "node:process";
 import type { Native, RuntimeInfo } from "./native.ts";
-import { LIBRARY_NAME, localPath, PLATFORM, userCacheLibrary } from "./paths.ts";
+import { BUNDLED_LIBRARY, libraryFileName, localPath, PLATFORM, unsupportedPlatform, userCacheLibrary } from "./paths.ts";
 
 interface Adapter {
   runtime: RuntimeInfo;
   open(path: string): Native;
 }
 
-/** The npm package's prebuilt library for this platform (undefined when this module is not a local file). */
-export const PREBUILT_LIBRARY: string | undefined = localPath(`../prebuilds/${PLATFORM}/${LIBRARY_NAME}`, import.meta.url);
+/** The npm package's prebuilt library for `platform` (undefined when this module is not a local file). */
+export function prebuiltLibrary(platform: string = PLATFORM): string | undefined {
+  return localPath(`../prebuilds/${platform}/${libraryFileName(BUNDLED_LIBRARY, platform)}`, import.meta.url);
+}
 
-/** A source checkout's build (undefined when this module is not a local file). */
-export const CHECKOUT_LIBRARY: string | undefined = localPath(`../lib/build/${LIBRARY_NAME}`, import.meta.url);
+/** A source checkout's build for `platform` (undefined when this module is not a local file). */
+export function checkoutLibrary(platform: string = PLATFORM): string | undefined {
+  return localPath(`../lib/build/${libraryFileName(BUNDLED_LIBRARY, platform)}`, import.meta.url);
+}
+
+/** The npm package's prebuilt library for this platform. */
+export const PREBUILT_LIBRARY: string | undefined = prebuiltLibrary();
+
+/** A source checkout's build. */
+export const CHECKOUT_LIBRARY: string | undefined = checkoutLibrary();
 
 async function adapter(): Promise<Adapter> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
@@ -50,8 +65,19 @@ function exists(path: string): boolean | "denied" {
 
 const readFlag = (path: string) => `Deno's --allow-read (or --allow-read=${path})`;
 
-/** Finds the library file for `runtime`, or throws saying where it looked and how to get one. */
-export function findLibrary(runtime: RuntimeInfo): string {
+/**
+ * Finds the library file for `runtime`, or throws saying where it looked and
+ * how to get one. Throws first when `host` (default: this process's
+ * `process.platform` and `process.arch`) is a platform the bindings do not
+ * support (Windows: see `unsupportedPlatform`); the prebuilt, checkout and
+ * per-user paths are those of `host`'s platform.
+ */
+export function findLibrary(
+  runtime: RuntimeInfo,
+  host: { platform: string; arch: string } = { platform: process.platform, arch: process.arch },
+): string {
+  const unsupported = unsupportedPlatform(host.platform, host.arch);
+  if (unsupported !== undefined) throw new Error(unsupported);
   const configured = runtime.env("DD_LIBDATADOG_PATH");
   if (configured) {
     const found = exists(configured);
@@ -59,11 +85,12 @@ export function findLibrary(runtime: RuntimeInfo): string {
     if (!found) throw new Error(`DD_LIBDATADOG_PATH is ${configured}, but no file is there.`);
     return configured;
   }
+  const platform = `${host.platform}-${host.arch}`;
   const candidates: [string | undefined, string][] = [
-    [PREBUILT_LIBRARY, "the npm package's prebuilt library"],
-    [CHECKOUT_LIBRARY, "a source checkout's build"],
+    [prebuiltLibrary(platform), "the npm package's prebuilt library"],
+    [checkoutLibrary(platform), "a source checkout's build"],
   ];
-  candidates.push([userCacheLibrary(runtime.env), "the per-user build"]);
+  candidates.push([userCacheLibrary(runtime.env, platform), "the per-user build"]);
   const denied: string[] = [];
   for (const [path] of candidates) {
     if (path === undefined) continue;
@@ -76,7 +103,7 @@ export function findLibrary(runtime: RuntimeInfo): string {
   }
   const looked = candidates.filter(([path]) => path !== undefined).map(([path, what]) => `\n  ${path} (${what})`);
   throw new Error(
-    `No libdatadog library found for ${PLATFORM}. Looked at DD_LIBDATADOG_PATH (not set) and:${looked.join("")}\n` +
+    `No libdatadog library found for ${platform}. Looked at DD_LIBDATADOG_PATH (not set) and:${looked.join("")}\n` +
       "Either build the bundled one with a C compiler (cc, gcc or clang) into the per-user cache: " +
       "`npx @dd-ffi/trace build` (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` (Deno); " +
       "or set DD_LIBDATADOG_PATH to a libdatadog build (e.g. libdatadog_profiling.so).",

@@ -9,23 +9,60 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../src/version.ts";
 
-/** The library's file name, in every location. */
-export const LIBRARY_NAME = "libdd_trace_ffi.so";
-
 /** This machine's platform key, e.g. `linux-x64`: the prebuilt's folder and the cache's. */
 export const PLATFORM: string = `${process.platform}-${process.arch}`;
+
+/** The bundled library's name (`build.ts`'s `LIBRARIES` builds it). */
+export const BUNDLED_LIBRARY = "dd_trace_ffi";
+
+/**
+ * The file name of library `name` on `platform` (a {@link PLATFORM} key):
+ * `lib<name>.dylib` on macOS, `lib<name>.so` elsewhere.
+ */
+export function libraryFileName(name: string, platform: string = PLATFORM): string {
+  return `lib${name}${platform.startsWith("darwin-") ? ".dylib" : ".so"}`;
+}
+
+/** The bundled library's file name on this machine, in every location. */
+export const LIBRARY_NAME: string = libraryFileName(BUNDLED_LIBRARY);
+
+/**
+ * Why the bindings cannot run on `platform` and `arch` (`process.platform`,
+ * `process.arch`), or undefined when they can. `ffi/abi.ts` passes each
+ * 16-byte slice (`ddog_CharSlice`, …) as two pointer-sized integers, which is
+ * how System V x86_64 and AAPCS64 pass such a struct by value; on Windows x64
+ * it is passed by reference instead, and 32-bit targets are not LP64.
+ */
+export function unsupportedPlatform(platform: string, arch: string): string | undefined {
+  if (platform === "win32") {
+    return `@dd-ffi/trace does not run on Windows (${platform}-${arch}): the Windows x64 calling convention ` +
+      "passes libdatadog's 16-byte slices (ddog_CharSlice) by reference, not in two integer registers " +
+      "as the bindings do, so every call would pass garbage. Use Linux (or WSL) or macOS.";
+  }
+  if (arch !== "x64" && arch !== "arm64") {
+    return `@dd-ffi/trace runs on x64 and arm64 only, not on ${platform}-${arch}: the bindings pass ` +
+      "libdatadog's 16-byte slices (ddog_CharSlice) as two 64-bit integer registers, as System V x86_64 " +
+      "and AAPCS64 do.";
+  }
+  return undefined;
+}
 
 /**
  * The per-user build of the library, which `npx @dd-ffi/trace build` and
  * `deno run -A jsr:@dd-ffi/trace/build` write:
- * `$XDG_CACHE_HOME/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`,
+ * `$XDG_CACHE_HOME/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`
+ * (`.dylib` on macOS),
  * `$XDG_CACHE_HOME` defaulting to `~/.cache`. `env` reads an environment
- * variable; undefined when neither `XDG_CACHE_HOME` nor `HOME` is set.
+ * variable; `platform` defaults to this machine's. Undefined when neither
+ * `XDG_CACHE_HOME` nor `HOME` is set.
  */
-export function userCacheLibrary(env: (name: string) => string | undefined): string | undefined {
+export function userCacheLibrary(
+  env: (name: string) => string | undefined,
+  platform: string = PLATFORM,
+): string | undefined {
   const home = env("HOME");
   const cache = env("XDG_CACHE_HOME") || (home ? `${home}/.cache` : undefined);
-  return cache && `${cache}/dd-ffi-trace/${VERSION}/${PLATFORM}/${LIBRARY_NAME}`;
+  return cache && `${cache}/dd-ffi-trace/${VERSION}/${platform}/${libraryFileName(BUNDLED_LIBRARY, platform)}`;
 }
 
 /**

@@ -251,7 +251,7 @@ if (onNode) {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  test("npm pack: compiled JS and .d.ts, the C sources and the linux-x64 prebuilt; no TypeScript sources", async () => {
+  test("npm pack: compiled JS and .d.ts, the C sources, LICENSE and the prebuilts of linux and macOS, x64 and arm64; no TypeScript sources", async () => {
     const env = { ...process.env } as Record<string, string>;
     for (const k of Object.keys(env)) if (k.startsWith("npm_")) delete env[k];
     const argv = ["npm", "pack", "--json", "--pack-destination", work];
@@ -266,18 +266,34 @@ if (onNode) {
       assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), entry);
     }
     for (const c of C_SOURCES) assert.ok(files.includes(`dist/lib/${c}`), c);
-    if (PLATFORM === "linux-x64") assert.ok(files.includes("dist/prebuilds/linux-x64/libdd_trace_ffi.so"));
+    for (const platform of ["linux-x64", "linux-arm64", "darwin-x64", "darwin-arm64"]) {
+      const ext = platform.startsWith("darwin-") ? "dylib" : "so";
+      assert.ok(files.includes(`dist/prebuilds/${platform}/libdd_trace_ffi.${ext}`), platform);
+    }
     assert.equal(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), []);
-    assert.equal(files.filter((f) => !f.startsWith("dist/") && f !== "package.json" && f !== "README.md"), []);
+    assert.equal(files.filter((f) => !f.startsWith("dist/") && !["package.json", "README.md", "LICENSE"].includes(f)), []);
+    assert.ok(files.includes("LICENSE"));
+    // postpack put the checkout's package.json back.
+    assert.ok(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts?.test, "the checkout's package.json restored");
+    assert.not.ok(existsSync(join(root, ".cache", "prepack-package.json")));
     assert.ok(info.size < 1_000_000, `tarball of ${info.size} bytes`);
   });
 
   test("Node: npm install of the tarball, then the README's hello.mjs", async () => {
     const dir = project("node");
     for (const argv of install("node install", tarball)) {
-      await ok([...argv, "--prefer-offline", "--no-audit", "--no-fund"], dir, cleanEnv);
+      const r = await ok([...argv, "--prefer-offline", "--no-audit", "--no-fund"], dir, cleanEnv);
+      // npm lists the packages with install scripts (koffi has one); ours is not one of them.
+      assert.not.match(r.stdout + r.stderr, new RegExp(`install-scripts.*${PACKAGE}`), describe(argv, r));
     }
     const installed = join(dir, "node_modules", ...PACKAGE.split("/"));
+    const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+    assert.is(manifest.scripts, undefined, "the published package.json has no scripts");
+    assert.is(manifest.devDependencies, undefined, "the published package.json has no devDependencies");
+    assert.is(manifest.license, "Apache-2.0");
+    assert.match(manifest.repository?.url ?? "", "github.com/dd-ffi/trace");
+    assert.match(manifest.homepage ?? "", "github.com/dd-ffi/trace");
+    assert.match(readFileSync(join(installed, "LICENSE"), "utf8"), "Apache License\n                           Version 2.0");
     assert.ok(existsSync(join(installed, "dist", "mod.js")));
     assert.ok(existsSync(join(dir, "node_modules", "koffi")), "koffi installed");
     // The compiled import specifiers point at .js files (in the .d.ts too).
@@ -294,6 +310,23 @@ if (onNode) {
     }
   });
 
+  test("the .d.ts type-check without @types/node (types: [], TypeScript's default lib)", async () => {
+    const dir = project("types");
+    await ok(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", tarball], dir, cleanEnv);
+    assert.not.ok(existsSync(join(dir, "node_modules", "@types")), "no @types in the project");
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { module: "nodenext", strict: true, noEmit: true, types: [] } }),
+    );
+    const entries = Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).exports)
+      .filter((e) => e !== "./package.json");
+    assert.ok(entries.length >= 3, entries.join(" "));
+    const imports = entries.map((e, i) => `import * as entry${i} from "${PACKAGE}${e.slice(1)}";`);
+    writeFileSync(join(dir, "consumer.ts"), `${imports.join("\n")}\nexport const entries = [${entries.map((_, i) => `entry${i}`)}];\n`);
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    await ok(["node", tsc, "-p", "tsconfig.json"], dir, cleanEnv);
+  });
+
   test("Node: the exports' types resolve (tsc --strict, nodenext)", async () => {
     const dir = join(work, "node");
     await ok(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "-D", "@types/node@20"], dir, cleanEnv);
@@ -303,11 +336,13 @@ if (onNode) {
     );
     writeFileSync(
       join(dir, "consumer.ts"),
-      `import { TraceExporter, TraceExporterError, VERSION, type Span, type ExporterOptions } from "${PACKAGE}";
+      `import { createServer } from "node:http";
+import { nodeListener, TraceExporter, TraceExporterError, VERSION, type Span, type ExporterOptions } from "${PACKAGE}";
 import { TestAgent, type DecodedSpan } from "${PACKAGE}/testing";
 import { buildUserLibrary } from "${PACKAGE}/build";
 const options: ExporterOptions = { service: "hello", connectionTimeoutMs: 1000 };
 const span: Span = { name: "n", service: "s", traceId: 1n, spanId: 1n, start: 0n, duration: 1 };
+export const server = createServer(nodeListener(() => new Response("ok")));
 export async function main(): Promise<string> {
   const agent: TestAgent = await TestAgent.start();
   const exporter = new TraceExporter({ ...options, url: agent.url });

@@ -111,6 +111,28 @@ export interface NodeListenerOptions {
 }
 
 /**
+ * The request {@link nodeListener} takes: `node:http`'s `IncomingMessage`,
+ * declared by the members it reads so that the published `.d.ts` needs no
+ * `@types/node`.
+ */
+export interface NodeRequest {
+  /** The request method, e.g. `"GET"`. */
+  readonly method?: string;
+  /** The request target, e.g. `"/users?id=1"`. */
+  readonly url?: string;
+  /** The parsed headers; `host` makes the `Request`'s URL. */
+  readonly headers: { readonly host?: string };
+  /** The headers as received: name, value, name, value, … */
+  readonly rawHeaders: readonly string[];
+}
+
+/** The response {@link nodeListener} takes: `node:http`'s `ServerResponse` (declared structurally, as {@link NodeRequest}). */
+export interface NodeResponse {
+  /** The status code sent. */
+  statusCode: number;
+}
+
+/**
  * Serves a fetch-style handler from `node:http` (or `node:https`):
  * `createServer(nodeListener(handler))`. The request body streams into the
  * `Request`; the `Response` body streams back. A handler that throws gets a
@@ -121,9 +143,9 @@ export interface NodeListenerOptions {
 export function nodeListener(
   handler: FetchHandler,
   options: NodeListenerOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => void {
+): (req: NodeRequest, res: NodeResponse) => void {
   const logger = options.logger ?? handlerLoggers.get(handler) ?? consoleLogger;
-  return (req, res) => void serve(handler, logger, req, res);
+  return (req, res) => void serve(handler, logger, req as IncomingMessage, res as ServerResponse);
 }
 
 async function serve(handler: FetchHandler, logger: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
