@@ -56,6 +56,7 @@ export const C_SOURCES: readonly string[] = [
   "decode.c",
   "exporter.c",
   "http.c",
+  "log.c",
   "msgpack.c",
   "otlp.c",
   "span.c",
@@ -64,6 +65,7 @@ export const C_SOURCES: readonly string[] = [
   "exporter.h",
   "http.h",
   "internal.h",
+  "log.h",
   "msgpack.h",
   "span.h",
 ];

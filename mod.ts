@@ -26,3 +26,17 @@ export type { HeadersLike, PropagationStyle } from "./src/tracer/propagation.ts"
 export { nodeListener, traceHandler } from "./src/tracer/http.ts";
 export type { FetchHandler, TraceHandlerOptions } from "./src/tracer/http.ts";
 export type { Logger } from "./src/tracer/log.ts";
+export { default, tracer, TracerProxy } from "./src/tracer/singleton.ts";
+export type { AnyTracer } from "./src/tracer/any-tracer.ts";
+export { Scope } from "./src/tracer/scope.ts";
+export type { WrapOptions } from "./src/tracer/scope.ts";
+export type { DatadogSpanContext } from "./src/tracer/span-context.ts";
+export { instrumentFetch } from "./src/tracer/instrument/fetch.ts";
+export type { Instrumentation } from "./src/tracer/instrument/fetch.ts";
+export { instrumentNodeHttp } from "./src/tracer/instrument/node-http.ts";
+export type { NodeHttpOptions } from "./src/tracer/instrument/node-http.ts";
+export type { HttpInstrumentationOptions } from "./src/tracer/instrument/client.ts";
+export { instrumentConsole, logContext, logFields, pinoMixin, winstonFormat } from "./src/tracer/log-injection.ts";
+export type { ConsoleInstrumentation, LogContext, WinstonFormat } from "./src/tracer/log-injection.ts";
+export { enableLibraryLogs } from "./src/tracer/debug.ts";
+export type { LibraryLogLevel } from "./src/tracer/debug.ts";

@@ -9,6 +9,7 @@ import type { Span, SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
 import { nowNs, type TimeInput, toNs } from "./clock.ts";
 import type { SpanContext } from "./context.ts";
 import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
+import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
 
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
@@ -38,6 +39,8 @@ export class LocalTrace {
   rootFinished = false;
   /** Finished spans not yet handed to the buffer. */
   finished: TracerSpan[] = [];
+  /** W3C baggage of the trace in this process (`span.setBaggageItem()`, or extracted). */
+  readonly baggage: Record<string, string>;
 
   constructor(traceId: bigint, context?: SpanContext) {
     this.traceId = traceId;
@@ -45,6 +48,7 @@ export class LocalTrace {
     this.origin = context?.origin;
     this.tracestate = context?.tracestate;
     this.lastParentId = context?.lastParentId;
+    this.baggage = { ...context?.baggage };
     const priority = context?.samplingPriority;
     if (priority !== undefined) {
       const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
@@ -196,10 +200,14 @@ export class TracerSpan {
     return this.#meta[key] ?? this.#metrics[key];
   }
 
-  /** This span as a propagated context (the trace's sampling priority, as decided so far). */
-  context(): SpanContext {
+  /**
+   * This span as a propagated context (the trace's sampling priority, as
+   * decided so far), with dd-trace-js's `toTraceId()`, `toSpanId()` and
+   * `toTraceparent()`.
+   */
+  context(): DatadogSpanContext {
     const t = this.#trace;
-    return {
+    const context: { -readonly [K in keyof SpanContext]: SpanContext[K] } = {
       traceId: this.traceId,
       spanId: this.spanId,
       samplingPriority: t.decision?.priority,
@@ -208,6 +216,34 @@ export class TracerSpan {
       tracestate: t.tracestate,
       lastParentId: t.lastParentId,
     };
+    if (Object.keys(t.baggage).length > 0) context.baggage = { ...t.baggage };
+    return withContextMethods(context);
+  }
+
+  /** Renames the span (dd-trace-js's `setOperationName`). Ignored after `finish()`. */
+  setOperationName(name: string): this {
+    if (!this.finished && typeof name === "string" && name) this.#name = name;
+    return this;
+  }
+
+  /** Same as `setTags` (dd-trace-js's name). */
+  addTags(tags: Record<string, unknown>): this {
+    return this.setTags(tags);
+  }
+
+  /**
+   * Sets a W3C baggage item: it travels with the trace (the `baggage`
+   * propagation style) and is seen by every span of the trace in this
+   * process. Not a span tag. Ignored after `finish()`.
+   */
+  setBaggageItem(key: string, value: string): this {
+    if (!this.finished && typeof key === "string" && key) this.#trace.baggage[key] = String(value);
+    return this;
+  }
+
+  /** A baggage item of the trace, if set or extracted. */
+  getBaggageItem(key: string): string | undefined {
+    return Object.hasOwn(this.#trace.baggage, key) ? this.#trace.baggage[key] : undefined;
   }
 
   /** Sets a tag (see the class documentation for types and special keys). Ignored after `finish()`. */

@@ -16,7 +16,12 @@ import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler } from "./sampler.ts";
+import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
+import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
+import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
+import { DEFAULT_STYLES, parseStyles } from "./styles.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
+import { injectLog } from "./log-injection.ts";
 
 /**
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
@@ -45,16 +50,34 @@ export interface TracerOptions extends ExporterOptions {
   runtimeId?: string;
   /** Tags on every span. Default `DD_TAGS` (`key:value,key:value`). */
   tags?: Record<string, string>;
-  /** Header styles written by `inject`. Default `DD_TRACE_PROPAGATION_STYLE_INJECT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
-  propagationStyleInject?: PropagationStyle[];
-  /** Header styles read by `extract`, first found wins. Default `DD_TRACE_PROPAGATION_STYLE_EXTRACT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
-  propagationStyleExtract?: PropagationStyle[];
+  /**
+   * Header styles written by `inject` (see {@link PropagationStyle}), an array
+   * or a comma-separated string; unknown names are ignored with a warning.
+   * Default `DD_TRACE_PROPAGATION_STYLE_INJECT` or `DD_TRACE_PROPAGATION_STYLE`,
+   * else `["datadog", "tracecontext", "baggage"]`.
+   */
+  propagationStyleInject?: PropagationStyle[] | string;
+  /** Header styles read by `extract`, first found wins; as `propagationStyleInject`, from `DD_TRACE_PROPAGATION_STYLE_EXTRACT` or `DD_TRACE_PROPAGATION_STYLE`. */
+  propagationStyleExtract?: PropagationStyle[] | string;
   /** New trace ids are 128-bit. Default `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED`, else true. */
   traceId128BitGeneration?: boolean;
   /** Send the queued traces when the process is about to exit (Node/Bun `beforeExit`, Deno `beforeunload`). Default true. */
   flushOnExit?: boolean;
   /** Where diagnostics go, once per kind of problem. Default `console.warn`. */
   logger?: Logger;
+  /**
+   * False makes a no-op tracer: spans are made (and contexts extracted) but
+   * never sent, `inject` writes nothing, and no native library is loaded.
+   * Default `DD_TRACE_ENABLED`, else true.
+   */
+  enabled?: boolean;
+  /**
+   * Debug logs through `logger` (configuration, queued trace chunks, agent
+   * answers, injected and extracted headers), and libdatadog's own logs on
+   * stderr where the library has its logger (`ddog_logger_configure_std`).
+   * Default `DD_TRACE_DEBUG`, else false.
+   */
+  debug?: boolean;
 }
 
 /** Options of `tracer.startSpan()` and `tracer.trace()`. */
@@ -84,8 +107,6 @@ export interface ShutdownOptions {
   timeoutMs?: number;
 }
 
-const STYLES: readonly PropagationStyle[] = ["datadog", "tracecontext"];
-
 function positiveInt(value: unknown, path: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
@@ -108,20 +129,6 @@ function envBoolean(name: string): boolean | undefined {
   if (text === "true" || text === "1") return true;
   if (text === "false" || text === "0") return false;
   return undefined;
-}
-
-function envStyles(name: string): PropagationStyle[] | undefined {
-  const text = runtime.env(name);
-  if (!text) return undefined;
-  return text.split(",").map((s) => s.trim().toLowerCase()).filter((s): s is PropagationStyle => s === "datadog" || s === "tracecontext");
-}
-
-function styles(value: unknown, path: string): PropagationStyle[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((s) => s === "datadog" || s === "tracecontext")) {
-    throw new ValidationError(path, `expected an array of "datadog" and "tracecontext"`);
-  }
-  return value;
 }
 
 /** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
@@ -157,8 +164,10 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
  * never thrown into the application.
  */
 export class Tracer implements AsyncDisposable {
-  #exporter: TraceExporter;
-  #buffer: TraceBuffer;
+  #exporter: TraceExporter | undefined;
+  #buffer: Pick<TraceBuffer, "push" | "flush" | "close" | "counters" | "queued" | "busy">;
+  #enabled: boolean;
+  #debug: DebugLog | undefined;
   #sampler: PrioritySampler;
   #propagator: Propagator;
   #log: OnceLogger;
@@ -204,12 +213,13 @@ export class Tracer implements AsyncDisposable {
     const rateLimit = options.rateLimit ?? envNumber("DD_TRACE_RATE_LIMIT", this.#log) ?? 100;
     if (typeof rateLimit !== "number" || Number.isNaN(rateLimit)) throw new ValidationError("options.rateLimit", "expected a number");
     this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
-    const style = envStyles("DD_TRACE_PROPAGATION_STYLE");
+    const style = (name: string) => parseStyles(env(name), name, this.#log);
+    const both = style("DD_TRACE_PROPAGATION_STYLE");
     this.#propagator = new Propagator({
-      inject: styles(options.propagationStyleInject, "options.propagationStyleInject") ??
-        envStyles("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? style ?? STYLES,
-      extract: styles(options.propagationStyleExtract, "options.propagationStyleExtract") ??
-        envStyles("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? style ?? STYLES,
+      inject: parseStyles(options.propagationStyleInject, "options.propagationStyleInject", this.#log) ??
+        style("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? both ?? DEFAULT_STYLES,
+      extract: parseStyles(options.propagationStyleExtract, "options.propagationStyleExtract", this.#log) ??
+        style("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? both ?? DEFAULT_STYLES,
       maxTagsLength: envNumber("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", this.#log),
     });
     const flushIntervalMs = positiveInt(options.flushIntervalMs, "options.flushIntervalMs", 2000);
@@ -220,8 +230,16 @@ export class Tracer implements AsyncDisposable {
     const {
       flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
-      traceId128BitGeneration: _12, flushOnExit, logger: _13, ...exporterOptions
+      traceId128BitGeneration: _12, flushOnExit, logger: _13, enabled: _14, debug: _15, ...exporterOptions
     } = options;
+    this.#enabled = options.enabled ?? envBoolean("DD_TRACE_ENABLED") ?? true;
+    this.#debug = debugLog(options.debug ?? envBoolean("DD_TRACE_DEBUG") ?? false, options.logger ?? consoleLogger);
+    this.#debug?.(`configuration: ${JSON.stringify({ enabled: this.#enabled, service: this.#service, env: this.#env, version: this.#version, url: exporterOptions.url, propagation: this.#propagator.styles })}`);
+    if (!this.#enabled) {
+      this.#buffer = disabledBuffer();
+      return;
+    }
+    if (this.#debug) this.#debug(enableLibraryLogs(libraryLogLevel(this.#log)));
     this.#exporter = new TraceExporter({
       ...exporterOptions,
       service: this.#service,
@@ -236,6 +254,7 @@ export class Tracer implements AsyncDisposable {
       maxQueuedBytes,
       log: this.#log,
       onResponse: (response) => {
+        this.#debug?.(`agent answered: ${JSON.stringify(response, (_, v) => typeof v === "bigint" ? String(v) : v)}`);
         if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
       },
     });
@@ -292,6 +311,7 @@ export class Tracer implements AsyncDisposable {
       parentId = parent.spanId;
     } else {
       trace = new LocalTrace(newTraceId(this.#traceId128));
+      if (parent?.baggage) Object.assign(trace.baggage, parent.baggage);
     }
     const span = new TracerSpan({
       owner: this.#owner,
@@ -364,27 +384,81 @@ export class Tracer implements AsyncDisposable {
 
   /**
    * Writes the trace context of `span` (default the active span) into
-   * `carrier`, in each inject style. Makes the trace's sampling decision if
-   * it is not made yet, so that it travels with the trace.
+   * `carrier`, in each inject style (see {@link PropagationStyle}). Makes the
+   * trace's sampling decision if it is not made yet, so that it travels with
+   * the trace. A no-op on a disabled tracer.
    */
-  inject(span: TracerSpan | SpanContext | undefined, carrier: HeadersLike): void {
+  inject(span: TracerSpan | SpanContext | undefined | null, carrier: HeadersLike): void;
+  /**
+   * dd-trace-js's form: `format` is `"http_headers"` or `"text_map"` (both
+   * write the headers as above), or `"log"` (writes `{ dd: { trace_id,
+   * span_id, service, env, version } }` into `carrier`, see `logContext`).
+   * Another format is logged once and ignored.
+   */
+  inject(span: TracerSpan | SpanContext | undefined | null, format: string, carrier: object): void;
+  inject(span: TracerSpan | SpanContext | undefined | null, a: HeadersLike | string, b?: object): void {
+    let carrier = a as HeadersLike;
+    if (typeof a === "string") {
+      carrier = b as HeadersLike;
+      if (a === "log") return void injectLog(this, span ?? this.activeSpan(), carrier);
+      if (a !== "http_headers" && a !== "text_map") return this.#log.once(`format:${a}`, `inject: unsupported format ${JSON.stringify(a)} ignored (use "http_headers", "text_map" or "log")`);
+    }
+    if (!this.#enabled || typeof carrier !== "object" || carrier === null) return;
     const source = span ?? this.activeSpan();
     if (!source) return;
     if (source instanceof TracerSpan) {
       this.#decide(internals.trace(source));
-      this.#propagator.inject(source.context(), carrier);
+      this.#propagator.inject(source.context(), carrier, source.parentId);
     } else {
       this.#propagator.inject(source, carrier);
     }
+    this.#debug?.(`inject: ${JSON.stringify(carrier instanceof Headers ? Object.fromEntries(carrier) : carrier)}`);
   }
 
   /**
-   * Reads a span context from incoming headers (Datadog and W3C, per the
-   * extract styles), to pass as `childOf`. Malformed headers are ignored and
-   * counted (`counters.malformedHeaders`); never throws.
+   * Reads a span context from incoming headers (per the extract styles), to
+   * pass as `childOf`, with dd-trace-js's `toTraceId()`, `toSpanId()` and
+   * `toTraceparent()`. Malformed headers are ignored and counted
+   * (`counters.malformedHeaders`); never throws.
    */
-  extract(carrier: HeadersLike): SpanContext | undefined {
-    return this.#propagator.extract(carrier);
+  extract(carrier: HeadersLike): DatadogSpanContext | undefined;
+  /** dd-trace-js's form: `format` is `"http_headers"` or `"text_map"`; another format gives undefined (logged once). */
+  extract(format: string, carrier: HeadersLike): DatadogSpanContext | undefined;
+  extract(a: HeadersLike | string, b?: HeadersLike): DatadogSpanContext | undefined {
+    let carrier = a as HeadersLike;
+    if (typeof a === "string") {
+      carrier = b as HeadersLike;
+      if (a !== "http_headers" && a !== "text_map") {
+        this.#log.once(`format:${a}`, `extract: unsupported format ${JSON.stringify(a)} ignored (use "http_headers" or "text_map")`);
+        return undefined;
+      }
+    }
+    const context = this.#propagator.extract(carrier);
+    if (this.#debug && context) this.#debug(`extract: trace ${context.traceId} span ${context.spanId}`);
+    return context && withContextMethods(context);
+  }
+
+  /** dd-trace-js's scope manager: `active()`, `activate(span, fn)`, `bind(fn, span?)`. */
+  scope(): Scope {
+    return scope;
+  }
+
+  /**
+   * dd-trace-js's `tracer.wrap(name, options, fn)`: returns a function that
+   * runs `fn` in a new span named `name` on every call (see `wrap` in
+   * `scope.ts`: a trailing callback finishes the span; else the return or
+   * the promise does). `options` may be a function of the call's arguments.
+   */
+  wrap<F extends (...args: never[]) => unknown>(name: string, options: WrapOptions, fn: F): F;
+  /** The same, without options. */
+  wrap<F extends (...args: never[]) => unknown>(name: string, fn: F): F;
+  wrap<F extends (...args: never[]) => unknown>(name: string, a: WrapOptions | F, b?: F): F {
+    return b === undefined ? wrap(this, name, {}, a as F) : wrap(this, name, a as WrapOptions, b);
+  }
+
+  /** Whether the tracer sends anything (`enabled`, `DD_TRACE_ENABLED`). */
+  get enabled(): boolean {
+    return this.#enabled;
   }
 
   /**
@@ -407,7 +481,7 @@ export class Tracer implements AsyncDisposable {
       this.#removeExitHook?.();
       this.#removeExitHook = undefined;
       await this.#buffer.close(options.timeoutMs ?? 5000);
-      await this.#exporter.close();
+      await this.#exporter?.close();
     })();
     return this.#shutdown;
   }
@@ -431,6 +505,7 @@ export class Tracer implements AsyncDisposable {
 
   /** A span finished: hand its trace's finished spans to the buffer when a chunk is due. */
   #finished(span: TracerSpan): void {
+    if (!this.#enabled) return;
     const trace = internals.trace(span);
     trace.finished.push(span);
     if (span === trace.root) trace.rootFinished = true;
@@ -450,6 +525,7 @@ export class Tracer implements AsyncDisposable {
       bytes += estimateSize(formatted);
       return formatted;
     });
+    this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
       this.#buffer.push(chunk, bytes);
     } catch (error) {
