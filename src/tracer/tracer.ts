@@ -401,7 +401,7 @@ export class Tracer implements AsyncDisposable {
     if (typeof a === "string") {
       carrier = b as HeadersLike;
       if (a === "log") return void injectLog(this, span ?? this.activeSpan(), carrier);
-      if (a !== "http_headers" && a !== "text_map") return this.#log.once(`format:${a}`, `inject: unsupported format ${JSON.stringify(a)} ignored (use "http_headers", "text_map" or "log")`);
+      if (a !== "http_headers" && a !== "text_map") return this.#log.once(`inject-format:${a}`, `inject: unsupported format ${JSON.stringify(a)} ignored (use "http_headers", "text_map" or "log")`);
     }
     if (!this.#enabled || typeof carrier !== "object" || carrier === null) return;
     const source = span ?? this.activeSpan();
@@ -429,7 +429,7 @@ export class Tracer implements AsyncDisposable {
     if (typeof a === "string") {
       carrier = b as HeadersLike;
       if (a !== "http_headers" && a !== "text_map") {
-        this.#log.once(`format:${a}`, `extract: unsupported format ${JSON.stringify(a)} ignored (use "http_headers" or "text_map")`);
+        this.#log.once(`extract-format:${a}`, `extract: unsupported format ${JSON.stringify(a)} ignored (use "http_headers" or "text_map")`);
         return undefined;
       }
     }
