@@ -12,7 +12,7 @@ export { encodeValue } from "./src/encode.ts";
 export type { Double, MetaStructValue, Span, SpanEvent, SpanEventAttribute, SpanLink, TraceChunk } from "./src/span.ts";
 export { AbortError, ClosedError, TraceExporterError, ValidationError } from "./src/errors.ts";
 export type { ErrorCodeName } from "./src/errors.ts";
-export { errorCodes } from "./ffi/abi.ts";
+export { errorCodes, logLevels } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";
 export { Tracer } from "./src/tracer/tracer.ts";
 export type { ShutdownOptions, StartSpanOptions, TracerOptions } from "./src/tracer/tracer.ts";

@@ -22,10 +22,15 @@ import { type AnyTracer, resolveTracer } from "./any-tracer.ts";
 
 /** The `dd` record of a log line. Fields without a value are left out. */
 export interface LogContext {
+  /** The trace id: 32 hex digits for a 128-bit id, else the decimal id. */
   trace_id?: string;
+  /** The span id, decimal. */
   span_id?: string;
+  /** The tracer's service. */
   service?: string;
+  /** The tracer's `env`. */
   env?: string;
+  /** The tracer's `version`. */
   version?: string;
 }
 
@@ -67,7 +72,8 @@ export function pinoMixin(tracer: AnyTracer): () => { dd: LogContext } {
 
 /** A winston format (an object with `transform`, as `winston.format(fn)()` makes). */
 export interface WinstonFormat {
-  transform(info: Record<string | symbol, unknown>): Record<string | symbol, unknown>;
+  /** Sets `info.dd` and returns `info`. */
+  transform<T extends object>(info: T): T;
 }
 
 /**
@@ -76,8 +82,8 @@ export interface WinstonFormat {
  */
 export function winstonFormat(tracer: AnyTracer): WinstonFormat {
   return {
-    transform(info) {
-      info.dd = logContext(tracer);
+    transform<T extends object>(info: T): T {
+      (info as { dd?: LogContext }).dd = logContext(tracer);
       return info;
     },
   };
