@@ -2,7 +2,8 @@
  * dd-trace-js's span context methods (`toTraceId()`, `toSpanId()`,
  * `toTraceparent()`, from `packages/dd-trace/src/opentracing/span_context.js`),
  * added to the plain `SpanContext` objects that `span.context()` and
- * `tracer.extract()` return. They are not enumerable, so the objects still
+ * `tracer.extract()` return, through their prototype: the methods are not
+ * enumerable and the constructor is still `Object`, so the objects still
  * compare, spread and print as plain data.
  *
  * @module
@@ -40,7 +41,10 @@ const methods: PropertyDescriptorMap = {
   },
 };
 
-/** Adds the methods to `context` (in place) and returns it. */
+/** The prototype of contexts with the methods (itself inheriting from `Object.prototype`). */
+export const contextPrototype: object = Object.create(Object.prototype, methods);
+
+/** Gives `context` the methods (in place) and returns it. */
 export function withContextMethods<T extends SpanContext>(context: T): T & DatadogSpanContext {
-  return Object.defineProperties(context, methods) as T & DatadogSpanContext;
+  return Object.setPrototypeOf(context, contextPrototype) as T & DatadogSpanContext;
 }

@@ -9,7 +9,7 @@ import type { Span, SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
 import { nowNs, type TimeInput, toNs } from "./clock.ts";
 import type { SpanContext } from "./context.ts";
 import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
-import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
+import { contextPrototype, type DatadogSpanContext } from "./span-context.ts";
 
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
@@ -207,7 +207,9 @@ export class TracerSpan {
    */
   context(): DatadogSpanContext {
     const t = this.#trace;
-    const context: { -readonly [K in keyof SpanContext]: SpanContext[K] } = {
+    // The methods come from the prototype, set in the literal (no setPrototypeOf cost).
+    const context = {
+      __proto__: contextPrototype,
       traceId: this.traceId,
       spanId: this.spanId,
       samplingPriority: t.decision?.priority,
@@ -215,9 +217,9 @@ export class TracerSpan {
       traceTags: { ...t.tags },
       tracestate: t.tracestate,
       lastParentId: t.lastParentId,
-    };
+    } as unknown as { -readonly [K in keyof SpanContext]: SpanContext[K] };
     if (Object.keys(t.baggage).length > 0) context.baggage = { ...t.baggage };
-    return withContextMethods(context);
+    return context as DatadogSpanContext;
   }
 
   /** Renames the span (dd-trace-js's `setOperationName`). Ignored after `finish()`. */
