@@ -147,7 +147,8 @@ function serve(tracer: ReturnType<typeof resolveTracer>, options: NodeHttpOption
   const finish = (status?: number) => {
     if (finished) return;
     finished = true;
-    const code = status ?? res.statusCode;
+    // A connection closed before the headers went out has no status to record.
+    const code = status ?? (res.headersSent ? res.statusCode : undefined);
     if (typeof code === "number" && code > 0) {
       span.setTag("http.status_code", String(code));
       if ((options.serverError ?? serverError)(code)) span.setTag("error", true);
