@@ -188,11 +188,44 @@ test("baggage: set on a span, sent, extracted, inherited by child spans; malform
     assert.is(tracer.counters.malformedHeaders, before + 1);
     const only = tracer.extract({ baggage: "k=v" })!;
     assert.equal(only, { traceId: 0n, spanId: 0n, baggage: { k: "v" } });
+    assert.equal(tracer.extract({ baggage: "user.id=u1,k=v" })?.traceTags, { "baggage.user.id": "u1" }, "DD_TRACE_BAGGAGE_TAG_KEYS' default keys");
     const fresh = tracer.startSpan("fresh", { childOf: only });
     assert.ok(fresh.traceId > 0n && fresh.parentId === 0n, "a new trace");
     assert.is(fresh.getBaggageItem("k"), "v");
     for (const s of [fresh, continued, child, root]) s.finish();
   }));
+
+test("DD_TRACE_BAGGAGE_TAG_KEYS: extracted baggage keys tagged baggage.<key> on the trace (default user.id, session.id, account.id; * for all), not propagated as trace tags", async () => {
+  for (const [keys, expected] of [
+    [undefined, { "baggage.user.id": "u1", "baggage.session.id": "s1" }],
+    ["*", { "baggage.user.id": "u1", "baggage.session.id": "s1", "baggage.cart": "3" }],
+    ["cart", { "baggage.cart": "3" }],
+    ["", {}],
+  ] as const) {
+    if (keys === undefined) delete env.DD_TRACE_BAGGAGE_TAG_KEYS;
+    else env.DD_TRACE_BAGGAGE_TAG_KEYS = keys;
+    try {
+      await withTracer(async (tracer, agent) => {
+        const c = tracer.extract({ "x-datadog-trace-id": "10", "x-datadog-parent-id": "20", baggage: "user.id=u1,session.id=s1,cart=3" });
+        tracer.trace("server", { childOf: c }, (span) => {
+          tracer.trace("child", () => {});
+          const h: Record<string, string> = {};
+          tracer.inject(span, h);
+          assert.is(h["x-datadog-tags"], "_dd.p.dm=-0", "baggage tags are not _dd.p tags");
+          assert.not.match(h.tracestate, /baggage/);
+          assert.is(h.baggage, "user.id=u1,session.id=s1,cart=3");
+        });
+        await tracer.flush();
+        const s = byName((await agent.waitForTraces(1)).flat());
+        const tags = Object.fromEntries(Object.entries(s.server.meta).filter(([k]) => k.startsWith("baggage.")));
+        assert.equal(tags, expected, String(keys));
+        assert.equal(Object.keys(s.child.meta).filter((k) => k.startsWith("baggage.")), [], "on the chunk's first span only");
+      });
+    } finally {
+      delete env.DD_TRACE_BAGGAGE_TAG_KEYS;
+    }
+  }
+});
 
 test("DD_TRACE_PROPAGATION_STYLE takes b3, b3multi, baggage (any case, b3 single header as an alias); unknown styles warn, from the environment or an option", async () => {
   const logs: string[] = [];

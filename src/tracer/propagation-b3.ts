@@ -22,6 +22,26 @@ const BAGGAGE_KEY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const BAGGAGE_MAX_ITEMS = 64;
 export const BAGGAGE_MAX_BYTES = 8192;
 
+/** dd-trace-js's default `DD_TRACE_BAGGAGE_TAG_KEYS`. */
+const DEFAULT_BAGGAGE_TAG_KEYS = "user.id,session.id,account.id";
+
+/**
+ * The baggage keys copied to span tags `baggage.<key>` on extract
+ * (`DD_TRACE_BAGGAGE_TAG_KEYS`, comma-separated; `*` every key; empty none;
+ * default `user.id,session.id,account.id`, as dd-trace-js).
+ */
+export function baggageTagKeys(text: string | undefined): Set<string> {
+  return new Set((text ?? DEFAULT_BAGGAGE_TAG_KEYS).split(",").map((k) => k.trim()).filter(Boolean));
+}
+
+/** The `baggage.<key>` trace tags for `baggage`. */
+export function baggageTags(baggage: Readonly<Record<string, string>>, keys: ReadonlySet<string>): Record<string, string> {
+  const tags: Record<string, string> = {};
+  const all = keys.has("*");
+  for (const key of Object.keys(baggage)) if (all || keys.has(key)) tags[`baggage.${key}`] = baggage[key];
+  return tags;
+}
+
 /** What a B3 extractor found: ids and a sampling priority (as dd-trace-js maps them: debug 2, sampled 1, not 0). */
 export interface B3Found {
   traceId: bigint;

@@ -9,7 +9,16 @@
  */
 import type { SpanLink } from "../span.ts";
 import type { SpanContext } from "./context.ts";
-import { extractB3Multi, extractB3Single, extractBaggage, injectB3Multi, injectB3Single, injectBaggage } from "./propagation-b3.ts";
+import {
+  baggageTagKeys,
+  baggageTags,
+  extractB3Multi,
+  extractB3Single,
+  extractBaggage,
+  injectB3Multi,
+  injectB3Single,
+  injectBaggage,
+} from "./propagation-b3.ts";
 
 /**
  * A header style, as `DD_TRACE_PROPAGATION_STYLE` names it: `"datadog"`
@@ -34,6 +43,8 @@ export interface PropagatorOptions {
   extract: readonly PropagationStyle[];
   /** Longest `x-datadog-tags` read or written (default 512, `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH`). */
   maxTagsLength?: number;
+  /** `DD_TRACE_BAGGAGE_TAG_KEYS`: the extracted baggage keys also tagged `baggage.<key>` on the trace. */
+  baggageTagKeys?: string;
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -107,12 +118,14 @@ export class Propagator {
   #inject: readonly PropagationStyle[];
   #extract: readonly PropagationStyle[];
   #maxTagsLength: number;
+  #baggageTagKeys: ReadonlySet<string>;
   #malformed = 0;
 
   constructor(options: PropagatorOptions) {
     this.#inject = options.inject;
     this.#extract = options.extract;
     this.#maxTagsLength = options.maxTagsLength ?? 512;
+    this.#baggageTagKeys = baggageTagKeys(options.baggageTagKeys);
   }
 
   /** How many malformed headers were ignored so far. */
@@ -142,9 +155,11 @@ export class Propagator {
    * gives it; W3C headers of the same trace add their `tracestate` (and, if
    * their parent differs, their parent id, as dd-trace-js does); headers of
    * another trace become span links. With the `baggage` style, the W3C
-   * `baggage` items come in `baggage`; baggage without any trace context
-   * gives a context with trace and span id 0n (a new trace carrying the
-   * baggage). Undefined when no valid context is found.
+   * `baggage` items come in `baggage` (and those of `DD_TRACE_BAGGAGE_TAG_KEYS`
+   * in `traceTags` as `baggage.<key>`, sent on the trace's spans as dd-trace-js
+   * does); baggage without any trace context gives a context with trace and
+   * span id 0n (a new trace carrying the baggage). Undefined when no valid
+   * context is found.
    */
   extract(carrier: HeadersLike): SpanContext | undefined {
     if (typeof carrier !== "object" || carrier === null) return undefined;
@@ -189,11 +204,17 @@ export class Propagator {
         context.links.push(link);
       }
     }
-    if (!context && baggage) return { traceId: 0n, spanId: 0n, baggage };
+    if (!context && baggage) {
+      const tags = baggageTags(baggage, this.#baggageTagKeys);
+      return Object.keys(tags).length > 0 ? { traceId: 0n, spanId: 0n, baggage, traceTags: tags } : { traceId: 0n, spanId: 0n, baggage };
+    }
     if (!context) return undefined;
     const { has128: _, links, traceTags, ...rest } = context;
     const result: { -readonly [K in keyof SpanContext]: SpanContext[K] } = { ...rest };
-    if (baggage) result.baggage = baggage;
+    if (baggage) {
+      result.baggage = baggage;
+      Object.assign(traceTags, baggageTags(baggage, this.#baggageTagKeys));
+    }
     if (Object.keys(traceTags).length > 0) result.traceTags = traceTags;
     if (links.length > 0) result.links = links;
     for (const k of Object.keys(result) as (keyof SpanContext)[]) if (result[k] === undefined) delete result[k];

@@ -221,6 +221,7 @@ export class Tracer implements AsyncDisposable {
       extract: parseStyles(options.propagationStyleExtract, "options.propagationStyleExtract", this.#log) ??
         style("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? both ?? DEFAULT_STYLES,
       maxTagsLength: envNumber("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", this.#log),
+      baggageTagKeys: env("DD_TRACE_BAGGAGE_TAG_KEYS"),
     });
     const flushIntervalMs = positiveInt(options.flushIntervalMs, "options.flushIntervalMs", 2000);
     const flushThresholdBytes = positiveInt(options.flushThresholdBytes, "options.flushThresholdBytes", 1 << 20);
@@ -311,7 +312,10 @@ export class Tracer implements AsyncDisposable {
       parentId = parent.spanId;
     } else {
       trace = new LocalTrace(newTraceId(this.#traceId128));
-      if (parent?.baggage) Object.assign(trace.baggage, parent.baggage);
+      if (parent?.baggage) {
+        Object.assign(trace.baggage, parent.baggage);
+        Object.assign(trace.tags, parent.traceTags);
+      }
     }
     const span = new TracerSpan({
       owner: this.#owner,
