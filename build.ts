@@ -58,12 +58,12 @@ import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, us
 export const LIBRARIES: Readonly<Record<string, readonly string[]>> = {
   // The bundled implementation of libdatadog's ABI (`BUNDLED_LIBRARY`).
   [BUNDLED_LIBRARY]: [
-    "common.c", "config.c", "decode.c", "exporter.c", "http.c", "msgpack.c", "otlp.c", "span.c", "structured_value.c",
+    "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "span.c", "structured_value.c",
   ],
 };
 
 /** The headers the C sources include. */
-const C_HEADERS = ["data-pipeline.h", "exporter.h", "http.h", "internal.h", "msgpack.h", "span.h"];
+const C_HEADERS = ["data-pipeline.h", "exporter.h", "http.h", "internal.h", "log.h", "msgpack.h", "span.h"];
 
 /**
  * The files of `lib/` that the libraries are compiled from. A copy loaded

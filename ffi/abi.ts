@@ -452,6 +452,43 @@ export const symbols = {
     result: "void",
   },
 
+  // ---- libdatadog's own logs (libdd-log-ffi, libdd-common-ffi) ---------------
+  // Optional: libdd_data_pipeline_ffi alone does not export the logger; the
+  // release library (libdatadog_profiling.so) and the bundled one do.
+  ddog_logger_configure_std: {
+    parameters: [
+      // ddog_StdConfig config, by value: { ddog_StdTarget target }, a 4-byte
+      // struct of one C enum. SysV x86_64 and AAPCS64 pass a struct of at most
+      // 16 bytes of integer class in integer registers, so it travels exactly
+      // like an int32: every adapter declares it as `i32` (bun:ffi has no
+      // struct-by-value parameters; Deno and koffi would also take the struct).
+      "i32",
+    ],
+    result: "pointer", // ddog_Error * (NULL on success; its message freed with ddog_Error_drop)
+    optional: true,
+  },
+  ddog_logger_set_log_level: {
+    parameters: [
+      "i32", // ddog_LogEventLevel log_level (a C enum, see `logLevels`)
+    ],
+    result: "pointer", // ddog_Error *
+    optional: true,
+  },
+  ddog_Error_message: {
+    parameters: [
+      "pointer", // const ddog_Error *error
+    ],
+    result: "slice", // ddog_CharSlice, by value; valid until ddog_Error_drop
+    optional: true,
+  },
+  ddog_Error_drop: {
+    parameters: [
+      "pointer", // ddog_Error *error (frees its message; the Error itself is never freed by libdatadog's FFI)
+    ],
+    result: "void",
+    optional: true,
+  },
+
   // ---- outside the ABI: the bundled library's live-object count -------------
   ddffi_debug_live_objects: {
     parameters: [],
@@ -563,6 +600,21 @@ export const valueKinds = {
   binary: 6,
   array: 7,
   map: 8,
+} as const;
+
+/** libdd-log's `ddog_LogEventLevel` values. */
+export const logLevels = {
+  trace: 0,
+  debug: 1,
+  info: 2,
+  warn: 3,
+  error: 4,
+} as const;
+
+/** libdd-log's `ddog_StdTarget` values (the field of `ddog_StdConfig`). */
+export const stdTargets = {
+  stdout: 0,
+  stderr: 1,
 } as const;
 
 /** The deepest nesting a structured value may have. */

@@ -130,7 +130,7 @@ export function open(path: string): Native {
   const bound: Record<string, Any> = { ...lib.symbols };
   optional.forEach((name, i) => (bound[name] = extra[i]?.symbols[name]));
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
-    if (def.result === "slice") bound[name] = sliceReturning((lib.symbols as Any)[name].ptr);
+    if (def.result === "slice" && bound[name]) bound[name] = sliceReturning(bound[name].ptr);
   }
   const pool = new WorkerPool(path);
   const async: Record<string, Any> = {};

@@ -6,6 +6,7 @@
  */
 #include "exporter.h"
 #include "http.h"
+#include "log.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -650,10 +651,13 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
   else if (resp.status < 200 || resp.status > 299)
     err = request_error(&resp);
   else {
+    ddffi_log(DDOG_LOG_EVENT_LEVEL_DEBUG, "sent %s trace chunks (%zu bytes) to the agent %s: HTTP %d", count,
+              req.body_len, x->traces_target, resp.status);
     out->changed = true;
     put_lossy(&out->body, resp.body.data, resp.body.len);
     if (out->body.failed) err = ddffi_error(E(INTERNAL), "out of memory");
   }
+  if (err) ddffi_log(DDOG_LOG_EVENT_LEVEL_ERROR, "sending %s trace chunks to the agent failed: %s", count, err->msg);
   ddffi_buf_free(&resp.body);
   return err;
 }

@@ -197,7 +197,7 @@ test("options are validated", () => {
     [{ sampleRate: 2 }, /options\.sampleRate/],
     [{ flushIntervalMs: 0 }, /options\.flushIntervalMs/],
     [{ maxQueuedTraces: -1 }, /options\.maxQueuedTraces/],
-    [{ propagationStyleInject: ["b3"] }, /options\.propagationStyleInject/],
+    [{ propagationStyleInject: 5 }, /options\.propagationStyleInject/],
   ] as const) {
     assert.throws(() => new Tracer({ ...options, flushOnExit: false } as never), pattern as RegExp);
   }

@@ -28,6 +28,8 @@ export interface SpanContext {
   readonly tracestate?: string;
   /** The last Datadog span id upstream (W3C `tracestate` `dd` `p`, 16 hex digits), sent as `_dd.parent_id`. */
   readonly lastParentId?: string;
+  /** W3C baggage: key-value pairs that travel with the trace (the `baggage` propagation style). */
+  readonly baggage?: Readonly<Record<string, string>>;
   /** Contexts in other headers that belong to another trace; recorded as span links on the continuing span. */
   readonly links?: readonly SpanLink[];
 }

@@ -9,9 +9,24 @@
  */
 import type { SpanLink } from "../span.ts";
 import type { SpanContext } from "./context.ts";
+import {
+  baggageTagKeys,
+  baggageTags,
+  extractB3Multi,
+  extractB3Single,
+  extractBaggage,
+  injectB3Multi,
+  injectB3Single,
+  injectBaggage,
+} from "./propagation-b3.ts";
 
-/** A header style: `"datadog"` (`x-datadog-*`) or `"tracecontext"` (W3C `traceparent` / `tracestate`). */
-export type PropagationStyle = "datadog" | "tracecontext";
+/**
+ * A header style, as `DD_TRACE_PROPAGATION_STYLE` names it: `"datadog"`
+ * (`x-datadog-*`), `"tracecontext"` (W3C `traceparent` / `tracestate`),
+ * `"b3"` (the single `b3` header; `"b3 single header"` is read as an alias),
+ * `"b3multi"` (`x-b3-*`), `"baggage"` (W3C `baggage`), `"none"`.
+ */
+export type PropagationStyle = "datadog" | "tracecontext" | "b3" | "b3multi" | "baggage" | "none";
 
 /**
  * Headers to read or write: a fetch `Headers`, or a plain object such as
@@ -28,6 +43,8 @@ export interface PropagatorOptions {
   extract: readonly PropagationStyle[];
   /** Longest `x-datadog-tags` read or written (default 512, `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH`). */
   maxTagsLength?: number;
+  /** `DD_TRACE_BAGGAGE_TAG_KEYS`: the extracted baggage keys also tagged `baggage.<key>` on the trace. */
+  baggageTagKeys?: string;
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -65,7 +82,8 @@ export function readHeader(carrier: HeadersLike, name: string): string | undefin
   return typeof value === "string" ? value : undefined;
 }
 
-function writeHeader(carrier: HeadersLike, name: string, value: string): void {
+/** Writes a header (name in lowercase). */
+export function writeHeader(carrier: HeadersLike, name: string, value: string): void {
   if (isHeaders(carrier)) carrier.set(name, value);
   else (carrier as Record<string, string>)[name] = value;
 }
@@ -100,12 +118,14 @@ export class Propagator {
   #inject: readonly PropagationStyle[];
   #extract: readonly PropagationStyle[];
   #maxTagsLength: number;
+  #baggageTagKeys: ReadonlySet<string>;
   #malformed = 0;
 
   constructor(options: PropagatorOptions) {
     this.#inject = options.inject;
     this.#extract = options.extract;
     this.#maxTagsLength = options.maxTagsLength ?? 512;
+    this.#baggageTagKeys = baggageTagKeys(options.baggageTagKeys);
   }
 
   /** How many malformed headers were ignored so far. */
@@ -113,26 +133,51 @@ export class Propagator {
     return this.#malformed;
   }
 
-  /** Writes `context` into `carrier`, in each inject style. */
-  inject(context: SpanContext, carrier: HeadersLike): void {
+  /** Writes `context` into `carrier`, in each inject style; `parentId` is the span's parent (B3 sends it). */
+  inject(context: SpanContext, carrier: HeadersLike, parentId = 0n): void {
     if (typeof carrier !== "object" || carrier === null) return;
     for (const style of this.#inject) {
       if (style === "datadog") this.#injectDatadog(context, carrier);
       else if (style === "tracecontext") this.#injectTraceContext(context, carrier);
+      else if (style === "b3") injectB3Single(context, carrier, parentId);
+      else if (style === "b3multi") injectB3Multi(context, carrier, parentId);
+      else if (style === "baggage") injectBaggage(context.baggage, carrier);
     }
+  }
+
+  /** The styles in use: `[inject, extract]`. */
+  get styles(): [readonly PropagationStyle[], readonly PropagationStyle[]] {
+    return [this.#inject, this.#extract];
   }
 
   /**
    * Reads a span context from `carrier`: the first extract style present
    * gives it; W3C headers of the same trace add their `tracestate` (and, if
    * their parent differs, their parent id, as dd-trace-js does); headers of
-   * another trace become span links. Undefined when no valid context is found.
+   * another trace become span links. With the `baggage` style, the W3C
+   * `baggage` items come in `baggage` (and those of `DD_TRACE_BAGGAGE_TAG_KEYS`
+   * in `traceTags` as `baggage.<key>`, sent on the trace's spans as dd-trace-js
+   * does); baggage without any trace context gives a context with trace and
+   * span id 0n (a new trace carrying the baggage). Undefined when no valid
+   * context is found.
    */
   extract(carrier: HeadersLike): SpanContext | undefined {
     if (typeof carrier !== "object" || carrier === null) return undefined;
     let context: Draft | undefined;
+    let baggage: Record<string, string> | undefined;
+    const bad = () => void this.#malformed++;
     for (const style of this.#extract) {
-      const found = style === "datadog" ? this.#extractDatadog(carrier) : style === "tracecontext" ? this.#extractTraceContext(carrier) : undefined;
+      if (style === "baggage") {
+        baggage = extractBaggage(carrier, bad);
+        continue;
+      }
+      let found: Draft | undefined;
+      if (style === "datadog") found = this.#extractDatadog(carrier);
+      else if (style === "tracecontext") found = this.#extractTraceContext(carrier);
+      else if (style === "b3" || style === "b3multi") {
+        const b3 = style === "b3" ? extractB3Single(carrier, bad) : extractB3Multi(carrier, bad);
+        if (b3) found = { ...b3, traceTags: {}, links: [] };
+      }
       if (!found) continue;
       if (!context) {
         context = found;
@@ -159,9 +204,17 @@ export class Propagator {
         context.links.push(link);
       }
     }
+    if (!context && baggage) {
+      const tags = baggageTags(baggage, this.#baggageTagKeys);
+      return Object.keys(tags).length > 0 ? { traceId: 0n, spanId: 0n, baggage, traceTags: tags } : { traceId: 0n, spanId: 0n, baggage };
+    }
     if (!context) return undefined;
     const { has128: _, links, traceTags, ...rest } = context;
     const result: { -readonly [K in keyof SpanContext]: SpanContext[K] } = { ...rest };
+    if (baggage) {
+      result.baggage = baggage;
+      Object.assign(traceTags, baggageTags(baggage, this.#baggageTagKeys));
+    }
     if (Object.keys(traceTags).length > 0) result.traceTags = traceTags;
     if (links.length > 0) result.links = links;
     for (const k of Object.keys(result) as (keyof SpanContext)[]) if (result[k] === undefined) delete result[k];

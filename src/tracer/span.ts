@@ -9,6 +9,7 @@ import type { Span, SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
 import { nowNs, type TimeInput, toNs } from "./clock.ts";
 import type { SpanContext } from "./context.ts";
 import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
+import { contextPrototype, type DatadogSpanContext } from "./span-context.ts";
 
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
@@ -38,6 +39,8 @@ export class LocalTrace {
   rootFinished = false;
   /** Finished spans not yet handed to the buffer. */
   finished: TracerSpan[] = [];
+  /** W3C baggage of the trace in this process (`span.setBaggageItem()`, or extracted). */
+  readonly baggage: Record<string, string>;
 
   /** `context`'s fields are copied; those of the wrong type are left out (it may come from the application). */
   constructor(traceId: bigint, context?: SpanContext) {
@@ -53,6 +56,14 @@ export class LocalTrace {
     this.origin = stringOrUndefined(context?.origin);
     this.tracestate = stringOrUndefined(context?.tracestate);
     this.lastParentId = stringOrUndefined(context?.lastParentId);
+    this.baggage = {};
+    const baggage = context?.baggage;
+    if (typeof baggage === "object" && baggage !== null) {
+      for (const k of Object.keys(baggage)) {
+        const v = baggage[k];
+        if (typeof v === "string") this.baggage[k] = v;
+      }
+    }
     const priority = context?.samplingPriority;
     if (typeof priority === "number" && Number.isSafeInteger(priority)) {
       const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
@@ -210,10 +221,16 @@ export class TracerSpan {
     return this.#meta[key] ?? this.#metrics[key];
   }
 
-  /** This span as a propagated context (the trace's sampling priority, as decided so far). */
-  context(): SpanContext {
+  /**
+   * This span as a propagated context (the trace's sampling priority, as
+   * decided so far), with dd-trace-js's `toTraceId()`, `toSpanId()` and
+   * `toTraceparent()`.
+   */
+  context(): DatadogSpanContext {
     const t = this.#trace;
-    return {
+    // The methods come from the prototype, set in the literal (no setPrototypeOf cost).
+    const context = {
+      __proto__: contextPrototype,
       traceId: this.traceId,
       spanId: this.spanId,
       samplingPriority: t.decision?.priority,
@@ -221,7 +238,35 @@ export class TracerSpan {
       traceTags: { ...t.tags },
       tracestate: t.tracestate,
       lastParentId: t.lastParentId,
-    };
+    } as unknown as { -readonly [K in keyof SpanContext]: SpanContext[K] };
+    if (Object.keys(t.baggage).length > 0) context.baggage = { ...t.baggage };
+    return context as DatadogSpanContext;
+  }
+
+  /** Renames the span (dd-trace-js's `setOperationName`). Ignored after `finish()`. */
+  setOperationName(name: string): this {
+    if (!this.finished && typeof name === "string" && name) this.#name = name;
+    return this;
+  }
+
+  /** Same as `setTags` (dd-trace-js's name). */
+  addTags(tags: Record<string, unknown>): this {
+    return this.setTags(tags);
+  }
+
+  /**
+   * Sets a W3C baggage item: it travels with the trace (the `baggage`
+   * propagation style) and is seen by every span of the trace in this
+   * process. Not a span tag. Ignored after `finish()`.
+   */
+  setBaggageItem(key: string, value: string): this {
+    if (!this.finished && typeof key === "string" && key) this.#trace.baggage[key] = String(value);
+    return this;
+  }
+
+  /** A baggage item of the trace, if set or extracted. */
+  getBaggageItem(key: string): string | undefined {
+    return Object.hasOwn(this.#trace.baggage, key) ? this.#trace.baggage[key] : undefined;
   }
 
   /** Sets a tag (see the class documentation for types and special keys). Ignored after `finish()`. */

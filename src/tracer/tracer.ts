@@ -16,9 +16,14 @@ import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler } from "./sampler.ts";
+import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
+import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
+import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
+import { DEFAULT_STYLES, parseStyles } from "./styles.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
 import { EnvSettings, option, Problem, type Rule, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { injectLog } from "./log-injection.ts";
 
 /**
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
@@ -55,16 +60,34 @@ export interface TracerOptions extends ExporterOptions {
   runtimeId?: string;
   /** Tags on every span. Default `DD_TAGS` (`key:value,key:value`). */
   tags?: Record<string, string>;
-  /** Header styles written by `inject`. Default `DD_TRACE_PROPAGATION_STYLE_INJECT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
-  propagationStyleInject?: PropagationStyle[];
-  /** Header styles read by `extract`, first found wins. Default `DD_TRACE_PROPAGATION_STYLE_EXTRACT` or `DD_TRACE_PROPAGATION_STYLE`, else `["datadog", "tracecontext"]`. */
-  propagationStyleExtract?: PropagationStyle[];
+  /**
+   * Header styles written by `inject` (see {@link PropagationStyle}), an array
+   * or a comma-separated string; unknown names are ignored with a warning.
+   * Default `DD_TRACE_PROPAGATION_STYLE_INJECT` or `DD_TRACE_PROPAGATION_STYLE`,
+   * else `["datadog", "tracecontext", "baggage"]`.
+   */
+  propagationStyleInject?: PropagationStyle[] | string;
+  /** Header styles read by `extract`, first found wins; as `propagationStyleInject`, from `DD_TRACE_PROPAGATION_STYLE_EXTRACT` or `DD_TRACE_PROPAGATION_STYLE`. */
+  propagationStyleExtract?: PropagationStyle[] | string;
   /** New trace ids are 128-bit. Default `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED`, else true. */
   traceId128BitGeneration?: boolean;
   /** Send the queued traces when the process is about to exit (Node/Bun `beforeExit`, Deno `beforeunload`). Default true. */
   flushOnExit?: boolean;
   /** Where diagnostics go, once per kind of problem. Default `console.warn`. */
   logger?: Logger;
+  /**
+   * False makes a no-op tracer: spans are made (and contexts extracted) but
+   * never sent, `inject` writes nothing, and no native library is loaded.
+   * Default `DD_TRACE_ENABLED`, else true.
+   */
+  enabled?: boolean;
+  /**
+   * Debug logs through `logger` (configuration, queued trace chunks, agent
+   * answers, injected and extracted headers), and libdatadog's own logs on
+   * stderr where the library has its logger (`ddog_logger_configure_std`).
+   * Default `DD_TRACE_DEBUG`, else false.
+   */
+  debug?: boolean;
 }
 
 /** Options of `tracer.startSpan()` and `tracer.trace()`. */
@@ -94,23 +117,6 @@ export interface ShutdownOptions {
   timeoutMs?: number;
 }
 
-const STYLES: readonly PropagationStyle[] = ["datadog", "tracecontext"];
-
-function isStyles(value: unknown): value is PropagationStyle[] {
-  return Array.isArray(value) && value.every((s) => s === "datadog" || s === "tracecontext");
-}
-
-const styleList: Rule<PropagationStyle[]> = (value) => {
-  if (!isStyles(value)) throw new Problem(`expected a list of "datadog" and "tracecontext"`);
-  return [...value];
-};
-
-function styles(value: unknown, path: string): PropagationStyle[] | undefined {
-  if (value === undefined) return undefined;
-  if (!isStyles(value)) throw new ValidationError(path, `expected an array of "datadog" and "tracecontext"`);
-  return value;
-}
-
 /** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
 function parseTags(text: string | undefined): Record<string, string> {
   const tags: Record<string, string> = {};
@@ -127,10 +133,11 @@ const U128_LIMIT = 1n << 128n;
 /** The ids of a `childOf` span context, in range (else a `ValidationError` naming the field), and a copy of its other fields. */
 function checkContext(given: SpanContext): { traceId: bigint; spanId: bigint; context: SpanContext } {
   // Each field read once (also a getter of a class instance).
-  const { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links } = given;
-  const context: SpanContext = { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links };
-  if (typeof traceId !== "bigint" || traceId <= 0n || traceId >= U128_LIMIT) {
-    throw new ValidationError("options.childOf.traceId", `expected a bigint id, 0 < id < 2^128, got ${rules.describe(traceId)}`);
+  const { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links, baggage } = given;
+  const context: SpanContext = { traceId, spanId, samplingPriority, origin, traceTags, tracestate, lastParentId, links, baggage };
+  // Trace id 0: baggage extracted with no trace context.
+  if (typeof traceId !== "bigint" || traceId < 0n || traceId >= U128_LIMIT) {
+    throw new ValidationError("options.childOf.traceId", `expected a bigint id, 0 ≤ id < 2^128, got ${rules.describe(traceId)}`);
   }
   if (typeof spanId !== "bigint" || spanId < 0n || spanId >= U64_LIMIT) {
     throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
@@ -161,8 +168,10 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
  * never thrown into the application.
  */
 export class Tracer implements AsyncDisposable {
-  #exporter: TraceExporter;
-  #buffer: TraceBuffer;
+  #exporter: TraceExporter | undefined;
+  #buffer: Pick<TraceBuffer, "push" | "flush" | "close" | "counters" | "queued" | "busy">;
+  #enabled: boolean;
+  #debug: DebugLog | undefined;
   #sampler: PrioritySampler;
   #propagator: Propagator;
   #log: OnceLogger;
@@ -216,11 +225,12 @@ export class Tracer implements AsyncDisposable {
     ) ?? true;
     const sampleRate = setting(options.sampleRate, "options.sampleRate", () => env.number("DD_TRACE_SAMPLE_RATE", rules.rate), rules.rate);
     const rateLimit = setting(options.rateLimit, "options.rateLimit", () => env.number("DD_TRACE_RATE_LIMIT", rules.number), rules.number) ?? 100;
-    const style = env.list("DD_TRACE_PROPAGATION_STYLE", styleList);
-    const inject = styles(options.propagationStyleInject, "options.propagationStyleInject") ??
-      env.list("DD_TRACE_PROPAGATION_STYLE_INJECT", styleList) ?? style ?? STYLES;
-    const extract = styles(options.propagationStyleExtract, "options.propagationStyleExtract") ??
-      env.list("DD_TRACE_PROPAGATION_STYLE_EXTRACT", styleList) ?? style ?? STYLES;
+    const style = (name: string) => parseStyles(env.text(name), name, this.#log);
+    const both = style("DD_TRACE_PROPAGATION_STYLE");
+    const inject = parseStyles(options.propagationStyleInject, "options.propagationStyleInject", this.#log) ??
+      style("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? both ?? DEFAULT_STYLES;
+    const extract = parseStyles(options.propagationStyleExtract, "options.propagationStyleExtract", this.#log) ??
+      style("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? both ?? DEFAULT_STYLES;
     const maxTagsLength = env.number("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", rules.nonNegativeInteger);
     const flushIntervalMs = option(options.flushIntervalMs, "options.flushIntervalMs", rules.positiveInteger) ?? 2000;
     const flushThresholdBytes = option(options.flushThresholdBytes, "options.flushThresholdBytes", rules.positiveInteger) ?? 1 << 20;
@@ -230,20 +240,34 @@ export class Tracer implements AsyncDisposable {
     const flushTimeoutMs = option(options.flushTimeoutMs, "options.flushTimeoutMs", rules.positiveInteger) ??
       Math.max(5000, attemptMs + 1000);
     const flushOnExit = option(options.flushOnExit, "options.flushOnExit", rules.boolean) ?? true;
+    this.#enabled = setting(options.enabled, "options.enabled", () => env.boolean("DD_TRACE_ENABLED"), rules.boolean) ?? true;
+    const debug = setting(options.debug, "options.debug", () => env.boolean("DD_TRACE_DEBUG"), rules.boolean) ?? false;
+    this.#debug = debugLog(debug, options.logger ?? consoleLogger);
 
     const {
       flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
-      traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, ...exporterOptions
+      traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
+      ...exporterOptions
     } = options;
+    this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: env.text("DD_TRACE_BAGGAGE_TAG_KEYS") });
+    if (!this.#enabled) {
+      this.#service = option(options.service, "options.service", rules.string) ?? env.text("DD_SERVICE") ?? "unnamed-service";
+      this.#env = option(options.env, "options.env", rules.string) ?? env.text("DD_ENV") ?? "";
+      this.#version = option(options.version, "options.version", rules.string) ?? env.text("DD_VERSION") ?? "";
+      this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
+      this.#debug?.(`configuration: ${JSON.stringify({ enabled: false, service: this.#service })}`);
+      this.#buffer = disabledBuffer();
+      return;
+    }
+    if (this.#debug) this.#debug(enableLibraryLogs(libraryLogLevel(this.#log)));
     const made = tracerExporter(exporterOptions, env);
     this.#exporter = made.exporter;
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";
     this.#version = made.options.version ?? "";
-
     this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
-    this.#propagator = new Propagator({ inject, extract, maxTagsLength });
+    this.#debug?.(`configuration: ${JSON.stringify({ enabled: true, service: this.#service, env: this.#env, version: this.#version, url: made.options.url, propagation: this.#propagator.styles })}`);
     this.#buffer = new TraceBuffer({
       exporter: this.#exporter,
       flushIntervalMs,
@@ -253,6 +277,7 @@ export class Tracer implements AsyncDisposable {
       flushTimeoutMs,
       log: this.#log,
       onResponse: (response) => {
+        this.#debug?.(`agent answered: ${JSON.stringify(response, (_, v) => typeof v === "bigint" ? String(v) : v)}`);
         if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
       },
     });
@@ -331,9 +356,14 @@ export class Tracer implements AsyncDisposable {
       parentId = parent.spanId;
     } else if (parent && typeof parent === "object") {
       const { traceId, spanId, context } = checkContext(parent);
-      trace = new LocalTrace(traceId, context);
-      parentId = spanId;
-      inherited = context.links;
+      if (traceId === 0n) {
+        // Baggage alone: a new trace that carries it.
+        trace = new LocalTrace(newTraceId(this.#traceId128), { traceId: 0n, spanId: 0n, baggage: context.baggage, traceTags: context.traceTags });
+      } else {
+        trace = new LocalTrace(traceId, context);
+        parentId = spanId;
+        inherited = context.links;
+      }
     } else {
       trace = new LocalTrace(newTraceId(this.#traceId128));
     }
@@ -408,27 +438,81 @@ export class Tracer implements AsyncDisposable {
 
   /**
    * Writes the trace context of `span` (default the active span) into
-   * `carrier`, in each inject style. Makes the trace's sampling decision if
-   * it is not made yet, so that it travels with the trace.
+   * `carrier`, in each inject style (see {@link PropagationStyle}). Makes the
+   * trace's sampling decision if it is not made yet, so that it travels with
+   * the trace. A no-op on a disabled tracer.
    */
-  inject(span: TracerSpan | SpanContext | undefined, carrier: HeadersLike): void {
+  inject(span: TracerSpan | SpanContext | undefined | null, carrier: HeadersLike): void;
+  /**
+   * dd-trace-js's form: `format` is `"http_headers"` or `"text_map"` (both
+   * write the headers as above), or `"log"` (writes `{ dd: { trace_id,
+   * span_id, service, env, version } }` into `carrier`, see `logContext`).
+   * Another format is logged once and ignored.
+   */
+  inject(span: TracerSpan | SpanContext | undefined | null, format: string, carrier: object): void;
+  inject(span: TracerSpan | SpanContext | undefined | null, a: HeadersLike | string, b?: object): void {
+    let carrier = a as HeadersLike;
+    if (typeof a === "string") {
+      carrier = b as HeadersLike;
+      if (a === "log") return void injectLog(this, span ?? this.activeSpan(), carrier);
+      if (a !== "http_headers" && a !== "text_map") return this.#log.once(`inject-format:${a}`, `inject: unsupported format ${JSON.stringify(a)} ignored (use "http_headers", "text_map" or "log")`);
+    }
+    if (!this.#enabled || typeof carrier !== "object" || carrier === null) return;
     const source = span ?? this.activeSpan();
     if (!source) return;
     if (source instanceof TracerSpan) {
       internals.owner(source).decide(internals.trace(source));
-      this.#propagator.inject(source.context(), carrier);
+      this.#propagator.inject(source.context(), carrier, source.parentId);
     } else {
       this.#propagator.inject(source, carrier);
     }
+    this.#debug?.(`inject: ${JSON.stringify(carrier instanceof Headers ? Object.fromEntries(carrier) : carrier)}`);
   }
 
   /**
-   * Reads a span context from incoming headers (Datadog and W3C, per the
-   * extract styles), to pass as `childOf`. Malformed headers are ignored and
-   * counted (`counters.malformedHeaders`); never throws.
+   * Reads a span context from incoming headers (per the extract styles), to
+   * pass as `childOf`, with dd-trace-js's `toTraceId()`, `toSpanId()` and
+   * `toTraceparent()`. Malformed headers are ignored and counted
+   * (`counters.malformedHeaders`); never throws.
    */
-  extract(carrier: HeadersLike): SpanContext | undefined {
-    return this.#propagator.extract(carrier);
+  extract(carrier: HeadersLike): DatadogSpanContext | undefined;
+  /** dd-trace-js's form: `format` is `"http_headers"` or `"text_map"`; another format gives undefined (logged once). */
+  extract(format: string, carrier: HeadersLike): DatadogSpanContext | undefined;
+  extract(a: HeadersLike | string, b?: HeadersLike): DatadogSpanContext | undefined {
+    let carrier = a as HeadersLike;
+    if (typeof a === "string") {
+      carrier = b as HeadersLike;
+      if (a !== "http_headers" && a !== "text_map") {
+        this.#log.once(`extract-format:${a}`, `extract: unsupported format ${JSON.stringify(a)} ignored (use "http_headers" or "text_map")`);
+        return undefined;
+      }
+    }
+    const context = this.#propagator.extract(carrier);
+    if (this.#debug && context) this.#debug(`extract: trace ${context.traceId} span ${context.spanId}`);
+    return context && withContextMethods(context);
+  }
+
+  /** dd-trace-js's scope manager: `active()`, `activate(span, fn)`, `bind(fn, span?)`. */
+  scope(): Scope {
+    return scope;
+  }
+
+  /**
+   * dd-trace-js's `tracer.wrap(name, options, fn)`: returns a function that
+   * runs `fn` in a new span named `name` on every call (see `wrap` in
+   * `scope.ts`: a trailing callback finishes the span; else the return or
+   * the promise does). `options` may be a function of the call's arguments.
+   */
+  wrap<F extends (...args: never[]) => unknown>(name: string, options: WrapOptions, fn: F): F;
+  /** The same, without options. */
+  wrap<F extends (...args: never[]) => unknown>(name: string, fn: F): F;
+  wrap<F extends (...args: never[]) => unknown>(name: string, a: WrapOptions | F, b?: F): F {
+    return b === undefined ? wrap(this, name, {}, a as F) : wrap(this, name, a as WrapOptions, b);
+  }
+
+  /** Whether the tracer sends anything (`enabled`, `DD_TRACE_ENABLED`). */
+  get enabled(): boolean {
+    return this.#enabled;
   }
 
   /**
@@ -451,7 +535,7 @@ export class Tracer implements AsyncDisposable {
       this.#removeExitHook?.();
       this.#removeExitHook = undefined;
       await this.#buffer.close(options.timeoutMs ?? 5000);
-      await this.#exporter.close();
+      await this.#exporter?.close();
     })();
     return this.#shutdown;
   }
@@ -475,6 +559,7 @@ export class Tracer implements AsyncDisposable {
 
   /** A span finished: hand its trace's finished spans to the buffer when a chunk is due. */
   #finished(span: TracerSpan): void {
+    if (!this.#enabled) return;
     const trace = internals.trace(span);
     trace.finished.push(span);
     if (span === trace.root) trace.rootFinished = true;
@@ -494,6 +579,7 @@ export class Tracer implements AsyncDisposable {
       bytes += estimateSize(formatted);
       return formatted;
     });
+    this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
       this.#buffer.push(chunk, bytes);
     } catch (error) {
