@@ -250,7 +250,7 @@ export class Tracer implements AsyncDisposable {
       traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
       ...exporterOptions
     } = options;
-    this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: env.text("DD_TRACE_BAGGAGE_TAG_KEYS") });
+    this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: runtime.env("DD_TRACE_BAGGAGE_TAG_KEYS") });
     if (!this.#enabled) {
       this.#service = option(options.service, "options.service", rules.string) ?? env.text("DD_SERVICE") ?? "unnamed-service";
       this.#env = option(options.env, "options.env", rules.string) ?? env.text("DD_ENV") ?? "";
