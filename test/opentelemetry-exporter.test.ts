@@ -8,6 +8,9 @@ import { DatadogSpanExporter, ExportResultCode, type ExportResult, type Readable
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { byName } from "./tracer-helpers.ts";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 test.after.each(assertNoLeaks);
 
@@ -298,6 +301,33 @@ test("direct export: unsampled spans, fallbacks of every rule, invalid ids repor
     await exporter.shutdown();
     await agent.close();
   }
+});
+
+test("the main entry never loads @opentelemetry/*: its import graph has no OTel module", () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const [, spec] of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["']([^"']+)["']/g)) {
+      if (spec.startsWith(".")) visit(resolve(dirname(file), spec));
+      else bare.add(spec);
+    }
+    for (const [, spec] of text.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) {
+      if (spec.startsWith(".")) visit(resolve(dirname(file), spec));
+      else bare.add(spec);
+    }
+  };
+  visit(join(root, "mod.ts"));
+  assert.ok(seen.size > 10, `walked ${seen.size} modules`);
+  assert.equal([...bare].filter((s) => s.includes("opentelemetry")), []);
+  assert.equal([...seen].filter((f) => f.includes("opentelemetry")), []);
+  seen.clear();
+  bare.clear();
+  visit(join(root, "opentelemetry.ts"));
+  assert.ok(bare.has("@opentelemetry/api"), "while the OTel entry does import the API");
 });
 
 test.run();
