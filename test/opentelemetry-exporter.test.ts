@@ -303,6 +303,25 @@ test("direct export: unsampled spans, fallbacks of every rule, invalid ids repor
   }
 });
 
+test("a span the trace exporter rejects is left out, the rest of the batch is sent, the result names it", async () => {
+  const agent = await TestAgent.start();
+  const exporter = new DatadogSpanExporter({ url: agent.url });
+  try {
+    const result = await exportNow(exporter, [
+      readable({ name: "good.1", spanId: "00000000000000f1" }),
+      readable({ name: "bad", spanId: "00000000000000f2", startTime: [-5, 0] }),
+      readable({ name: "good.2", spanId: "00000000000000f3", traceId: "0000000000000000000000000000beef" }),
+    ]);
+    assert.is(result.code, ExportResultCode.FAILED);
+    assert.match(String(result.error?.message), /1 span\(s\) were not exported: traces\[0\]\[1\]\.start/);
+    const chunks = await agent.waitForTraces(2);
+    assert.equal(chunks.map((c) => c.map((x) => x.resource)), [["good.1"], ["good.2"]]);
+  } finally {
+    await exporter.shutdown();
+    await agent.close();
+  }
+});
+
 test("the main entry never loads @opentelemetry/*: its import graph has no OTel module", () => {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   const seen = new Set<string>();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ClosedError } from "../errors.ts";
+import { ClosedError, ValidationError } from "../errors.ts";
 import { TraceExporter } from "../exporter.ts";
 import type { ExporterOptions } from "../options.ts";
 import type { Span } from "../span.ts";
@@ -30,9 +30,10 @@ export interface ExportResult {
  */
 export function toTraceChunks(spans: readonly ReadableSpanLike[]): { chunks: Span[][]; invalid: number } {
   const byTrace = new Map<bigint, Span[]>();
+  const traceIds = new Map<string, bigint>();
   let invalid = 0;
   for (const otel of spans) {
-    const span = toDatadogSpan(otel);
+    const span = toDatadogSpan(otel, traceIds);
     if (!span) {
       invalid++;
       continue;
@@ -114,12 +115,36 @@ export class DatadogSpanExporter {
       done();
       return;
     }
-    const sent = this.#exporter.send(chunks).then(
-      () => done(),
+    const sent = this.#send(chunks).then(
+      (rejected) => done(rejected),
       (error) => done(error instanceof Error ? error : new Error(String(error))),
     );
     this.#pending.add(sent);
     void sent.finally(() => this.#pending.delete(sent));
+  }
+
+  /**
+   * Sends the chunks. A span the trace exporter rejects (a `ValidationError`
+   * naming `traces[c][i]`) is taken out and the rest sent again, so one bad
+   * span never loses the batch; the rejections are returned.
+   */
+  async #send(chunks: Span[][]): Promise<Error | undefined> {
+    const rejected: ValidationError[] = [];
+    for (;;) {
+      try {
+        if (chunks.length > 0) await this.#exporter.send(chunks);
+        break;
+      } catch (error) {
+        const at = error instanceof ValidationError ? /^traces\[(\d+)\]\[(\d+)\]/.exec(error.path) : null;
+        const chunk = at ? chunks[Number(at[1])] : undefined;
+        if (!at || !chunk || Number(at[2]) >= chunk.length) throw error;
+        rejected.push(error as ValidationError);
+        chunk.splice(Number(at[2]), 1);
+        chunks = chunks.filter((c) => c.length > 0);
+      }
+    }
+    if (rejected.length === 0) return undefined;
+    return new AggregateError(rejected, `${rejected.length} span(s) were not exported: ${rejected.map((e) => e.message).join("; ")}`);
   }
 
   /** Resolves when every export in flight has been answered. */

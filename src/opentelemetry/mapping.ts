@@ -193,27 +193,24 @@ export function normalizeTagValue(value: string): string {
   return out;
 }
 
-/**
- * The first of `keys` present in `map` (as a string, normalized or not);
- * `""` when none is (otel_util.go, `GetOTelAttrVal`).
- */
-function attr(map: AttributeMap, normalize: boolean, keys: readonly string[]): string {
-  for (const key of keys) {
-    const value = map[key];
-    if (value !== undefined && value !== null) {
-      const text = asString(value);
-      return normalize ? normalizeTagValue(text) : text;
-    }
-  }
-  return "";
+/** An attribute as a string (normalized or not); undefined when absent (otel_util.go, `GetOTelAttrVal`). */
+function attr(map: AttributeMap, normalize: boolean, key: string): string | undefined {
+  const value = map[key];
+  if (value === undefined || value === null) return undefined;
+  const text = asString(value);
+  return normalize ? normalizeTagValue(text) : text;
 }
 
 /**
- * The first of `keys` in the span's attributes, else in the resource's
- * (otel_util.go, `GetOTelAttrFromEitherMap`: the span takes precedence).
+ * The first of `key` and `alt` in the span's attributes, else in the
+ * resource's; `""` when none is there (otel_util.go,
+ * `GetOTelAttrFromEitherMap`: the span takes precedence, the first key
+ * present wins).
  */
-function either(span: AttributeMap, resource: AttributeMap, normalize: boolean, ...keys: string[]): string {
-  return attr(span, normalize, keys) || attr(resource, normalize, keys);
+function either(span: AttributeMap, resource: AttributeMap, normalize: boolean, key: string, alt?: string): string {
+  const fromSpan = attr(span, normalize, key) ?? (alt === undefined ? undefined : attr(span, normalize, alt));
+  if (fromSpan) return fromSpan;
+  return attr(resource, normalize, key) ?? (alt === undefined ? undefined : attr(resource, normalize, alt)) ?? "";
 }
 
 /**
@@ -229,34 +226,33 @@ function either(span: AttributeMap, resource: AttributeMap, normalize: boolean, 
  * `Consumer`).
  */
 export function operationName(kind: number, span: Attributes, resource: Attributes): string {
-  const get = (normalize: boolean, ...keys: string[]) => either(span, resource, normalize, ...keys);
-  const operation = get(true, "operation.name");
+  const operation = either(span, resource, true, "operation.name");
   if (operation) return operation;
   const isClient = kind === KIND_CLIENT;
   const isServer = kind === KIND_SERVER;
-  if (get(false, "http.request.method", "http.method")) {
+  if (either(span, resource, false, "http.request.method", "http.method")) {
     if (isServer) return "http.server.request";
     if (isClient) return "http.client.request";
   }
-  const db = get(true, "db.system");
+  const db = either(span, resource, true, "db.system");
   if (db && isClient) return `${db}.query`;
-  const system = get(true, "messaging.system");
-  const op = get(true, "messaging.operation");
+  const system = either(span, resource, true, "messaging.system");
+  const op = either(span, resource, true, "messaging.operation");
   if (system && op && kind !== KIND_INTERNAL) return `${system}.${op}`;
-  const rpc = get(true, "rpc.system");
+  const rpc = either(span, resource, true, "rpc.system");
   if (rpc === "aws-api" && isClient) {
-    const service = get(true, "rpc.service");
+    const service = either(span, resource, true, "rpc.service");
     return service ? `aws.${service}.request` : "aws.client.request";
   }
   if (rpc && isClient) return `${rpc}.client.request`;
   if (rpc && isServer) return `${rpc}.server.request`;
-  const provider = get(true, "faas.invoked_provider");
-  const invoked = get(true, "faas.invoked_name");
+  const provider = either(span, resource, true, "faas.invoked_provider");
+  const invoked = either(span, resource, true, "faas.invoked_name");
   if (provider && invoked && isClient) return `${provider}.${invoked}.invoke`;
-  const trigger = get(true, "faas.trigger");
+  const trigger = either(span, resource, true, "faas.trigger");
   if (trigger && isServer) return `${trigger}.invoke`;
-  if (get(true, "graphql.operation.type")) return "graphql.server.request";
-  const protocol = get(true, "network.protocol.name");
+  if (either(span, resource, true, "graphql.operation.type")) return "graphql.server.request";
+  const protocol = either(span, resource, true, "network.protocol.name");
   if (isServer) return protocol ? `${protocol}.server.request` : "server.request";
   if (isClient) return protocol ? `${protocol}.client.request` : "client.request";
   return KIND_STRINGS[kind] ?? KIND_STRINGS[KIND_INTERNAL];
@@ -271,39 +267,39 @@ export function operationName(kind: number, span: Attributes, resource: Attribut
  * last the OTel span name. At most 5000 characters.
  */
 export function resourceName(name: string, kind: number, span: Attributes, resource: Attributes): string {
-  const get = (...keys: string[]) => either(span, resource, false, ...keys);
-  const pick = (): string => {
-    const explicit = get("resource.name");
-    if (explicit) return explicit;
-    let method = get("http.request.method", "http.method");
-    if (method) {
-      if (method === "_OTHER") method = "HTTP";
-      const route = kind === KIND_SERVER ? get("http.route") : "";
-      return route ? `${method} ${route}` : method;
-    }
-    const messaging = get("messaging.operation");
-    if (messaging) {
-      const destination = get("messaging.destination", "messaging.destination.name");
-      return destination ? `${messaging} ${destination}` : messaging;
-    }
-    const rpc = get("rpc.method");
-    if (rpc) {
-      const service = get("rpc.service");
-      return service ? `${rpc} ${service}` : rpc;
-    }
-    const graphql = get("graphql.operation.type");
-    if (graphql) {
-      const operation = get("graphql.operation.name");
-      return operation ? `${graphql} ${operation}` : graphql;
-    }
-    if (get("db.system")) {
-      const query = get("db.statement") || get("db.query.text");
-      if (query) return query;
-    }
-    return name;
-  };
-  const chosen = pick();
+  const chosen = pickResource(name, kind, span, resource);
   return chosen.length > MAX_RESOURCE_LENGTH ? chosen.slice(0, MAX_RESOURCE_LENGTH) : chosen;
+}
+
+function pickResource(name: string, kind: number, span: AttributeMap, resource: AttributeMap): string {
+  const explicit = either(span, resource, false, "resource.name");
+  if (explicit) return explicit;
+  let method = either(span, resource, false, "http.request.method", "http.method");
+  if (method) {
+    if (method === "_OTHER") method = "HTTP";
+    const route = kind === KIND_SERVER ? either(span, resource, false, "http.route") : "";
+    return route ? `${method} ${route}` : method;
+  }
+  const messaging = either(span, resource, false, "messaging.operation");
+  if (messaging) {
+    const destination = either(span, resource, false, "messaging.destination", "messaging.destination.name");
+    return destination ? `${messaging} ${destination}` : messaging;
+  }
+  const rpc = either(span, resource, false, "rpc.method");
+  if (rpc) {
+    const service = either(span, resource, false, "rpc.service");
+    return service ? `${rpc} ${service}` : rpc;
+  }
+  const graphql = either(span, resource, false, "graphql.operation.type");
+  if (graphql) {
+    const operation = either(span, resource, false, "graphql.operation.name");
+    return operation ? `${graphql} ${operation}` : graphql;
+  }
+  if (either(span, resource, false, "db.system")) {
+    const query = either(span, resource, false, "db.statement") || either(span, resource, false, "db.query.text");
+    if (query) return query;
+  }
+  return name;
 }
 
 /**
@@ -454,7 +450,7 @@ export function mapSpanData(data: OtelSpanData): MappedFields {
     if (value !== undefined && value !== null) putMeta(out, key, asString(value));
   }
   if (!("db.name" in out.meta)) {
-    const namespace = attr(rattr, false, ["db.namespace"]) || attr(sattr, false, ["db.namespace"]);
+    const namespace = attr(rattr, false, "db.namespace") || attr(sattr, false, "db.namespace");
     if (namespace) out.meta["db.name"] = namespace;
   }
   return out;
@@ -488,11 +484,18 @@ export function hrTimeToNs(time: HrTime): bigint {
 }
 
 /** A 64- or 128-bit id from OTel's lower-case hex; undefined when it is not valid hex of that width or all zeros. */
-export function idFromHex(hex: string | undefined, digits: 16 | 32): bigint | undefined {
-  if (typeof hex !== "string" || hex.length !== digits || !/^[0-9a-fA-F]+$/.test(hex)) return undefined;
+export function idFromHex(hex: string | undefined, digits: 16 | 32, cache?: Map<string, bigint>): bigint | undefined {
+  if (typeof hex !== "string" || hex.length !== digits) return undefined;
+  const known = cache?.get(hex);
+  if (known !== undefined) return known;
+  if (!HEX.test(hex)) return undefined;
   const id = BigInt(`0x${hex}`);
-  return id === 0n ? undefined : id;
+  if (id === 0n) return undefined;
+  cache?.set(hex, id);
+  return id;
 }
+
+const HEX = /^[0-9a-fA-F]+$/;
 
 /** OTel's hex of an id: 16 or 32 lower-case digits. */
 export function idToHex(id: bigint, digits: 16 | 32): string {
@@ -590,14 +593,16 @@ export interface ReadableSpanLike {
  * `sampling.priority` attribute, else from the sampled flag (1 kept, 0
  * not).
  *
+ * @param traceIds Parsed trace ids by hex, shared by the spans of a batch (each trace id is parsed once).
  * @returns undefined when the span's trace id or span id is not valid.
  */
-export function toDatadogSpan(span: ReadableSpanLike): Span | undefined {
+export function toDatadogSpan(span: ReadableSpanLike, traceIds?: Map<string, bigint>): Span | undefined {
   const context = span.spanContext();
-  const traceId = idFromHex(context.traceId, 32);
+  const traceId = idFromHex(context.traceId, 32, traceIds);
   const spanId = idFromHex(context.spanId, 16);
   if (traceId === undefined || spanId === undefined) return undefined;
-  const parentId = idFromHex(span.parentSpanContext?.spanId ?? span.parentSpanId, 16) ?? 0n;
+  const parent = span.parentSpanContext?.spanId ?? span.parentSpanId;
+  const parentId = (parent && parent !== "0000000000000000" ? idFromHex(parent, 16) : undefined) ?? 0n;
   const mapped = mapSpanData({
     name: span.name,
     kind: span.kind,
@@ -610,7 +615,7 @@ export function toDatadogSpan(span: ReadableSpanLike): Span | undefined {
   const start = hrTimeToNs(span.startTime);
   const end = hrTimeToNs(span.endTime);
   const { meta, metrics } = mapped;
-  meta["otel.trace_id"] = idToHex(traceId, 32);
+  meta["otel.trace_id"] = context.traceId.toLowerCase();
   const tracestate = context.traceState?.serialize();
   if (tracestate && !meta["w3c.tracestate"]) meta["w3c.tracestate"] = tracestate;
   if (parentId === 0n || span.kind === KIND_SERVER || span.kind === KIND_CONSUMER) metrics["_dd.top_level"] = 1;
