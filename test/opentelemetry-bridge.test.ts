@@ -216,6 +216,7 @@ test("the context manager: OTel values survive, ROOT_CONTEXT has no span, bind()
       assert.is(context.active().getValue(key), "v");
       await tracer.trace("inside", async (span) => {
         assert.is(context.active().getValue(key), "v", "kept inside a Tracer span");
+        assert.is(context.active(), context.active(), "the same context object while nothing changes");
         assert.is(trace.getActiveSpan()?.spanContext().spanId, span.spanId.toString(16).padStart(16, "0"));
         context.with(ROOT_CONTEXT, () => {
           assert.is(tracer.activeSpan(), undefined, "ROOT_CONTEXT: nothing active in the Tracer either");

@@ -53,6 +53,8 @@ export class TracerContextManager {
   #source: ActiveSpanSource;
   #views: SpanViews;
   #storage = new AsyncLocalStorage<Context>();
+  /** The stored context with the tracer's active span put in, by stored context: `active()` returns the same object while nothing changes. */
+  #merged = new WeakMap<Context, { span: TracerSpan; context: Context }>();
 
   /** A context manager over `source`'s active span. */
   constructor(source: ActiveSpanSource, views: SpanViews) {
@@ -65,7 +67,14 @@ export class TracerContextManager {
     const ctx = this.#storage.getStore() ?? ROOT_CONTEXT;
     const tracerSpan = this.#source.activeSpan();
     const carried = this.#views.tracerSpanOf(trace.getSpan(ctx));
-    if (tracerSpan) return carried === tracerSpan ? ctx : trace.setSpan(ctx, this.#views.otelSpanOf(tracerSpan));
+    if (tracerSpan) {
+      if (carried === tracerSpan) return ctx;
+      const cached = this.#merged.get(ctx);
+      if (cached?.span === tracerSpan) return cached.context;
+      const merged = trace.setSpan(ctx, this.#views.otelSpanOf(tracerSpan));
+      this.#merged.set(ctx, { span: tracerSpan, context: merged });
+      return merged;
+    }
     // The tracer has no active span: drop one of ours, keep a remote span context.
     return carried ? trace.deleteSpan(ctx) : ctx;
   }
