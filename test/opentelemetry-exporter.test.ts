@@ -252,7 +252,7 @@ test("direct export: unsampled spans, fallbacks of every rule, invalid ids repor
       }),
       readable({ name: "publish", kind: SpanKind.PRODUCER, spanId: "00000000000000e3", attributes: { "messaging.system": "Kafka", "messaging.operation": "publish", "messaging.destination.name": "orders" } }),
       readable({ name: "s3", kind: SpanKind.CLIENT, spanId: "00000000000000e4", attributes: { "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": "GetObject" } }),
-      readable({ name: "plain", kind: SpanKind.CONSUMER, spanId: "00000000000000e5", attributes: { "service.name": "worker" } }),
+      readable({ name: "plain", kind: SpanKind.CONSUMER, spanId: "00000000000000e5", attributes: { "service.name": "Worker Pool" } }),
       readable({ name: "bad", traceId: "00000000000000000000000000000000" }),
     ]);
     assert.is(result.code, ExportResultCode.FAILED);
@@ -289,7 +289,7 @@ test("direct export: unsampled spans, fallbacks of every rule, invalid ids repor
     assert.is(aws.type, "http");
     const plain = s.plain;
     assert.is(plain.name, "Consumer");
-    assert.is(plain.service, "worker", "the span's service.name wins");
+    assert.is(plain.service, "worker_pool", "the span's service.name wins, normalized as the agent does");
     assert.equal(Object.keys(plain.meta).sort(), ["otel.status_code", "otel.trace_id", "span.kind"]);
 
     await exporter.forceFlush();

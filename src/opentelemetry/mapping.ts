@@ -318,9 +318,15 @@ export function spanType(kind: number, span: Attributes, resource: Attributes): 
   return "custom";
 }
 
-/** The service: `service.name` of the span, else of the resource, else `otlpresourcenoservicename` (otel_util.go, `GetOTelService`). */
+/**
+ * The service: `service.name` of the span, else of the resource, else
+ * `otlpresourcenoservicename`; normalized as a tag value (at most 100
+ * characters, lower case, `unnamed-service` when nothing valid is left)
+ * (otel_util.go, `GetOTelService`, and `normalize.NormalizeService`).
+ */
 export function serviceName(span: Attributes, resource: Attributes): string {
-  return either(span, resource, false, "service.name") || DEFAULT_SERVICE;
+  const service = either(span, resource, false, "service.name") || DEFAULT_SERVICE;
+  return normalizeTagValue(service.length > 100 ? service.slice(0, 100) : service) || "unnamed-service";
 }
 
 /** The `span.kind` tag value of an OTel `SpanKind` (otel_util.go, `OTelSpanKindName`). */
@@ -587,7 +593,9 @@ export interface ReadableSpanLike {
  * `trace_id`, as `OTelTraceIDToUint64` does, and the high 64 bits in
  * `_dd.p.tid`), meta `otel.trace_id` (32 hex digits); the span id and the
  * parent's; start and duration in ns; `w3c.tracestate`; links and events
- * as native span links and span events; metrics `_dd.top_level` (a root,
+ * as native span links and span events (`span_links`, `span_events`, as
+ * Datadog tracers send them; the agent keeps OTLP's as JSON in meta
+ * `_dd.span_links` and `events`); metrics `_dd.top_level` (a root,
  * server or consumer span) and `_dd.measured` (client or producer)
  * (otlp.go, `computeTopLevelAndMeasured`); `_sampling_priority_v1` from a
  * `sampling.priority` attribute, else from the sampled flag (1 kept, 0
