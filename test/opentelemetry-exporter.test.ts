@@ -4,7 +4,15 @@ import * as assert from "uvu/assert";
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from "@opentelemetry/api";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { DatadogSpanExporter, ExportResultCode, type ExportResult, type ReadableSpanLike } from "../opentelemetry.ts";
+import {
+  DatadogSpanExporter,
+  type ExportResult,
+  ExportResultCode,
+  operationName,
+  type ReadableSpanLike,
+  resourceName,
+  spanType,
+} from "../opentelemetry.ts";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { byName } from "./tracer-helpers.ts";
@@ -320,6 +328,49 @@ test("a span the trace exporter rejects is left out, the rest of the batch is se
     await exporter.shutdown();
     await agent.close();
   }
+});
+
+test("the rules, case by case (the cases of the agent's otel_util_test.go, and more)", () => {
+  const S = SpanKind.SERVER, C = SpanKind.CLIENT, I = SpanKind.INTERNAL, P = SpanKind.PRODUCER, K = SpanKind.CONSUMER;
+  // [kind, span attributes, resource attributes, operation name, resource, type]
+  const cases: [number, Record<string, string>, Record<string, string>, string, string, string][] = [
+    [I, {}, {}, "Internal", "span_name", "custom"],
+    [I, { "resource.name": "res" }, {}, "Internal", "res", "custom"],
+    [I, { "http.request.method": "GET" }, {}, "Internal", "GET", "custom"],
+    [I, { "http.method": "GET", "http.route": "/" }, {}, "Internal", "GET", "custom"],
+    [S, { "http.method": "GET", "http.route": "/" }, {}, "http.server.request", "GET /", "web"],
+    [C, { "http.request.method": "GET", "http.route": "/x" }, {}, "http.client.request", "GET", "http"],
+    [I, { "graphql.operation.name": "myQuery" }, {}, "Internal", "span_name", "custom"],
+    [I, { "graphql.operation.type": "query", "graphql.operation.name": "myQuery" }, {}, "graphql.server.request", "query myQuery", "custom"],
+    [C, { "span.name": "span_name" }, { "db.system": "mysql", "db.statement": "SELECT * FROM table WHERE id = 12345" }, "mysql.query", "SELECT * FROM table WHERE id = 12345", "sql"],
+    [C, {}, { "db.system": "redis", "db.query.text": "SET key value" }, "redis.query", "SET key value", "redis"],
+    [C, { "db.system": "memcached" }, { "db.system": "redis" }, "memcached.query", "span_name", "memcached"],
+    [C, { "db.system": "couchdb" }, {}, "couchdb.query", "span_name", "db"],
+    [C, { "db.system": "opensearch" }, {}, "opensearch.query", "span_name", "opensearch"],
+    [I, { "resource.name": "res_span" }, { "resource.name": "res_resource" }, "Internal", "res_span", "custom"],
+    [I, { "http.request.method": "GET" }, { "http.request.method": "POST" }, "Internal", "GET", "custom"],
+    [K, { "messaging.operation": "process", "messaging.system": "rabbitmq" }, { "messaging.operation": "receive" }, "rabbitmq.process", "process", "custom"],
+    [P, { "messaging.system": "kafka", "messaging.operation": "publish", "messaging.destination": "t" }, {}, "kafka.publish", "publish t", "custom"],
+    [I, { "rpc.method": "span_method", "rpc.service": "span_service" }, { "rpc.method": "resource_method", "rpc.service": "resource_service" }, "Internal", "span_method span_service", "custom"],
+    [S, { "rpc.system": "grpc", "rpc.method": "Get", "rpc.service": "Users" }, {}, "grpc.server.request", "Get Users", "web"],
+    [C, { "rpc.system": "grpc" }, {}, "grpc.client.request", "span_name", "http"],
+    [C, { "rpc.system": "aws-api" }, {}, "aws.client.request", "span_name", "http"],
+    [C, { "faas.invoked_provider": "aws", "faas.invoked_name": "fn" }, {}, "aws.fn.invoke", "span_name", "http"],
+    [S, { "faas.trigger": "http" }, {}, "http.invoke", "span_name", "web"],
+    [S, { "network.protocol.name": "amqp" }, {}, "amqp.server.request", "span_name", "web"],
+    [C, {}, {}, "client.request", "span_name", "http"],
+    [S, {}, {}, "server.request", "span_name", "web"],
+    [P, {}, {}, "Producer", "span_name", "custom"],
+    [I, { "operation.name": "My Op", "span.type": "span-type" }, { "span.type": "resource-type" }, "my_op", "span_name", "span-type"],
+    [I, {}, { "span.type": "resource-type" }, "Internal", "span_name", "resource-type"],
+  ];
+  for (const [kind, sattr, rattr, name, resource, type] of cases) {
+    const what = JSON.stringify([kind, sattr, rattr]);
+    assert.is(operationName(kind, sattr, rattr), name, `name of ${what}`);
+    assert.is(resourceName("span_name", kind, sattr, rattr), resource, `resource of ${what}`);
+    assert.is(spanType(kind, sattr, rattr), type, `type of ${what}`);
+  }
+  assert.is(resourceName("x", I, { "resource.name": "a".repeat(5001) }, {}).length, 5000, "resources are cut at 5000");
 });
 
 test("the main entry never loads @opentelemetry/*: its import graph has no OTel module", () => {

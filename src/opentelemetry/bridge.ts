@@ -93,6 +93,7 @@ export class BridgeSpan {
   readonly tracerSpan: TracerSpan;
   #otel: OtelState | undefined;
   #ended = false;
+  #ids: [traceId: string, spanId: string] | undefined;
 
   /** Internal: spans come from the bridge's tracers. */
   constructor(span: TracerSpan, otel: OtelState | undefined) {
@@ -104,9 +105,10 @@ export class BridgeSpan {
   spanContext(): OtelSpanContext {
     const span = this.tracerSpan;
     const priority = span.samplingPriority;
+    const [traceId, spanId] = this.#ids ??= [idToHex(span.traceId, 32), idToHex(span.spanId, 16)];
     return {
-      traceId: idToHex(span.traceId, 32),
-      spanId: idToHex(span.spanId, 16),
+      traceId,
+      spanId,
       traceFlags: priority === undefined || priority > 0 ? TraceFlags.SAMPLED : TraceFlags.NONE,
       isRemote: false,
     };
@@ -184,7 +186,7 @@ export class BridgeSpan {
     if (typeof exception === "string") {
       attributes["exception.message"] = exception;
     } else if (exception) {
-      const type = exception.code !== undefined ? String(exception.code) : exception.name;
+      const type = exception.code ? String(exception.code) : exception.name;
       if (type) attributes["exception.type"] = type;
       if (exception.message) attributes["exception.message"] = exception.message;
       if (exception.stack) attributes["exception.stacktrace"] = exception.stack;
