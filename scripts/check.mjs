@@ -10,7 +10,7 @@ import { denoBinary, root } from "./runtimes.mjs";
 
 const deno = denoBinary();
 const ts = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith(".ts")).map((f) => `${dir}/${f}`);
-const entries = ["mod.ts", "testing.ts", "build.ts"];
+const entries = ["mod.ts", "testing.ts", "build.ts", "opentelemetry.ts"];
 const checks = [
   ["tsc --noEmit --strict", process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json", "--noEmit", "--strict"]],
   ["deno check", deno, ["check", "--quiet", ...entries, "cli.ts", ...ts("test"), ...ts("examples")]],

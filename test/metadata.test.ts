@@ -23,7 +23,7 @@ test("package.json and deno.json name the same package and entry points", () => 
   assert.is(pkg.name, "@dd-ffi/trace");
   assert.is(deno.name, pkg.name);
   assert.is(deno.license, pkg.license);
-  assert.equal(Object.keys(deno.exports).sort(), [".", "./build", "./testing"]);
+  assert.equal(Object.keys(deno.exports).sort(), [".", "./build", "./opentelemetry", "./testing"]);
   for (const [entry, source] of Object.entries(deno.exports) as [string, string][]) {
     const compiled = source.replace(/^\.\//, "./dist/").replace(/\.ts$/, "");
     assert.equal(pkg.exports[entry], { types: `${compiled}.d.ts`, default: `${compiled}.js` }, entry);

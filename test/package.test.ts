@@ -262,7 +262,7 @@ if (onNode) {
     for (const f of ["package.json", "README.md", "dist/cli.js", "dist/ffi/bun_worker.js", "dist/ffi/bun_slice_return.c"]) {
       assert.ok(files.includes(f), `${f} in ${files.join(" ")}`);
     }
-    for (const entry of ["mod", "testing", "build"]) {
+    for (const entry of ["mod", "testing", "build", "opentelemetry"]) {
       assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), entry);
     }
     for (const c of C_SOURCES) assert.ok(files.includes(`dist/lib/${c}`), c);
