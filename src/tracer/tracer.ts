@@ -22,7 +22,7 @@ import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
 import { DEFAULT_STYLES, parseStyles } from "./styles.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
-import { EnvSettings, option, Problem, type Rule, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { EnvSettings, option, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
 import { injectLog } from "./log-injection.ts";
 
 /**
