@@ -467,6 +467,11 @@ export const symbols = {
     result: "pointer", // ddog_Error * (NULL on success; its message freed with ddog_Error_drop)
     optional: true,
   },
+  ddog_logger_disable_std: {
+    parameters: [],
+    result: "pointer", // ddog_Error * (NULL on success)
+    optional: true,
+  },
   ddog_logger_set_log_level: {
     parameters: [
       "i32", // ddog_LogEventLevel log_level (a C enum, see `logLevels`)
