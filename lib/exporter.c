@@ -291,10 +291,11 @@ struct ddog_TraceExporter {
   ddffi_otlp_resource resource;
 };
 
-/* http::HeaderValue::from_str: visible ASCII and tab. */
+/* http::HeaderValue::from_str (http 1.1): any byte but controls and DEL;
+ * tab is fine. */
 static bool header_value_ok(const char *s) {
-  for (; *s; s++)
-    if (!((*s >= 0x20 && *s < 0x7f) || *s == '\t')) return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (!((*p >= 0x20 && *p != 0x7f) || *p == '\t')) return false;
   return true;
 }
 
@@ -545,6 +546,8 @@ static ddog_TraceExporterError *transport_error(ddffi_http_result r, const ddffi
   case DDFFI_HTTP_TIMED_OUT:
     return ddffi_error(E(TIMED_OUT), "IO: timed out");
   case DDFFI_HTTP_CONNECT_FAILED:
+    if (resp->error[0])
+      return ddffi_errorf(E(CONNECTION_RESET), "Network: Network error: client error (Connect): %s", resp->error);
     return ddffi_error(E(CONNECTION_RESET), "Network: Network error: client error (Connect)");
   case DDFFI_HTTP_SEND_FAILED:
     return ddffi_error(E(CONNECTION_RESET), "Network: Network error: client error (SendRequest)");
@@ -553,6 +556,10 @@ static ddog_TraceExporterError *transport_error(ddffi_http_result r, const ddffi
   case DDFFI_HTTP_BODY_FAILED:
     return otlp ? ddffi_error(E(INTERNAL), "Internal: Invalid worker state: Failed to read OTLP response body")
                 : ddffi_error(E(INVALID_DATA), "IO: failed to read response body");
+  case DDFFI_HTTP_BODY_TOO_LONG:
+    /* libdatadog reads any length; the bundled library stops (http.h) */
+    return ddffi_errorf(E(HTTP_BODY_TOO_LONG), "Network: the agent's response body is over %zu bytes",
+                        DDFFI_HTTP_MAX_BODY);
   case DDFFI_HTTP_OTHER_FAILED:
     return ddffi_errorf(E(NETWORK_UNKNOWN), "Network: HTTP error: %s", resp->error);
   case DDFFI_HTTP_OK:
