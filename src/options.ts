@@ -177,6 +177,16 @@ function checkUrl(url: string, option: string, fn: string): void {
   throw fail(`${JSON.stringify(url)} has no scheme: use http://host:port or unix:///path/to.sock`);
 }
 
+/**
+ * The URL with each non-ASCII character of its path and query percent-encoded (as UTF-8): libdatadog
+ * v41's http::Uri refuses them ("invalid uri character"), and on the wire a request line is ASCII.
+ */
+export function encodeUrlPath(url: string): string {
+  const m = /^(https?:\/\/[^/?#]*)(.*)$/is.exec(url);
+  if (!m) return url;
+  return m[1] + m[2].replace(/[\u0080-\uffff]+/g, (s) => Array.from(utf8.encode(s), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+}
+
 /** Runs a setter, naming the option if it fails. */
 function unwrapOption(b: Binding, error: Word | null, fn: string, option: string): void {
   if (!error) return;
@@ -243,7 +253,7 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   for (const [option, fn] of stringSetters) {
     const v = o[option];
     if (v === undefined) continue;
-    const value = str(v, `options.${option}`);
+    const value = option === "url" ? encodeUrlPath(str(v, "options.url")) : str(v, `options.${option}`);
     if (headerOptions.has(option) && HEADER_FORBIDDEN.test(value)) {
       throw new ValidationError(`options.${option}`, "contains a control character (CR, LF, NUL, …), which cannot go in an HTTP header");
     }
@@ -313,7 +323,7 @@ function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): Conf
 
 function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
   if (typeof otlp !== "object" || otlp === null) throw new ValidationError("options.otlp", "expected an object");
-  const endpoint = str(otlp.endpoint, "options.otlp.endpoint");
+  const endpoint = encodeUrlPath(str(otlp.endpoint, "options.otlp.endpoint"));
   const calls: ConfigCall[] = [(b, config) => {
     const fn = "ddog_trace_exporter_config_set_otlp_endpoint";
     const [p, n] = strings(b, [endpoint]);
