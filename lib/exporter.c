@@ -282,6 +282,7 @@ struct ddog_TraceExporter {
   char *traces_target; /* the agent URL's path + "/v0.4/traces" */
   uint64_t timeout_ms;
   char *test_token; /* NULL when unset */
+  bool test_token_nul; /* it had a NUL, which no header value may hold (the copy stops there) */
   /* Datadog-Meta-* values; NULL when empty or not a valid header value */
   char *lang, *lang_version, *lang_interpreter, *tracer_version;
   bool client_computed_stats;
@@ -304,10 +305,12 @@ static char *opt_cstr(const ddffi_opt_str *s) {
   return strndup(s->value.data ? s->value.data : "", s->value.len);
 }
 
-/* libdatadog omits a Datadog-Meta-* header that is empty or not a valid value. */
+static bool has_nul(const ddffi_opt_str *s) { return s->set && s->value.len && memchr(s->value.data, 0, s->value.len); }
+
+/* libdatadog omits a Datadog-Meta-* header that is empty or not a valid value (a NUL included). */
 static char *meta_header(const ddffi_opt_str *s) {
   char *v = opt_cstr(s);
-  if (v && (!*v || !header_value_ok(v))) {
+  if (v && (!*v || !header_value_ok(v) || has_nul(s))) {
     free(v);
     v = NULL;
   }
@@ -415,6 +418,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   ddog_TraceExporterError *err = set_agent(x, config);
   x->timeout_ms = config->has_connection_timeout ? config->connection_timeout_ms : DEFAULT_TIMEOUT_MS;
   x->test_token = opt_cstr(&config->test_session_token);
+  x->test_token_nul = has_nul(&config->test_session_token);
   x->lang = meta_header(&config->language);
   x->lang_version = meta_header(&config->lang_version);
   x->lang_interpreter = meta_header(&config->lang_interpreter);
@@ -634,7 +638,7 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
   h[n++] = (ddffi_http_header){"datadog-send-real-http-status", "1"};
   h[n++] = (ddffi_http_header){"x-datadog-trace-count", count};
   h[n++] = (ddffi_http_header){"content-type", "application/msgpack"};
-  if (!headers_ok(h, checked)) {
+  if (!headers_ok(h, checked) || x->test_token_nul) {
     ddffi_buf_free(&payload);
     return build_error(false);
   }
@@ -689,7 +693,7 @@ static ddog_TraceExporterError *send_otlp(const ddog_TraceExporter *x, ddog_Trac
   h[n++] = (ddffi_http_header){"content-type", "application/json"};
   if (x->client_computed_stats) h[n++] = (ddffi_http_header){"datadog-client-computed-stats", "yes"};
   /* here an invalid token is skipped rather than failing the request */
-  if (x->test_token && header_value_ok(x->test_token))
+  if (x->test_token && header_value_ok(x->test_token) && !x->test_token_nul)
     h[n++] = (ddffi_http_header){"x-datadog-test-session-token", x->test_token};
 
   if (!err) {

@@ -355,6 +355,61 @@ test("CR, LF or NUL in a header-bound option → ValidationError at construction
   }
 });
 
+type Setter = "ddog_trace_exporter_config_set_url" | "ddog_trace_exporter_config_set_test_session_token";
+
+/**
+ * Through the C ABI itself, skipping the TypeScript checks: an exporter from raw setter calls, one
+ * `ddog_trace_exporter_send` of `[[]]` (one empty trace chunk); returns the error, freed.
+ */
+async function rawSend(settings: [Setter, string][]): Promise<TraceExporterError | undefined> {
+  const b = getBinding();
+  const s = b.symbols;
+  s.ddog_trace_exporter_config_new(b.out);
+  const config = b.takeOut();
+  let handle: number | bigint = 0;
+  try {
+    for (const [setter, value] of settings) {
+      b.reserve(3 * value.length);
+      b.arg(value, false);
+      b.unwrap(s[setter](config, b.argPtrWord, b.argLenWord), setter);
+    }
+    b.unwrap(s.ddog_trace_exporter_new(b.out, config), "ddog_trace_exporter_new");
+    handle = b.takeOut();
+  } finally {
+    s.ddog_trace_exporter_config_free(config);
+  }
+  const payload = b.native.alloc(8);
+  try {
+    new Uint8Array(payload.buffer).set([0x91, 0x90]);
+    const error = await b.native.async.ddog_trace_exporter_send(handle, b.word(payload.address), b.word(2), b.word(0));
+    return error ? b.takeError(error, "ddog_trace_exporter_send") : undefined;
+  } finally {
+    b.native.free(payload);
+    await b.native.async.ddog_trace_exporter_free(handle);
+  }
+}
+
+test("through the C ABI, a test session token with a NUL fails the send (IoError), not cut short", async () => {
+  // libdatadog's http::HeaderValue refuses a NUL; the bundled library used to send the part before it.
+  await using agent = await TestAgent.start();
+  const e = await rawSend([["ddog_trace_exporter_config_set_url", agent.url], ["ddog_trace_exporter_config_set_test_session_token", "tok\0en"]]);
+  assert.is(e?.code, "IoError");
+  assert.is(agent.requests.filter((r) => r.path === "/v0.4/traces").length, 0, "nothing sent with a cut token");
+});
+
+test("through the C ABI, a unix socket path with a NUL or over sun_path is a Connect error, not another socket", async () => {
+  let e = await rawSend([["ddog_trace_exporter_config_set_url", `unix:///tmp/${"s".repeat(120)}.sock`]]);
+  assert.is(e?.code, "ConnectionReset");
+  if (bundled) assert.match(e!.detail, /unix socket path is 130 bytes, over the 10\d this OS allows/);
+  // the part before the NUL is a live socket: connecting there would be wrong
+  const path = `/tmp/dd-ffi-nul-${process.pid}.sock`;
+  await using agent = await TestAgent.start({ socketPath: path });
+  e = await rawSend([["ddog_trace_exporter_config_set_url", `unix://${path}\0.other`]]);
+  assert.is(e?.code, "ConnectionReset");
+  if (bundled) assert.match(e!.detail, /NUL/);
+  assert.is(agent.requests.length, 0);
+});
+
 test("a tab or a non-ASCII character in the test session token goes through as the header value", async () => {
   const seen: string[] = [];
   const agent = await rawServer((socket) => {
