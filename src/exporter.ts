@@ -139,7 +139,7 @@ export class TraceExporter implements Disposable, AsyncDisposable {
    * @returns The agent's answer.
    * @throws {ValidationError} synchronously-built input was invalid (its `path` names the span and field); nothing was sent.
    * @throws {TraceExporterError} libdatadog failed to send (`code`: `ConnectionRefused`, `HttpServer`, `TimedOut`, …).
-   * @throws {AbortError} `options.signal` was aborted.
+   * @throws {AbortError} `options.signal` was aborted, or `close({ timeoutMs })` ran out and cancelled the send.
    * @throws {ClosedError} the exporter is closed.
    */
   send(traces: readonly TraceChunk[], options: SendOptions = {}): Promise<AgentResponse> {
