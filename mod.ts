@@ -5,7 +5,7 @@
  * @module
  */
 export { TraceExporter } from "./src/exporter.ts";
-export type { AgentResponse, SendOptions } from "./src/exporter.ts";
+export type { AgentResponse, CloseOptions, SendOptions } from "./src/exporter.ts";
 export type { ExporterOptions, OtlpOptions, TelemetryOptions } from "./src/options.ts";
 export { double } from "./src/span.ts";
 export { encodeValue } from "./src/encode.ts";

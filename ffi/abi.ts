@@ -30,7 +30,7 @@ export type CType = "pointer" | "slice" | "usize" | "u64" | "i64" | "f64" | "boo
 export interface SymbolDef {
   readonly parameters: readonly CType[];
   readonly result: CType;
-  /** Blocks on network I/O: adapters also offer it off the JS thread. */
+  /** Blocks on network I/O: adapters also offer it off the JS thread (`Native.async`), never on libuv's pool. */
   readonly blocking?: true;
   /** Not part of libdatadog: the adapters bind it only if present. */
   readonly optional?: true;
@@ -206,6 +206,7 @@ export const symbols = {
       "pointer", // ddog_TraceExporter *handle
     ],
     result: "void",
+    blocking: true, // libdatadog's shutdown, with no timeout: final telemetry and stats flushes
   },
   ddog_trace_exporter_send: {
     parameters: [

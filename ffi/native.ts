@@ -79,6 +79,12 @@ export interface RuntimeInfo {
    * `Deno.exit()` or a signal. Returns a function that removes the hook.
    */
   onBeforeExit(callback: () => boolean): () => void;
+  /**
+   * Where a blocking call still running would hold up `process.exit()` (Node joins the worker threads
+   * that run them), calls `callback` synchronously as the process exits, so that it can cancel them.
+   * Absent where exiting does not wait for those threads (Bun, Deno).
+   */
+  onExit?(callback: () => void): void;
 }
 
 /** One loaded library, as one runtime's adapter presents it. */
@@ -95,7 +101,10 @@ export interface Native {
   readonly wordType: "number" | "bigint";
   /** Every symbol of `abi.ts`, called synchronously on the JS thread. */
   readonly symbols: NativeSymbols;
-  /** The blocking symbols, called on another thread; the JS thread stays free. */
+  /**
+   * The blocking symbols, called on another thread; the JS thread stays free, and so does libuv's
+   * thread pool (the app's file system, DNS and zlib work). While a call runs, the process stays alive.
+   */
   readonly async: { [K in BlockingName]: AsyncNativeFunction<Symbols[K]> };
   /** Allocates `size` bytes of zeroed, non-moving memory. */
   alloc(size: number): NativeMemory;

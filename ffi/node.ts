@@ -1,12 +1,16 @@
 /**
  * The Node adapter: koffi. Every parameter is declared as a plain integer or
  * double (koffi converts struct objects about 5× slower), so a slice goes
- * as two `uintptr_t`; blocking symbols use koffi's asynchronous calls, which
- * run on koffi's worker threads.
+ * as two `uintptr_t`; blocking symbols run on dedicated worker threads that
+ * load the same library with koffi (not koffi's asynchronous calls: those
+ * run on libuv's 4-thread pool, which four sends to a hung agent would hold,
+ * stalling the app's `fs`, `dns.lookup` and `zlib` work).
  *
  * @module
  */
+import { createRequire } from "node:module";
 import process from "node:process";
+import { Worker } from "node:worker_threads";
 import koffi from "koffi";
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
 import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
@@ -34,6 +38,103 @@ function resultType(t: CType): unknown {
   return sliceType;
 }
 
+/**
+ * The worker's code: plain CommonJS, so that it needs no TypeScript loader and no file next to this
+ * one. `workerData` carries koffi's path, the library's and the blocking symbols' declarations.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const koffi = require(workerData.koffi);
+const lib = koffi.load(workerData.path);
+const fns = {};
+for (const [name, result, params] of workerData.symbols) fns[name] = lib.func(name, result, params);
+parentPort.on("message", ({ id, name, args }) => {
+  let reply;
+  try {
+    reply = { id, result: fns[name](...args) };
+  } catch (e) {
+    reply = { id, error: String((e && e.stack) || e) };
+  }
+  parentPort.postMessage(reply);
+});
+`;
+
+/** Most worker threads at once; further calls wait for one to be free. */
+const MAX_WORKERS = 8;
+
+interface Call {
+  id: number;
+  name: string;
+  args: unknown[];
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  call: Call | undefined;
+}
+
+/** Worker threads for the blocking symbols; each runs one call at a time, and keeps the process alive only then. */
+class WorkerPool {
+  #workers: PoolWorker[] = [];
+  #queue: Call[] = [];
+  #next = 1;
+  #data: { koffi: string; path: string; symbols: [string, string, string[]][] };
+
+  constructor(path: string, symbols: [string, string, string[]][]) {
+    this.#data = { koffi: createRequire(import.meta.url).resolve("koffi"), path, symbols };
+  }
+
+  call(name: string, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const call = { id: this.#next++, name, args, resolve, reject };
+      const w = this.#workers.find((w) => !w.call) ?? (this.#workers.length < MAX_WORKERS ? this.#spawn() : undefined);
+      if (w) this.#run(w, call);
+      else this.#queue.push(call);
+    });
+  }
+
+  #run(w: PoolWorker, call: Call) {
+    w.call = call;
+    w.worker.ref();
+    w.worker.postMessage({ id: call.id, name: call.name, args: call.args });
+  }
+
+  #spawn(): PoolWorker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
+    const w: PoolWorker = { worker, call: undefined };
+    worker.on("message", (data: { id: number; result?: unknown; error?: string }) => {
+      const call = w.call;
+      if (!call || call.id !== data.id) return;
+      w.call = undefined;
+      if ("error" in data) call.reject(new Error(data.error));
+      else call.resolve(data.result);
+      const next = this.#queue.shift();
+      if (next) this.#run(w, next);
+      else worker.unref();
+    });
+    const gone = (error: unknown) => {
+      this.#workers = this.#workers.filter((x) => x !== w);
+      const call = w.call;
+      w.call = undefined;
+      call?.reject(error instanceof Error ? error : new Error(`the FFI worker thread exited (${String(error)})`));
+      const next = this.#queue.shift();
+      if (next) this.#run(this.#spawn(), next);
+    };
+    worker.on("error", gone);
+    worker.on("exit", gone);
+    worker.unref();
+    this.#workers.push(w);
+    return w;
+  }
+
+  terminate() {
+    for (const w of this.#workers) void w.worker.terminate();
+    this.#workers = [];
+  }
+}
+
 /** The running Node. */
 export const runtime: RuntimeInfo = {
   name: "nodejs",
@@ -46,6 +147,9 @@ export const runtime: RuntimeInfo = {
     process.on("beforeExit", listener);
     return () => void process.off("beforeExit", listener);
   },
+  onExit(callback) {
+    process.on("exit", () => callback());
+  },
 };
 
 /** Opens the library at `path`. */
@@ -53,6 +157,7 @@ export function open(path: string): Native {
   const lib = koffi.load(path);
   const bound: Record<string, Any> = {};
   const async: Record<string, Any> = {};
+  const blocking: [string, string, string[]][] = [];
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     let f: Any;
     try {
@@ -66,10 +171,11 @@ export function open(path: string): Native {
       return [Number(s.ptr), Number(s.len)];
     } : f;
     if (def.blocking) {
-      async[name] = (...a: Any[]) =>
-        new Promise((resolve, reject) => f.async(...a, (err: unknown, r: unknown) => (err ? reject(err) : resolve(r))));
+      blocking.push([name, nativeTypes[def.result as Exclude<CType, "slice">], flatParameters(def).map((t) => nativeTypes[t])]);
+      async[name] = (...a: Any[]) => pool.call(name, a);
     }
   }
+  const pool = new WorkerPool(path, blocking);
   const owned = new WeakMap<NativeMemory, unknown>();
   return {
     path,
@@ -98,6 +204,7 @@ export function open(path: string): Native {
       return koffi.decode(address as Any, "char", -1) as string;
     },
     close() {
+      pool.terminate();
       lib.unload();
     },
   };

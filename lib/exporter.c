@@ -283,6 +283,7 @@ struct ddog_TraceExporter {
   char *traces_target; /* the agent URL's path + "/v0.4/traces" */
   uint64_t timeout_ms;
   char *test_token; /* NULL when unset */
+  bool test_token_nul; /* it had a NUL, which no header value may hold (the copy stops there) */
   /* Datadog-Meta-* values; NULL when empty or not a valid header value */
   char *lang, *lang_version, *lang_interpreter, *tracer_version;
   bool client_computed_stats;
@@ -292,10 +293,11 @@ struct ddog_TraceExporter {
   ddffi_otlp_resource resource;
 };
 
-/* http::HeaderValue::from_str: visible ASCII and tab. */
+/* http::HeaderValue::from_str (http 1.1): any byte but controls and DEL;
+ * tab is fine. */
 static bool header_value_ok(const char *s) {
-  for (; *s; s++)
-    if (!((*s >= 0x20 && *s < 0x7f) || *s == '\t')) return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (!((*p >= 0x20 && *p != 0x7f) || *p == '\t')) return false;
   return true;
 }
 
@@ -304,10 +306,12 @@ static char *opt_cstr(const ddffi_opt_str *s) {
   return strndup(s->value.data ? s->value.data : "", s->value.len);
 }
 
-/* libdatadog omits a Datadog-Meta-* header that is empty or not a valid value. */
+static bool has_nul(const ddffi_opt_str *s) { return s->set && s->value.len && memchr(s->value.data, 0, s->value.len); }
+
+/* libdatadog omits a Datadog-Meta-* header that is empty or not a valid value (a NUL included). */
 static char *meta_header(const ddffi_opt_str *s) {
   char *v = opt_cstr(s);
-  if (v && (!*v || !header_value_ok(v))) {
+  if (v && (!*v || !header_value_ok(v) || has_nul(s))) {
     free(v);
     v = NULL;
   }
@@ -415,6 +419,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   ddog_TraceExporterError *err = set_agent(x, config);
   x->timeout_ms = config->has_connection_timeout ? config->connection_timeout_ms : DEFAULT_TIMEOUT_MS;
   x->test_token = opt_cstr(&config->test_session_token);
+  x->test_token_nul = has_nul(&config->test_session_token);
   x->lang = meta_header(&config->language);
   x->lang_version = meta_header(&config->lang_version);
   x->lang_interpreter = meta_header(&config->lang_interpreter);
@@ -546,6 +551,8 @@ static ddog_TraceExporterError *transport_error(ddffi_http_result r, const ddffi
   case DDFFI_HTTP_TIMED_OUT:
     return ddffi_error(E(TIMED_OUT), "IO: timed out");
   case DDFFI_HTTP_CONNECT_FAILED:
+    if (resp->error[0])
+      return ddffi_errorf(E(CONNECTION_RESET), "Network: Network error: client error (Connect): %s", resp->error);
     return ddffi_error(E(CONNECTION_RESET), "Network: Network error: client error (Connect)");
   case DDFFI_HTTP_SEND_FAILED:
     return ddffi_error(E(CONNECTION_RESET), "Network: Network error: client error (SendRequest)");
@@ -554,6 +561,10 @@ static ddog_TraceExporterError *transport_error(ddffi_http_result r, const ddffi
   case DDFFI_HTTP_BODY_FAILED:
     return otlp ? ddffi_error(E(INTERNAL), "Internal: Invalid worker state: Failed to read OTLP response body")
                 : ddffi_error(E(INVALID_DATA), "IO: failed to read response body");
+  case DDFFI_HTTP_BODY_TOO_LONG:
+    /* libdatadog reads any length; the bundled library stops (http.h) */
+    return ddffi_errorf(E(HTTP_BODY_TOO_LONG), "Network: the agent's response body is over %zu bytes",
+                        DDFFI_HTTP_MAX_BODY);
   case DDFFI_HTTP_OTHER_FAILED:
     return ddffi_errorf(E(NETWORK_UNKNOWN), "Network: HTTP error: %s", resp->error);
   case DDFFI_HTTP_OK:
@@ -628,7 +639,7 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
   h[n++] = (ddffi_http_header){"datadog-send-real-http-status", "1"};
   h[n++] = (ddffi_http_header){"x-datadog-trace-count", count};
   h[n++] = (ddffi_http_header){"content-type", "application/msgpack"};
-  if (!headers_ok(h, checked)) {
+  if (!headers_ok(h, checked) || x->test_token_nul) {
     ddffi_buf_free(&payload);
     return build_error(false);
   }
@@ -686,7 +697,7 @@ static ddog_TraceExporterError *send_otlp(const ddog_TraceExporter *x, ddog_Trac
   h[n++] = (ddffi_http_header){"content-type", "application/json"};
   if (x->client_computed_stats) h[n++] = (ddffi_http_header){"datadog-client-computed-stats", "yes"};
   /* here an invalid token is skipped rather than failing the request */
-  if (x->test_token && header_value_ok(x->test_token))
+  if (x->test_token && header_value_ok(x->test_token) && !x->test_token_nul)
     h[n++] = (ddffi_http_header){"x-datadog-test-session-token", x->test_token};
 
   if (!err) {

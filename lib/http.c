@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,7 @@ static bool parse_path_url(ddffi_url *u, ddffi_url_kind kind, const char *p, siz
   }
   u->kind = kind;
   u->fs_path = dup_range(p, n);
+  u->fs_path_len = n;
   u->host_header = malloc(2 * n + 1);
   if (!u->fs_path || !u->host_header || !set_paths(u, "/", 1, 1)) {
     set_err(err, errlen, "out of memory");
@@ -325,6 +327,96 @@ static ddffi_http_result from_wait(wait_result w) {
   return w == WAIT_TIMEOUT ? DDFFI_HTTP_TIMED_OUT : DDFFI_HTTP_CANCELLED;
 }
 
+/* Between reads or writes that did not block: the deadline and the cancel
+ * fd still apply (a peer that streams without pause never makes us wait). */
+static ddffi_http_result check_time(int64_t deadline, int cancel_fd) {
+  if (ddffi_http_cancelled(cancel_fd)) return DDFFI_HTTP_CANCELLED;
+  if (now_ms() >= deadline) return DDFFI_HTTP_TIMED_OUT;
+  return DDFFI_HTTP_OK;
+}
+
+/* ---- resolving ---------------------------------------------------------------- */
+
+/* getaddrinfo() blocks and cannot be interrupted, so a host name is resolved
+ * on a detached thread while the caller waits on a pipe with the deadline and
+ * the cancel fd; whichever side finishes last frees the job. (hyper resolves
+ * on a blocking thread too, and its request future is dropped on timeout.) */
+typedef struct resolve_job {
+  atomic_int refs;
+  atomic_bool done;
+  int fds[2];
+  char *host, *port;
+  struct addrinfo *res;
+  int rc;
+} resolve_job;
+
+static void job_release(resolve_job *j) {
+  if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+  if (j->res) freeaddrinfo(j->res);
+  close(j->fds[0]);
+  close(j->fds[1]);
+  free(j->host);
+  free(j->port);
+  free(j);
+}
+
+static const struct addrinfo resolve_hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+
+static void *resolve_thread(void *arg) {
+  resolve_job *j = arg;
+  j->rc = getaddrinfo(j->host, j->port, &resolve_hints, &j->res);
+  atomic_store_explicit(&j->done, true, memory_order_release);
+  ssize_t w = write(j->fds[1], "x", 1);
+  (void)w;
+  job_release(j);
+  return NULL;
+}
+
+/* Resolves host:port like hyper's resolver (every address, in order). */
+static ddffi_http_result resolve(const char *host, const char *port, int64_t deadline, int cancel_fd,
+                                 struct addrinfo **out) {
+  *out = NULL;
+  struct addrinfo numeric = resolve_hints;
+  numeric.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  if (getaddrinfo(host, port, &numeric, out) == 0) return DDFFI_HTTP_OK; /* an IP address: nothing to wait for */
+  *out = NULL;
+  resolve_job *j = calloc(1, sizeof *j);
+  pthread_attr_t attr;
+  pthread_t tid;
+  bool started = false;
+  if (j && pipe(j->fds) == 0) {
+    fcntl(j->fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(j->fds[1], F_SETFD, FD_CLOEXEC);
+    j->host = strdup(host);
+    j->port = strdup(port);
+    atomic_init(&j->refs, 2);
+    if (j->host && j->port && pthread_attr_init(&attr) == 0) {
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      started = pthread_create(&tid, &attr, resolve_thread, j) == 0;
+      pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+      atomic_init(&j->refs, 1);
+      job_release(j);
+    }
+  } else {
+    free(j);
+  }
+  if (!started) /* no thread: resolve here */
+    return getaddrinfo(host, port, &resolve_hints, out) == 0 ? DDFFI_HTTP_OK : DDFFI_HTTP_CONNECT_FAILED;
+  wait_result w = wait_fd(j->fds[0], POLLIN, deadline, cancel_fd);
+  ddffi_http_result r;
+  if (w == WAIT_READY && atomic_load_explicit(&j->done, memory_order_acquire)) {
+    r = j->rc == 0 ? DDFFI_HTTP_OK : DDFFI_HTTP_CONNECT_FAILED;
+    *out = j->res;
+    j->res = NULL;
+  } else {
+    r = w == WAIT_READY ? DDFFI_HTTP_CONNECT_FAILED : from_wait(w);
+  }
+  job_release(j);
+  return r;
+}
+
 /* ---- connecting --------------------------------------------------------------- */
 
 /* Connects a fresh non-blocking socket to addr; *fd is -1 if it failed. */
@@ -366,21 +458,30 @@ static ddffi_http_result connect_addr(int family, const struct sockaddr *addr, s
   return DDFFI_HTTP_CONNECT_FAILED;
 }
 
-static ddffi_http_result open_connection(const ddffi_url *u, int64_t deadline, int cancel_fd, int *fd) {
+static ddffi_http_result open_connection(const ddffi_url *u, int64_t deadline, int cancel_fd, int *fd,
+                                         ddffi_http_response *resp) {
   *fd = -1;
   if (u->kind == DDFFI_URL_UNIX) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t n = strlen(u->fs_path);
-    if (n >= sizeof sa.sun_path) return DDFFI_HTTP_CONNECT_FAILED;
+    size_t n = u->fs_path_len;
+    /* Rust's UnixStream::connect refuses both (InvalidInput); say which. */
+    if (memchr(u->fs_path, 0, n)) {
+      snprintf(resp->error, sizeof resp->error, "the unix socket path contains a NUL byte");
+      return DDFFI_HTTP_CONNECT_FAILED;
+    }
+    if (n >= sizeof sa.sun_path) {
+      snprintf(resp->error, sizeof resp->error, "the unix socket path is %zu bytes, over the %zu this OS allows", n,
+               sizeof sa.sun_path - 1);
+      return DDFFI_HTTP_CONNECT_FAILED;
+    }
     memcpy(sa.sun_path, u->fs_path, n);
     return connect_addr(AF_UNIX, (struct sockaddr *)&sa, sizeof sa, deadline, cancel_fd, fd);
   }
   if (u->kind != DDFFI_URL_HTTP || !u->host[0]) return DDFFI_HTTP_CONNECT_FAILED; /* hyper: "scheme is not http" */
-  /* getaddrinfo blocks and cannot be interrupted; like hyper's resolver it
-   * returns every address, tried in order. */
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-  if (getaddrinfo(u->host, u->port, &hints, &res) != 0) return DDFFI_HTTP_CONNECT_FAILED;
-  ddffi_http_result r = DDFFI_HTTP_CONNECT_FAILED;
+  struct addrinfo *res = NULL;
+  ddffi_http_result r = resolve(u->host, u->port, deadline, cancel_fd, &res);
+  if (r != DDFFI_HTTP_OK) return r;
+  r = DDFFI_HTTP_CONNECT_FAILED;
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     r = connect_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline, cancel_fd, fd);
     if (r != DDFFI_HTTP_CONNECT_FAILED) break;
@@ -397,6 +498,8 @@ static ddffi_http_result send_all(int fd, const uint8_t *p, size_t n, int64_t de
     if (w > 0) {
       p += w;
       n -= (size_t)w;
+      ddffi_http_result t = n ? check_time(deadline, cancel_fd) : DDFFI_HTTP_OK;
+      if (t != DDFFI_HTTP_OK) return t;
     } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       wait_result r = wait_fd(fd, POLLOUT, deadline, cancel_fd);
       if (r != WAIT_READY) return from_wait(r);
@@ -409,10 +512,25 @@ static ddffi_http_result send_all(int fd, const uint8_t *p, size_t n, int64_t de
 
 static void put_str(ddffi_buf *b, const char *s) { ddffi_buf_put(b, s, strlen(s)); }
 
+/* The request-target with every byte outside visible ASCII percent-encoded
+ * (http::Uri keeps a non-ASCII path as raw UTF-8; on the wire it must be
+ * ASCII, as RFC 3986 and the agent expect). */
+static void put_target(ddffi_buf *b, const char *t) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+    if (*p > 0x20 && *p < 0x7f) {
+      ddffi_buf_put(b, p, 1);
+    } else {
+      char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+      ddffi_buf_put(b, e, 3);
+    }
+  }
+}
+
 static void build_head(const ddffi_http_request *req, ddffi_buf *head) {
   char num[32];
   put_str(head, "POST ");
-  put_str(head, req->target);
+  put_target(head, req->target);
   put_str(head, " HTTP/1.1\r\n");
   for (size_t i = 0; i < req->header_count; i++) {
     put_str(head, req->headers[i].name);
@@ -450,7 +568,7 @@ static ddffi_http_result fill(reader *r) {
     ssize_t n = recv(r->fd, r->in.data + r->in.len, r->in.cap - r->in.len, 0);
     if (n > 0) {
       r->in.len += (size_t)n;
-      return DDFFI_HTTP_OK;
+      return check_time(r->deadline, r->cancel_fd);
     }
     if (n == 0) {
       r->eof = true;
@@ -547,8 +665,10 @@ static ddffi_http_result read_head(reader *r, head_info *h) {
   }
 }
 
-/* Moves n unread bytes (reading more as needed) into out. */
+/* Moves n unread bytes (reading more as needed) into out, which may not
+ * grow past DDFFI_HTTP_MAX_BODY. */
 static ddffi_http_result take(reader *r, uint64_t n, ddffi_buf *out) {
+  if (n > DDFFI_HTTP_MAX_BODY - out->len) return DDFFI_HTTP_BODY_TOO_LONG;
   while (n) {
     if (!avail(r)) {
       if (r->eof) return DDFFI_HTTP_BODY_FAILED;
@@ -606,6 +726,7 @@ static ddffi_http_result read_response(reader *r, ddffi_http_response *resp) {
   if (h.chunked) return read_chunked(r, &resp->body);
   if (h.has_length) return take(r, h.length, &resp->body);
   for (;;) { /* until the server closes */
+    if (avail(r) > DDFFI_HTTP_MAX_BODY - resp->body.len) return DDFFI_HTTP_BODY_TOO_LONG;
     ddffi_buf_put(&resp->body, cur(r), avail(r));
     r->pos = r->in.len;
     if (resp->body.failed) return DDFFI_HTTP_BODY_FAILED;
@@ -680,7 +801,7 @@ ddffi_http_result ddffi_http_post(const ddffi_http_request *req, ddffi_http_resp
   if (req->timeout_ms == 0) return DDFFI_HTTP_TIMED_OUT; /* a zero timer fires before any I/O */
 
   int fd;
-  ddffi_http_result res = open_connection(req->url, deadline, req->cancel_fd, &fd);
+  ddffi_http_result res = open_connection(req->url, deadline, req->cancel_fd, &fd, resp);
   if (res != DDFFI_HTTP_OK) return res;
 
   ddffi_buf head = {0};

@@ -25,6 +25,7 @@ typedef struct ddffi_url {
   char *host;        /* TCP host for getaddrinfo (IPv6 without brackets) */
   char *port;        /* TCP port as a string ("80" when absent or invalid) */
   char *fs_path;     /* unix socket or file path */
+  size_t fs_path_len; /* its length: a NUL inside makes it unusable */
   char *path;        /* path without query: "" when the URL has none */
   char *path_query;  /* request-target as given: path and query, "/" at least */
   char *host_header; /* Host header value, as hyper derives it */
@@ -47,7 +48,7 @@ typedef struct ddffi_http_request {
   size_t header_count;
   const uint8_t *body;
   size_t body_len;
-  uint64_t timeout_ms; /* for the whole request: connect, send, response */
+  uint64_t timeout_ms; /* for the whole request: resolve, connect, send, response */
   int cancel_fd;       /* readable once cancelled; -1 for none */
 } ddffi_http_request;
 
@@ -58,14 +59,21 @@ typedef enum ddffi_http_result {
   DDFFI_HTTP_CONNECT_FAILED, /* no connection: refused, DNS, no socket, bad scheme */
   DDFFI_HTTP_SEND_FAILED,    /* connected, but sending or the response head failed */
   DDFFI_HTTP_BODY_FAILED,    /* the response body could not be read */
+  DDFFI_HTTP_BODY_TOO_LONG,  /* the response body is over DDFFI_HTTP_MAX_BODY */
   DDFFI_HTTP_OTHER_FAILED,   /* file:// endpoint could not be written; see error */
   DDFFI_HTTP_NO_ABSOLUTE,    /* the URL has no scheme and host */
 } ddffi_http_result;
 
+/* The largest response body read. libdatadog (v41) collects the whole body
+ * with no bound; an agent answers a few hundred bytes of rate_by_service,
+ * so 4 MiB is plenty and keeps a broken or hostile agent from filling the
+ * memory with an endless answer. */
+#define DDFFI_HTTP_MAX_BODY ((size_t)4 << 20)
+
 typedef struct ddffi_http_response {
   int status;
   ddffi_buf body;
-  char error[256]; /* details for DDFFI_HTTP_OTHER_FAILED */
+  char error[256]; /* details for DDFFI_HTTP_OTHER_FAILED and DDFFI_HTTP_CONNECT_FAILED ("" if none) */
 } ddffi_http_response;
 
 /* POSTs the request. On DDFFI_HTTP_OK, resp->status and resp->body are set

@@ -12,11 +12,19 @@ import { buildTraceChunks, type TraceChunk } from "./span.ts";
 
 /** What the agent answered to a send. */
 export interface AgentResponse {
-  /** The raw body from `ddog_trace_exporter_response_get_body`; empty when the agent's rates are unchanged. */
+  /**
+   * The raw body from `ddog_trace_exporter_response_get_body`. From the agent it is always its whole answer
+   * (libdatadog's FFI never enables the rates-payload-version check that would leave it out); it is empty
+   * only for an OTLP export.
+   */
   readonly body: Uint8Array;
-  /** The agent's sampling rates by `service:…,env:…` key: the new ones, or the last known ones when unchanged. */
+  /** The agent's sampling rates by `service:…,env:…` key: this answer's, else the last ones known (OTLP). */
   readonly rateByService: Record<string, number> | undefined;
-  /** Whether the agent's rates changed with this answer. */
+  /**
+   * Whether this answer's `rate_by_service` differs from the rates known before it (the first answer with
+   * rates counts as changed). Compared here, key by key: libdatadog's `AgentResponse::Unchanged` never comes
+   * through the FFI from the agent.
+   */
   readonly changed: boolean;
 }
 
@@ -26,9 +34,48 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `close()`. */
+export interface CloseOptions {
+  /**
+   * The longest `close()` waits, in milliseconds: for the sends in flight (past it they are cancelled
+   * through their cancel tokens) and for `ddog_trace_exporter_free`, libdatadog's shutdown, which has no
+   * timeout of its own (final telemetry and stats flushes). Past it `close()` resolves and the exporter is
+   * freed in the background. Default: no bound.
+   */
+  timeoutMs?: number;
+}
+
+/** Frees an exporter off the JS thread: libdatadog's shutdown may wait on the network. */
+function freeExporter(binding: Binding, handle: Word): Promise<void> {
+  return binding.native.async.ddog_trace_exporter_free(handle).then(() => {}, () => {});
+}
+
 const registry = new FinalizationRegistry<{ binding: Binding; handle: Word }>(({ binding, handle }) => {
-  binding.symbols.ddog_trace_exporter_free(handle);
+  void freeExporter(binding, handle);
 });
+
+/**
+ * The cancel tokens of every send in flight, of every exporter. On Node, `process.exit()` joins the worker
+ * threads that run the sends, so the runtime's exit hook cancels them all first (cancelling is immediate
+ * and thread-safe); otherwise a send to a hung agent would hold the exit for the whole retry policy.
+ */
+const liveTokens = new Set<Word>();
+let exitHooked = false;
+
+function hookExit(binding: Binding): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  binding.native.runtime.onExit?.(() => {
+    for (const token of liveTokens) binding.symbols.ddog_trace_exporter_cancel_token_cancel(token);
+  });
+}
+
+/** Whether two `rate_by_service` maps hold the same rates. */
+function sameRates(a: Record<string, number> | undefined, b: Record<string, number>): boolean {
+  if (!a) return false;
+  const keys = Object.keys(b);
+  return keys.length === Object.keys(a).length && keys.every((k) => Object.hasOwn(a, k) && Object.is(a[k], b[k]));
+}
 
 const decoder = new TextDecoder();
 
@@ -48,7 +95,12 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   #binding: Binding;
   #handle: Word;
   #inFlight = new Set<Promise<unknown>>();
+  /** The cancel tokens of the sends in flight (each leaves before it is dropped). */
+  #tokens = new Set<Word>();
+  /** Set when `close({ timeoutMs })` ran out and cancelled the sends in flight. */
+  #cancelledByClose = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #rates: Record<string, number> | undefined;
 
   /**
@@ -74,6 +126,7 @@ export class TraceExporter implements Disposable, AsyncDisposable {
       s.ddog_trace_exporter_config_free(config);
     }
     registry.register(this, { binding: b, handle: this.#handle }, this);
+    hookExit(b);
   }
 
   /**
@@ -86,7 +139,7 @@ export class TraceExporter implements Disposable, AsyncDisposable {
    * @returns The agent's answer.
    * @throws {ValidationError} synchronously-built input was invalid (its `path` names the span and field); nothing was sent.
    * @throws {TraceExporterError} libdatadog failed to send (`code`: `ConnectionRefused`, `HttpServer`, `TimedOut`, …).
-   * @throws {AbortError} `options.signal` was aborted.
+   * @throws {AbortError} `options.signal` was aborted, or `close({ timeoutMs })` ran out and cancelled the send.
    * @throws {ClosedError} the exporter is closed.
    */
   send(traces: readonly TraceChunk[], options: SendOptions = {}): Promise<AgentResponse> {
@@ -99,7 +152,9 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#track(this.#sendChunks(chunks, signal));
+    // Every send has a token: close({ timeoutMs }) and the exit hook cancel through it.
+    const token = this.#binding.symbols.ddog_trace_exporter_cancel_token_new() ?? 0;
+    return this.#track(this.#sendChunks(chunks, token, signal));
   }
 
   /**
@@ -139,14 +194,16 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     }
   }
 
-  async #sendChunks(chunks: Word, signal: AbortSignal | undefined): Promise<AgentResponse> {
+  async #sendChunks(chunks: Word, token: Word, signal: AbortSignal | undefined): Promise<AgentResponse> {
     const b = this.#binding;
     const s = b.symbols;
     const slot: NativeMemory = b.native.alloc(8);
-    let token: Word = 0;
     let onAbort: (() => void) | undefined;
-    if (signal) {
-      token = s.ddog_trace_exporter_cancel_token_new() ?? 0;
+    if (token) {
+      liveTokens.add(token);
+      this.#tokens.add(token);
+    }
+    if (signal && token) {
       onAbort = () => s.ddog_trace_exporter_cancel_token_cancel(token);
       signal.addEventListener("abort", onAbort, { once: true });
     }
@@ -156,13 +213,18 @@ export class TraceExporter implements Disposable, AsyncDisposable {
       if (error) {
         const e = b.takeError(error, "ddog_trace_exporter_send_trace_chunks");
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason ?? e });
+        if (this.#cancelledByClose) throw new AbortError("The send was cancelled: close() ran out of time", { cause: e });
         throw e;
       }
       const response = readPointer(slot);
       return this.#takeResponse(response);
     } finally {
       if (onAbort) signal!.removeEventListener("abort", onAbort);
-      if (token) s.ddog_trace_exporter_cancel_token_drop(token);
+      if (token) {
+        liveTokens.delete(token);
+        this.#tokens.delete(token);
+        s.ddog_trace_exporter_cancel_token_drop(token);
+      }
       b.native.free(slot);
     }
   }
@@ -177,11 +239,15 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     } finally {
       b.symbols.ddog_trace_exporter_response_free(response);
     }
-    const changed = body.length > 0;
-    if (changed) {
+    let changed = false;
+    if (body.length > 0) {
       try {
         const parsed = JSON.parse(decoder.decode(body));
-        if (parsed && typeof parsed.rate_by_service === "object") this.#rates = parsed.rate_by_service;
+        const rates = parsed?.rate_by_service;
+        if (rates && typeof rates === "object" && !Array.isArray(rates)) {
+          changed = !sameRates(this.#rates, rates);
+          this.#rates = rates;
+        }
       } catch {
         // Not JSON: the raw body is still returned.
       }
@@ -205,29 +271,55 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Waits for the sends in flight, then frees the exporter
-   * (`ddog_trace_exporter_free`). Further sends reject with `ClosedError`.
-   * Calling it again is a no-op.
+   * Waits for the sends in flight, then frees the exporter with `ddog_trace_exporter_free` off the JS
+   * thread (libdatadog's shutdown, which may flush telemetry and stats over the network). With
+   * `timeoutMs`, resolves by then at the latest: the sends still in flight are cancelled (they reject
+   * with `AbortError`) and the exporter is freed in the background once they returned. Further sends
+   * reject with `ClosedError`. Calling it again returns the same promise.
+   *
+   * @throws {ValidationError} `options.timeoutMs` is not a non-negative number.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(options: CloseOptions = {}): Promise<void> {
+    const timeoutMs = options?.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0)) {
+      return Promise.reject(new ValidationError("options.timeoutMs", `expected a non-negative number of milliseconds, got ${String(timeoutMs)}`));
+    }
     this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
-    this.#free();
+    this.#closing ??= this.#shutdown(timeoutMs);
+    return this.#closing;
   }
 
-  #free() {
+  async #shutdown(timeoutMs: number | undefined): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = timeoutMs === undefined || timeoutMs === Infinity
+      ? new Promise<true>(() => {})
+      : new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
+    try {
+      const settled = Promise.allSettled([...this.#inFlight]);
+      if (await Promise.race([settled.then(() => false), expired])) this.#cancelAll();
+      await Promise.race([settled.then(() => this.#free()), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Cancels every send in flight through its token (a send without one, `sendEncoded`, runs on). */
+  #cancelAll(): void {
+    this.#cancelledByClose = true;
+    for (const token of this.#tokens) this.#binding.symbols.ddog_trace_exporter_cancel_token_cancel(token);
+  }
+
+  #free(): Promise<void> {
     registry.unregister(this);
-    this.#binding.symbols.ddog_trace_exporter_free(this.#handle);
+    const handle = this.#handle;
     this.#handle = 0;
+    return freeExporter(this.#binding, handle);
   }
 
-  /** Closes the exporter; with sends in flight it is freed when they settle. */
+  /** Closes the exporter; it is freed off the JS thread once the sends in flight settled. */
   [Symbol.dispose](): void {
-    if (this.#closed) return;
     this.#closed = true;
-    if (this.#inFlight.size === 0) this.#free();
-    else void Promise.allSettled([...this.#inFlight]).then(() => this.#free());
+    this.#closing ??= this.#inFlight.size === 0 ? this.#free() : Promise.allSettled([...this.#inFlight]).then(() => this.#free());
   }
 
   /** Same as `close()`. */

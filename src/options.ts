@@ -6,6 +6,7 @@
  */
 import { layouts } from "../ffi/abi.ts";
 import type { RuntimeInfo, Word } from "../ffi/native.ts";
+import { PLATFORM } from "../ffi/paths.ts";
 import type { Binding } from "./binding.ts";
 import { TraceExporterError, ValidationError } from "./errors.ts";
 import { VERSION } from "./version.ts";
@@ -14,7 +15,7 @@ import { VERSION } from "./version.ts";
 export interface TelemetryOptions {
   /** Heartbeat interval in milliseconds (default 60000). */
   intervalMs?: number;
-  /** The runtime id reported. */
+  /** The runtime id reported. Default the exporter's `runtimeId` option, else a random UUID (libdatadog would send `""` as an empty runtime id). */
   runtimeId?: string;
   /** Sends telemetry in debug mode. */
   debug?: boolean;
@@ -42,7 +43,13 @@ export interface OtlpOptions {
  * shown, often from the environment as Datadog tracers read it.
  */
 export interface ExporterOptions {
-  /** Agent URL, `http://host:port` or `unix:///path.sock` (`set_url`). Default `DD_TRACE_AGENT_URL`, else `http://${DD_AGENT_HOST}:${DD_TRACE_AGENT_PORT}` when either is set, else libdatadog's `http://127.0.0.1:8126`. */
+  /**
+   * Agent URL, `http://host:port` or `unix:///path.sock` (`set_url`). Default `DD_TRACE_AGENT_URL`, else
+   * `http://${DD_AGENT_HOST}:${DD_TRACE_AGENT_PORT}` when either is set, else libdatadog's `http://127.0.0.1:8126`.
+   * A URL without a scheme (`localhost:8126`, on which libdatadog panics), with a NUL, or a unix socket path
+   * longer than the OS allows (107 bytes on Linux, 103 on macOS) throws a `TraceExporterError` `InvalidUrl`
+   * naming `options.url`. A non-ASCII path is percent-encoded on the wire.
+   */
   url?: string;
   /** Service name (`set_service`). Default `DD_SERVICE`. */
   service?: string;
@@ -62,16 +69,32 @@ export interface ExporterOptions {
   languageInterpreter?: string;
   /** Process tags, `key:value,…` (`set_process_tags`). */
   processTags?: string;
-  /** Test session token for the Datadog test agent (`set_test_session_token`). Default `DD_TEST_SESSION_TOKEN`. */
+  /** Test session token for the Datadog test agent (`set_test_session_token`, the `X-Datadog-Test-Session-Token` header). Default `DD_TEST_SESSION_TOKEN`. */
   testSessionToken?: string;
-  /** Request timeout in milliseconds (`set_connection_timeout`). libdatadog's default: 3000. */
+  /**
+   * Timeout of each attempt of a send, in milliseconds, over the whole exchange: resolving, connecting,
+   * writing the request and reading the answer (`set_connection_timeout`). libdatadog's default: 3000. A send
+   * makes up to 6 attempts (libdatadog's retries, 100 ms · 2ⁿ apart), so a send to an agent that never
+   * answers fails after about 6 × this + 3.1 s. A positive integer: libdatadog stores 0 as 0, which times
+   * out every attempt, so 0 throws a `ValidationError`.
+   */
   connectionTimeoutMs?: number;
   /** Compute trace stats in libdatadog (`set_compute_stats`). */
   computeStats?: boolean;
   /** Tell the agent the client computed stats (`set_client_computed_stats`). */
   clientComputedStats?: boolean;
-  /** DogStatsD health metrics of the exporter (`enable_health_metrics`). */
+  /**
+   * DogStatsD health metrics of the exporter (`enable_health_metrics`). **No effect through the C FFI:**
+   * libdatadog emits health metrics only to a DogStatsD URL, and its FFI has no setter for one, so no
+   * client is created and nothing is sent (libdatadog v41). Kept so that configurations written for
+   * other bindings are accepted; the bundled library refuses `true`.
+   */
   healthMetrics?: boolean;
+  /**
+   * The runtime id this exporter reports in its telemetry (`telemetry.runtimeId` when that is unset).
+   * A `Tracer` passes its own; default a random UUID.
+   */
+  runtimeId?: string;
   /** Exporter telemetry (`enable_telemetry`). */
   telemetry?: TelemetryOptions;
   /** OTLP export (`set_otlp_endpoint`, `set_otlp_protocol`, `set_otlp_instrumentation_scope`). */
@@ -124,6 +147,46 @@ const boolSetters: [keyof ExporterOptions, BoolSetter][] = [
   ["healthMetrics", "ddog_trace_exporter_config_enable_health_metrics"],
 ];
 
+/** The options libdatadog sends as HTTP header values (`X-Datadog-Test-Session-Token`, `Datadog-Meta-*`). */
+const headerOptions = new Set<keyof ExporterOptions>(["testSessionToken", "language", "languageVersion", "languageInterpreter", "tracerVersion"]);
+
+/**
+ * A character that http::HeaderValue refuses (controls but tab, and DEL). libdatadog refuses the token at
+ * every send (`IoError`) and leaves out a `Datadog-Meta-*` header, and a NUL would cut the value short here.
+ */
+// deno-lint-ignore no-control-regex
+const HEADER_FORBIDDEN = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** Where the unix socket path must fit, its NUL included: `sockaddr_un.sun_path`. */
+const SUN_PATH_BYTES = PLATFORM.startsWith("linux") ? 108 : 104;
+
+const utf8 = new TextEncoder();
+
+/** The checks libdatadog's URL handling leaves to a panic, a silent cut or a bare "Connect". */
+function checkUrl(url: string, option: string, fn: string): void {
+  const fail = (why: string) => new TraceExporterError("InvalidUrl", `Invalid builder input: Invalid URI: ${why}`, fn, option);
+  if (url.includes("\0")) throw fail("the URL contains a NUL character");
+  if (url.startsWith("unix://")) {
+    const bytes = utf8.encode(url.slice("unix://".length)).length;
+    if (bytes >= SUN_PATH_BYTES) {
+      throw fail(`the unix socket path is ${bytes} bytes; this OS allows at most ${SUN_PATH_BYTES - 1} (sockaddr_un.sun_path)`);
+    }
+    return;
+  }
+  if (url.startsWith("windows:") || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)) return;
+  throw fail(`${JSON.stringify(url)} has no scheme: use http://host:port or unix:///path/to.sock`);
+}
+
+/**
+ * The URL with each non-ASCII character of its path and query percent-encoded (as UTF-8): libdatadog
+ * v41's http::Uri refuses them ("invalid uri character"), and on the wire a request line is ASCII.
+ */
+export function encodeUrlPath(url: string): string {
+  const m = /^(https?:\/\/[^/?#]*)(.*)$/is.exec(url);
+  if (!m) return url;
+  return m[1] + m[2].replace(/[\u0080-\uffff]+/g, (s) => Array.from(utf8.encode(s), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+}
+
 /** Runs a setter, naming the option if it fails. */
 function unwrapOption(b: Binding, error: Word | null, fn: string, option: string): void {
   if (!error) return;
@@ -153,6 +216,11 @@ function uint(v: unknown, path: string): number {
     throw new ValidationError(path, `expected a non-negative integer, got ${typeof v === "number" ? v : typeof v}`);
   }
   return v;
+}
+
+/** A random UUID v4 (the default runtime id). */
+export function randomUuid(): string {
+  return (globalThis as unknown as { crypto: { randomUUID(): string } }).crypto.randomUUID();
 }
 
 /** The default agent URL from the environment, as Datadog tracers read it. */
@@ -194,7 +262,10 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   for (const [option, fn] of stringSetters) {
     const v = o[option];
     if (v === undefined) continue;
-    const value = str(v, `options.${option}`);
+    const value = option === "url" ? encodeUrlPath(str(v, "options.url")) : str(v, `options.${option}`);
+    if (headerOptions.has(option) && HEADER_FORBIDDEN.test(value)) {
+      throw new ValidationError(`options.${option}`, "contains a control character (CR, LF, NUL, …), which cannot go in an HTTP header");
+    }
     calls.push((b, config) => {
       const [p, n] = strings(b, [value]);
       unwrapOption(b, b.symbols[fn](config, p, n), fn, option);
@@ -208,6 +279,7 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   }
   if (o.connectionTimeoutMs !== undefined) {
     const ms = uint(o.connectionTimeoutMs, "options.connectionTimeoutMs");
+    if (ms === 0) throw new ValidationError("options.connectionTimeoutMs", "expected a positive number of milliseconds: 0 would time out every attempt");
     const fn = "ddog_trace_exporter_config_set_connection_timeout";
     calls.push((b, config) => unwrapOption(b, b.symbols[fn](config, ms), fn, "connectionTimeoutMs"));
   }
@@ -216,16 +288,20 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
     const fn = "ddog_trace_exporter_config_set_output_to_log";
     calls.push((b, config) => unwrapOption(b, b.symbols[fn](config, size), fn, "outputToLogMaxLineSize"));
   }
-  if (o.telemetry !== undefined) calls.push(telemetryCall(o.telemetry));
+  const runtimeId = o.runtimeId === undefined ? undefined : str(o.runtimeId, "options.runtimeId");
+  if (o.telemetry !== undefined) calls.push(telemetryCall(o.telemetry, runtimeId));
   if (o.otlp !== undefined) calls.push(...otlpCalls(o.otlp));
+  // Once every type is known good: the URLs.
+  if (o.url !== undefined) checkUrl(o.url, "url", "ddog_trace_exporter_new");
+  if (o.otlp !== undefined) checkUrl(o.otlp.endpoint, "otlp.endpoint", "ddog_trace_exporter_config_set_otlp_endpoint");
   return calls;
 }
 
-function telemetryCall(t: TelemetryOptions): ConfigCall {
+function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): ConfigCall {
   if (typeof t !== "object" || t === null) throw new ValidationError("options.telemetry", "expected an object");
   const interval = uint(t.intervalMs ?? 60000, "options.telemetry.intervalMs");
   const texts = [
-    str(t.runtimeId ?? "", "options.telemetry.runtimeId"),
+    str(t.runtimeId ?? runtimeId ?? randomUuid(), "options.telemetry.runtimeId"),
     str(t.sessionId ?? "", "options.telemetry.sessionId"),
     str(t.rootSessionId ?? "", "options.telemetry.rootSessionId"),
     str(t.parentSessionId ?? "", "options.telemetry.parentSessionId"),
@@ -256,7 +332,7 @@ function telemetryCall(t: TelemetryOptions): ConfigCall {
 
 function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
   if (typeof otlp !== "object" || otlp === null) throw new ValidationError("options.otlp", "expected an object");
-  const endpoint = str(otlp.endpoint, "options.otlp.endpoint");
+  const endpoint = encodeUrlPath(str(otlp.endpoint, "options.otlp.endpoint"));
   const calls: ConfigCall[] = [(b, config) => {
     const fn = "ddog_trace_exporter_config_set_otlp_endpoint";
     const [p, n] = strings(b, [endpoint]);

@@ -25,6 +25,16 @@ export function assertNoLeaks(): void {
   if (live !== undefined) assert.is(live, 0, `native objects leaked: ${live}`);
 }
 
+/**
+ * Waits (up to 2 s) until no native object is left, then asserts it: `[Symbol.dispose]()` and a timed-out
+ * `close()` free the exporter off the JS thread, a little later.
+ */
+export async function assertNoLeaksSoon(): Promise<void> {
+  const until = Date.now() + 2000;
+  while ((liveNativeObjects() ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  assertNoLeaks();
+}
+
 /** Runs `fn` with a fresh agent and an exporter pointed at it; closes both. */
 export async function withExporter<T>(
   fn: (exporter: TraceExporter, agent: TestAgent) => Promise<T>,
