@@ -139,9 +139,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_compute_sta
 }
 
 /* The tracer computed stats itself: libdatadog then sends
- * `datadog-client-computed-stats: true` with v0.4 traces, and for OTLP the
- * header `datadog-client-computed-stats: yes` plus the resource attribute
- * `_dd.stats_computed`. */
+ * `datadog-client-computed-stats: true` with v0.4 traces. Not with OTLP:
+ * there libdatadog marks stats only when its own OTLP stats export runs. */
 DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_client_computed_stats(
     ddog_TraceExporterConfig *config, bool is_enabled) {
   if (!config) return ddffi_error(E(INVALID_ARGUMENT), NULL);
