@@ -58,6 +58,7 @@ export const C_SOURCES: readonly string[] = [
   "http.c",
   "msgpack.c",
   "otlp.c",
+  "shared_runtime.c",
   "span.c",
   "structured_value.c",
   "data-pipeline.h",

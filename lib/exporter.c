@@ -289,6 +289,7 @@ struct ddog_TraceExporter {
   char *otlp_endpoint;
   uint64_t otlp_timeout_ms;
   ddffi_otlp_resource resource;
+  const ddog_SharedRuntime *shared_runtime; /* a reference, or NULL */
 };
 
 /* http::HeaderValue::from_str: visible ASCII and tab. */
@@ -350,6 +351,7 @@ static void exporter_free(ddog_TraceExporter *x) {
   free(x->tracer_version);
   free(x->otlp_endpoint);
   free_resource(&x->resource);
+  ddffi_shared_runtime_release(x->shared_runtime);
   free(x);
 }
 
@@ -420,6 +422,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   x->lang_interpreter = meta_header(&config->lang_interpreter);
   x->tracer_version = meta_header(&config->tracer_version);
   x->client_computed_stats = config->client_computed_stats;
+  x->shared_runtime = ddffi_shared_runtime_retain(config->shared_runtime);
   if (!err && config->test_session_token.set && !x->test_token) err = ddffi_error(E(INTERNAL), "out of memory");
   if (!err && config->otlp_endpoint.set) err = set_otlp(x, config);
   if (err) {
