@@ -87,16 +87,20 @@ function sliceReturning(fnPtr: Any): (arg: number) => [number, number] {
 
 /** Calls a function taking or returning the 40-byte struct by value through its trampoline (the two shapes in abi.ts). */
 function structByValue(name: string, def: SymbolDef, fnPtr: Any): Any {
-  if (layouts.CardinalityLimitConfig.size !== 40) throw new Error("bun_slice_return.c's ddffi_words5 is 40 bytes");
+  const size = layouts.CardinalityLimitConfig.size;
+  if (size !== 40) throw new Error("bun_slice_return.c's ddffi_words5 is 40 bytes");
   const shape = `${def.parameters.join(",")}->${def.result}`;
   if (shape === "pointer,CardinalityLimitConfig->pointer") {
     const call = trampoline("ddffi_call_ptr_words5");
-    return (arg: number, bytes: Uint8Array) => call(fnPtr, arg, ptr(bytes));
+    return (arg: number, bytes: Uint8Array) => {
+      if (!(bytes instanceof Uint8Array) || bytes.length !== size) throw new RangeError(`${name}: expected the struct's ${size} bytes`);
+      return call(fnPtr, arg, ptr(bytes));
+    };
   }
   if (shape === "->CardinalityLimitConfig" || shape === "pointer->CardinalityLimitConfig") {
     const call = trampoline("ddffi_call_words5_return");
     return (arg?: number) => {
-      const out = new Uint8Array(40);
+      const out = new Uint8Array(size);
       call(fnPtr, ptr(out), arg ?? 0);
       return out;
     };
