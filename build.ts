@@ -58,7 +58,7 @@ import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, us
 export const LIBRARIES: Readonly<Record<string, readonly string[]>> = {
   // The bundled implementation of libdatadog's ABI (`BUNDLED_LIBRARY`).
   [BUNDLED_LIBRARY]: [
-    "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "span.c", "structured_value.c",
+    "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "shared_runtime.c", "span.c", "structured_value.c",
   ],
 };
 

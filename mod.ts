@@ -6,13 +6,16 @@
  */
 export { TraceExporter } from "./src/exporter.ts";
 export type { AgentResponse, CloseOptions, SendOptions } from "./src/exporter.ts";
-export type { ExporterOptions, OtlpOptions, TelemetryOptions } from "./src/options.ts";
+export type { ExporterOptions, OtlpOptions, StatsCardinalityLimit, TelemetryOptions } from "./src/options.ts";
+export { defaultStatsCardinalityLimit } from "./src/options.ts";
+export { SharedRuntime } from "./src/runtime.ts";
+export type { RuntimeShutdownOptions } from "./src/runtime.ts";
 export { double } from "./src/span.ts";
 export { encodeValue } from "./src/encode.ts";
 export type { Double, MetaStructValue, Span, SpanEvent, SpanEventAttribute, SpanLink, TraceChunk } from "./src/span.ts";
-export { AbortError, ClosedError, TraceExporterError, ValidationError } from "./src/errors.ts";
-export type { ErrorCodeName } from "./src/errors.ts";
-export { errorCodes, logLevels } from "./ffi/abi.ts";
+export { AbortError, ClosedError, SharedRuntimeError, TraceExporterError, ValidationError } from "./src/errors.ts";
+export type { ErrorCodeName, SharedRuntimeErrorCodeName } from "./src/errors.ts";
+export { errorCodes, logLevels, sharedRuntimeErrorCodes } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";
 export { Tracer } from "./src/tracer/tracer.ts";
 export type { ShutdownOptions, StartSpanOptions, TracerOptions } from "./src/tracer/tracer.ts";

@@ -16,6 +16,11 @@
  * - `usize`: `uintptr_t`, as a number or bigint, like `pointer`.
  * - `u64`, `i64`: 64-bit integers, as bigint (or a safe-integer number).
  * - `f64`: `double`. `bool`: C `_Bool`. `u32`, `i32`: 32-bit integers.
+ * - `CardinalityLimitConfig`: that 40-byte struct (`layouts`) BY VALUE; in
+ *   JS, its bytes (a Uint8Array of its size). Over 16 bytes it travels in
+ *   memory (SysV x86_64: copied onto the stack; AAPCS64: a pointer to a
+ *   copy), so koffi and Deno declare it as a struct of five `uintptr_t`, and
+ *   bun:ffi, which has no struct types, calls through a C trampoline.
  *
  * Result types are the same, plus `void`; a `slice` result (a 16-byte struct
  * returned in RAX:RDX) comes back as `[ptr, len]`.
@@ -24,7 +29,18 @@
  */
 
 /** A C parameter or result type, in the terms above. */
-export type CType = "pointer" | "slice" | "usize" | "u64" | "i64" | "f64" | "bool" | "u32" | "i32" | "void";
+export type CType =
+  | "pointer"
+  | "slice"
+  | "usize"
+  | "u64"
+  | "i64"
+  | "f64"
+  | "bool"
+  | "u32"
+  | "i32"
+  | "void"
+  | "CardinalityLimitConfig";
 
 /** One C function: its parameters in order, its result, and how to call it. */
 export interface SymbolDef {
@@ -32,7 +48,7 @@ export interface SymbolDef {
   readonly result: CType;
   /** Blocks on network I/O: adapters also offer it off the JS thread (`Native.async`), never on libuv's pool. */
   readonly blocking?: true;
-  /** Not part of libdatadog: the adapters bind it only if present. */
+  /** Not in every library (a debug symbol of the bundled one; a libdatadog feature): bound only if present. */
   readonly optional?: true;
 }
 
@@ -495,10 +511,71 @@ export const symbols = {
     optional: true,
   },
 
+  // ---- optional: in a libdatadog release build, not in every library --------
+  ddog_trace_exporter_config_set_stats_cardinality_limit: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "CardinalityLimitConfig", // ddog_CardinalityLimitConfig limits (by value)
+    ],
+    result: "pointer",
+    optional: true,
+  },
+  ddog_trace_exporter_config_default_stats_cardinality_limit: {
+    parameters: [],
+    result: "CardinalityLimitConfig", // by value
+    optional: true,
+  },
+  ddog_trace_exporter_config_set_shared_runtime: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "pointer", // const ddog_SharedRuntime *handle (the config takes its own reference)
+    ],
+    result: "pointer",
+    optional: true,
+  },
+  // libdd-shared-runtime-ffi (libdd-data-pipeline-ffi alone lacks these four)
+  ddog_shared_runtime_new: {
+    parameters: [
+      "pointer", // const ddog_SharedRuntime **out_handle
+    ],
+    result: "pointer", // ddog_SharedRuntimeFFIError *
+    optional: true,
+  },
+  ddog_shared_runtime_free: {
+    parameters: [
+      "pointer", // const ddog_SharedRuntime *handle (drops one reference)
+    ],
+    result: "void",
+    optional: true,
+  },
+  ddog_shared_runtime_shutdown: {
+    parameters: [
+      "pointer", // const ddog_SharedRuntime *handle
+      "u64", // uint64_t timeout_ms (0: no limit)
+    ],
+    result: "pointer", // ddog_SharedRuntimeFFIError *
+    blocking: true,
+    optional: true,
+  },
+  ddog_shared_runtime_error_free: {
+    parameters: [
+      "pointer", // ddog_SharedRuntimeFFIError *error
+    ],
+    result: "void",
+    optional: true,
+  },
+
   // ---- outside the ABI: the bundled library's live-object count -------------
   ddffi_debug_live_objects: {
     parameters: [],
     result: "i64",
+    optional: true,
+  },
+  ddffi_debug_config_stats_cardinality_limit: {
+    parameters: [
+      "pointer", // const ddog_TraceExporterConfig *config
+    ],
+    result: "CardinalityLimitConfig", // what the config holds (all 0 until set)
     optional: true,
   },
 } as const satisfies Record<string, SymbolDef>;
@@ -552,6 +629,17 @@ export const layouts = {
     f64_value: 24,
     bytes: 32,
   },
+  /** `ddog_CardinalityLimitConfig` (five `uintptr_t`, passed and returned by value). */
+  CardinalityLimitConfig: {
+    size: 40,
+    whole_key_limit: 0,
+    resource_limit: 8,
+    http_endpoint_limit: 16,
+    peer_tags_limit: 24,
+    additional_tags_limit: 32,
+  },
+  /** `ddog_SharedRuntimeFFIError` (freed with `ddog_shared_runtime_error_free`). */
+  SharedRuntimeFFIError: { size: 16, code: 0, msg: 8 },
   /** `ddog_TelemetryClientConfig`. */
   TelemetryClientConfig: {
     size: 80,
@@ -591,6 +679,20 @@ export const errorCodes = [
   "Internal",
   "Panic",
 ] as const;
+
+/** `ddog_SharedRuntimeErrorCode`: the names, indexed by value. */
+export const sharedRuntimeErrorCodes = [
+  "InvalidArgument",
+  "RuntimeUnavailable",
+  "LockFailed",
+  "WorkerError",
+  "RuntimeCreation",
+  "ShutdownTimedOut",
+  "Panic",
+] as const;
+
+/** A `ddog_SharedRuntimeErrorCode` by name. */
+export type SharedRuntimeErrorCodeName = (typeof sharedRuntimeErrorCodes)[number];
 
 /** A `ddog_TraceExporterErrorCode` by name. */
 export type ErrorCodeName = (typeof errorCodes)[number];

@@ -8,13 +8,13 @@
  */
 import process from "node:process";
 import { cc, CString, dlopen, type FFIFunction, FFIType, ptr, toArrayBuffer } from "bun:ffi";
-import { type CType, type SymbolDef, symbols } from "./abi.ts";
+import { type CType, layouts, type SymbolDef, symbols } from "./abi.ts";
 import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-const nativeTypes: Record<Exclude<CType, "slice">, FFIType> = {
+const nativeTypes: Record<Exclude<CType, "slice" | "CardinalityLimitConfig">, FFIType> = {
   pointer: FFIType.ptr,
   usize: FFIType.u64_fast,
   u64: FFIType.u64,
@@ -26,11 +26,17 @@ const nativeTypes: Record<Exclude<CType, "slice">, FFIType> = {
   void: FFIType.void,
 };
 
-/** bun:ffi's declaration of one symbol (a slice result is declared `void` and called through the trampoline). */
+/** Whether `def` takes or returns a struct by value (called through a trampoline). */
+function byValueStruct(def: SymbolDef): boolean {
+  return def.result === "CardinalityLimitConfig" || def.parameters.includes("CardinalityLimitConfig");
+}
+
+/** bun:ffi's declaration of one symbol (a slice result is declared `void` and called through the trampoline; so is one with a struct by value). */
 export function declaration(def: SymbolDef): FFIFunction {
+  if (byValueStruct(def)) return { args: [], returns: FFIType.void };
   return {
-    args: flatParameters(def).map((t) => nativeTypes[t]),
-    returns: def.result === "slice" ? FFIType.void : def.result === "i64" ? FFIType.i64_fast : nativeTypes[def.result],
+    args: flatParameters(def).map((t) => nativeTypes[t as Exclude<CType, "slice" | "CardinalityLimitConfig">]),
+    returns: def.result === "slice" ? FFIType.void : def.result === "i64" ? FFIType.i64_fast : nativeTypes[def.result as Exclude<CType, "slice" | "CardinalityLimitConfig">],
   };
 }
 
@@ -50,23 +56,56 @@ export const runtime: RuntimeInfo = {
   },
 };
 
-let trampoline: ((fn: Any, arg: number, out: Any) => void) | undefined;
+let trampolines: Record<string, Any> | undefined;
+
+/** The trampolines of bun_slice_return.c, compiled with bun:ffi's cc on first use. */
+function trampoline(name: string): Any {
+  if (!trampolines) {
+    const source = decodeURIComponent(new URL("./bun_slice_return.c", import.meta.url).pathname);
+    trampolines = cc({
+      source,
+      symbols: {
+        ddffi_call_slice_return: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.void },
+        ddffi_call_ptr_words5: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
+        ddffi_call_words5_return: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.void },
+      },
+    }).symbols;
+  }
+  return trampolines![name];
+}
 
 /** Calls a `slice`-returning function through the trampoline. */
 function sliceReturning(fnPtr: Any): (arg: number) => [number, number] {
-  if (!trampoline) {
-    const source = decodeURIComponent(new URL("./bun_slice_return.c", import.meta.url).pathname);
-    trampoline = cc({
-      source,
-      symbols: { ddffi_call_slice_return: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.void } },
-    }).symbols.ddffi_call_slice_return as Any;
-  }
+  const call = trampoline("ddffi_call_slice_return");
   const out = new BigUint64Array(2);
   const outPtr = ptr(out);
   return (arg) => {
-    trampoline!(fnPtr, arg, outPtr);
+    call(fnPtr, arg, outPtr);
     return [Number(out[0]), Number(out[1])];
   };
+}
+
+/** Calls a function taking or returning the 40-byte struct by value through its trampoline (the two shapes in abi.ts). */
+function structByValue(name: string, def: SymbolDef, fnPtr: Any): Any {
+  const size = layouts.CardinalityLimitConfig.size;
+  if (size !== 40) throw new Error("bun_slice_return.c's ddffi_words5 is 40 bytes");
+  const shape = `${def.parameters.join(",")}->${def.result}`;
+  if (shape === "pointer,CardinalityLimitConfig->pointer") {
+    const call = trampoline("ddffi_call_ptr_words5");
+    return (arg: number, bytes: Uint8Array) => {
+      if (!(bytes instanceof Uint8Array) || bytes.length !== size) throw new RangeError(`${name}: expected the struct's ${size} bytes`);
+      return call(fnPtr, arg, ptr(bytes));
+    };
+  }
+  if (shape === "->CardinalityLimitConfig" || shape === "pointer->CardinalityLimitConfig") {
+    const call = trampoline("ddffi_call_words5_return");
+    return (arg?: number) => {
+      const out = new Uint8Array(size);
+      call(fnPtr, ptr(out), arg ?? 0);
+      return out;
+    };
+  }
+  throw new Error(`bun.ts has no trampoline for ${name} (${shape})`);
 }
 
 /** Worker threads for the blocking symbols; each runs one call at a time. */
@@ -131,11 +170,12 @@ export function open(path: string): Native {
   optional.forEach((name, i) => (bound[name] = extra[i]?.symbols[name]));
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     if (def.result === "slice" && bound[name]) bound[name] = sliceReturning(bound[name].ptr);
+    if (byValueStruct(def) && bound[name]) bound[name] = structByValue(name, def, bound[name].ptr);
   }
   const pool = new WorkerPool(path);
   const async: Record<string, Any> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
-    if (def.blocking) async[name] = (...a: unknown[]) => pool.call(name, a);
+    if (def.blocking && bound[name]) async[name] = (...a: unknown[]) => pool.call(name, a);
   }
   return {
     path,

@@ -17,9 +17,18 @@ self.onmessage = ({ data }: MessageEvent) => {
   if (data.open) {
     const decls: Record<string, FFIFunction> = {};
     for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
-      if (def.blocking) decls[name] = declaration(def);
+      if (def.blocking && !def.optional) decls[name] = declaration(def);
     }
     lib = dlopen(data.open, decls).symbols;
+    // an optional one only if the library has it
+    for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+      if (!def.blocking || !def.optional) continue;
+      try {
+        lib[name] = dlopen(data.open, { [name]: declaration(def) }).symbols[name];
+      } catch {
+        // absent: the main thread does not offer it
+      }
+    }
     return;
   }
   try {

@@ -12,12 +12,14 @@
  * @module
  */
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
 const nativeTypes: Record<Exclude<CType, "slice">, Deno.NativeResultType> = {
+  // by value: Deno takes and returns a struct as its bytes (a Uint8Array)
+  CardinalityLimitConfig: { struct: structFields("CardinalityLimitConfig").map(() => "usize" as const) },
   pointer: "usize",
   usize: "usize",
   u64: "u64",

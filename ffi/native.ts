@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CType, SymbolDef, Symbols } from "./abi.ts";
+import { type CType, layouts, type SymbolDef, type Symbols } from "./abi.ts";
 
 /**
  * A pointer-sized integer as the runtime's FFI takes it fastest (see
@@ -16,6 +16,7 @@ export type Word = number | bigint;
 
 /** JS argument(s) for one C parameter type; a slice takes two (`ptr, len`). */
 type Arg<T> = T extends "slice" ? [ptr: Word, len: Word]
+  : T extends "CardinalityLimitConfig" ? [bytes: Uint8Array]
   : T extends "pointer" | "usize" ? [Word]
   : T extends "u64" | "i64" ? [bigint | number]
   : T extends "bool" ? [boolean]
@@ -27,6 +28,7 @@ type Args<P> = P extends readonly [infer H, ...infer R] ? [...Arg<H>, ...Args<R>
 /** JS value of a C result type. `pointer` results are words; NULL is 0, 0n or null (all falsy). */
 type Result<T extends CType> = T extends "void" ? void
   : T extends "slice" ? [ptr: number, len: number]
+  : T extends "CardinalityLimitConfig" ? Uint8Array
   : T extends "pointer" ? Word | null
   : T extends "bool" ? boolean
   : number;
@@ -118,7 +120,13 @@ export interface Native {
   close(): void;
 }
 
-/** The parameters of `def` as the adapters declare them: each slice as two pointer-sized integers. */
+/** The parameters of `def` as the adapters declare them: each slice as two pointer-sized integers (a struct stays one). */
 export function flatParameters(def: SymbolDef): Exclude<CType, "slice" | "void">[] {
   return def.parameters.flatMap((t) => t === "slice" ? ["usize", "usize"] as const : [t as Exclude<CType, "slice" | "void">]);
+}
+
+/** The `uintptr_t` fields of a by-value struct type, in memory order (from `layouts`). */
+export function structFields(t: "CardinalityLimitConfig"): string[] {
+  const { size: _, ...fields } = layouts[t];
+  return Object.entries(fields).sort((a, b) => a[1] - b[1]).map(([name]) => name);
 }

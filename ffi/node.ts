@@ -13,12 +13,12 @@ import process from "node:process";
 import { Worker } from "node:worker_threads";
 import koffi from "koffi";
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-const nativeTypes: Record<Exclude<CType, "slice">, string> = {
+const nativeTypes: Record<Exclude<CType, "slice" | "CardinalityLimitConfig">, string> = {
   pointer: "uintptr_t",
   usize: "uintptr_t",
   u64: "uint64_t",
@@ -31,8 +31,11 @@ const nativeTypes: Record<Exclude<CType, "slice">, string> = {
 };
 
 let sliceType: unknown;
+let limitsType: unknown;
+const LIMITS = structFields("CardinalityLimitConfig");
 
 function resultType(t: CType): unknown {
+  if (t === "CardinalityLimitConfig") return paramType(t);
   if (t !== "slice") return nativeTypes[t];
   sliceType ??= koffi.struct("ddffi_slice_result", { ptr: "uintptr_t", len: "uintptr_t" });
   return sliceType;
@@ -135,6 +138,25 @@ class WorkerPool {
   }
 }
 
+/** A by-value struct is a koffi struct of its `uintptr_t` fields (koffi passes it as the C ABI says). */
+function paramType(t: Exclude<CType, "slice" | "void">): unknown {
+  if (t !== "CardinalityLimitConfig") return nativeTypes[t];
+  limitsType ??= koffi.struct("ddog_CardinalityLimitConfig", Object.fromEntries(LIMITS.map((f) => [f, "uintptr_t"])));
+  return limitsType;
+}
+
+/** A struct's bytes as the object koffi takes, and back. */
+function toStruct(bytes: Uint8Array): Record<string, bigint> {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Object.fromEntries(LIMITS.map((f, i) => [f, v.getBigUint64(8 * i, true)]));
+}
+function fromStruct(o: Record<string, number | bigint>): Uint8Array {
+  const bytes = new Uint8Array(8 * LIMITS.length);
+  const v = new DataView(bytes.buffer);
+  LIMITS.forEach((f, i) => v.setBigUint64(8 * i, BigInt(o[f]), true));
+  return bytes;
+}
+
 /** The running Node. */
 export const runtime: RuntimeInfo = {
   name: "nodejs",
@@ -161,17 +183,20 @@ export function open(path: string): Native {
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     let f: Any;
     try {
-      f = lib.func(name, resultType(def.result) as Any, flatParameters(def).map((t) => nativeTypes[t]));
+      f = lib.func(name, resultType(def.result) as Any, flatParameters(def).map(paramType) as Any[]);
     } catch (e) {
       if (def.optional) continue;
       throw e;
     }
+    const structs = flatParameters(def).map((t) => t === "CardinalityLimitConfig");
     bound[name] = def.result === "slice" ? (...a: Any[]) => {
       const s = f(...a);
       return [Number(s.ptr), Number(s.len)];
-    } : f;
+    } : def.result === "CardinalityLimitConfig" ? (...a: Any[]) => fromStruct(f(...a))
+    : structs.includes(true) ? (...a: Any[]) => f(...a.map((x, i) => (structs[i] ? toStruct(x) : x)))
+    : f;
     if (def.blocking) {
-      blocking.push([name, nativeTypes[def.result as Exclude<CType, "slice">], flatParameters(def).map((t) => nativeTypes[t])]);
+      blocking.push([name, nativeTypes[def.result as keyof typeof nativeTypes], flatParameters(def).map((t) => nativeTypes[t as keyof typeof nativeTypes])]);
       async[name] = (...a: Any[]) => pool.call(name, a);
     }
   }

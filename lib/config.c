@@ -27,6 +27,7 @@ DDFFI_EXPORT void ddog_trace_exporter_config_free(ddog_TraceExporterConfig *conf
                           &config->process_tags, &config->test_session_token, &config->otlp_endpoint,
                           &config->otlp_scope_name, &config->otlp_scope_version};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clear(all[i]);
+  ddffi_shared_runtime_release(config->shared_runtime);
   free(config);
   ddffi_live_dec();
 }
@@ -139,9 +140,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_compute_sta
 }
 
 /* The tracer computed stats itself: libdatadog then sends
- * `datadog-client-computed-stats: true` with v0.4 traces, and for OTLP the
- * header `datadog-client-computed-stats: yes` plus the resource attribute
- * `_dd.stats_computed`. */
+ * `datadog-client-computed-stats: true` with v0.4 traces. Not with OTLP:
+ * there libdatadog marks stats only when its own OTLP stats export runs. */
 DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_client_computed_stats(
     ddog_TraceExporterConfig *config, bool is_enabled) {
   if (!config) return ddffi_error(E(INVALID_ARGUMENT), NULL);
@@ -169,4 +169,27 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_output_to_l
   (void)max_line_size;
   if (!config) return ddffi_error(E(INVALID_ARGUMENT), NULL);
   return unsupported("ddog_trace_exporter_config_set_output_to_log", "writing traces to the log (stdout)");
+}
+
+/* Kept for the stats computation, which the bundled library does not do
+ * (set_compute_stats refuses); libdatadog likewise ignores it without stats. */
+DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_config_set_stats_cardinality_limit(
+    ddog_TraceExporterConfig *config, ddog_CardinalityLimitConfig limits) {
+  if (!config) return ddffi_error(E(INVALID_ARGUMENT), NULL);
+  config->stats_cardinality_limit = limits;
+  config->has_stats_cardinality_limit = true;
+  return NULL;
+}
+
+/* libdatadog's CardinalityLimitConfig::default() (libdd-trace-stats). */
+DDFFI_EXPORT ddog_CardinalityLimitConfig ddog_trace_exporter_config_default_stats_cardinality_limit(void) {
+  return (ddog_CardinalityLimitConfig){.whole_key_limit = 7000,
+                                       .resource_limit = 1024,
+                                       .http_endpoint_limit = 512,
+                                       .peer_tags_limit = 512,
+                                       .additional_tags_limit = 100};
+}
+
+DDFFI_EXPORT ddog_CardinalityLimitConfig ddffi_debug_config_stats_cardinality_limit(const ddog_TraceExporterConfig *config) {
+  return config ? config->stats_cardinality_limit : (ddog_CardinalityLimitConfig){0};
 }

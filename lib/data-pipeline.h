@@ -171,6 +171,52 @@ ddog_TraceExporterError *ddog_trace_exporter_config_set_otlp_protocol(ddog_Trace
 ddog_TraceExporterError *ddog_trace_exporter_config_set_otlp_instrumentation_scope(ddog_TraceExporterConfig *config, ddog_CharSlice name, ddog_CharSlice version);
 ddog_TraceExporterError *ddog_trace_exporter_config_set_output_to_log(ddog_TraceExporterConfig *config, uintptr_t max_line_size);
 
+/* Stats cardinality limits (40 bytes, passed and returned BY VALUE: on SysV
+ * x86_64 a struct over 16 bytes goes in memory, not registers; AAPCS64
+ * passes it by reference to a caller's copy). libdatadog's defaults: 7000,
+ * 1024, 512, 512, 100. Used only when stats are computed. */
+typedef struct ddog_CardinalityLimitConfig {
+  uintptr_t whole_key_limit;
+  uintptr_t resource_limit;
+  uintptr_t http_endpoint_limit;
+  uintptr_t peer_tags_limit;
+  uintptr_t additional_tags_limit;
+} ddog_CardinalityLimitConfig;
+
+ddog_TraceExporterError *ddog_trace_exporter_config_set_stats_cardinality_limit(ddog_TraceExporterConfig *config, ddog_CardinalityLimitConfig limits);
+ddog_CardinalityLimitConfig ddog_trace_exporter_config_default_stats_cardinality_limit(void);
+
+/* ---- shared runtime (libdd-shared-runtime-ffi) ------------------------------ */
+
+/* One runtime for the background work of several exporters (an Arc in
+ * libdatadog: new makes one reference, set_shared_runtime takes its own,
+ * free drops one). */
+typedef struct ddog_SharedRuntime ddog_SharedRuntime;
+
+typedef enum ddog_SharedRuntimeErrorCode {
+  DDOG_SHARED_RUNTIME_ERROR_CODE_INVALID_ARGUMENT = 0,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_RUNTIME_UNAVAILABLE = 1,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_LOCK_FAILED = 2,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_WORKER_ERROR = 3,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_RUNTIME_CREATION = 4,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_SHUTDOWN_TIMED_OUT = 5,
+  DDOG_SHARED_RUNTIME_ERROR_CODE_PANIC = 6,
+} ddog_SharedRuntimeErrorCode;
+
+/* 16 bytes: code @0, msg @8 (always set); freed with ddog_shared_runtime_error_free. */
+typedef struct ddog_SharedRuntimeFFIError {
+  ddog_SharedRuntimeErrorCode code;
+  char *msg;
+} ddog_SharedRuntimeFFIError;
+
+ddog_SharedRuntimeFFIError *ddog_shared_runtime_new(const ddog_SharedRuntime **out_handle);
+void ddog_shared_runtime_free(const ddog_SharedRuntime *handle);
+/* Stops the runtime's workers; timeout_ms 0 waits without a limit. */
+ddog_SharedRuntimeFFIError *ddog_shared_runtime_shutdown(const ddog_SharedRuntime *handle, uint64_t timeout_ms);
+void ddog_shared_runtime_error_free(ddog_SharedRuntimeFFIError *error);
+/* The config keeps its own reference: the caller still frees its handle. */
+ddog_TraceExporterError *ddog_trace_exporter_config_set_shared_runtime(ddog_TraceExporterConfig *config, const ddog_SharedRuntime *handle);
+
 /* ---- exporter ------------------------------------------------------------- */
 
 ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter **out_handle, const ddog_TraceExporterConfig *config);
@@ -224,8 +270,12 @@ void ddog_tracer_encoded_value_free(ddog_TracerEncodedValue *value);
 /* ---- outside the ABI: this library's debug aid (libdatadog lacks it) ------ */
 
 /* Live native objects: configs, exporters, responses, errors, spans, events,
- * chunks, cancel tokens and encoded values not yet freed or consumed. */
+ * chunks, cancel tokens, encoded values, shared runtimes (until their last
+ * reference goes) and shared-runtime errors not yet freed or consumed. */
 int64_t ddffi_debug_live_objects(void);
+/* The stats cardinality limits a config holds (all 0 until set): lets the
+ * tests see a struct passed by value arrive. */
+ddog_CardinalityLimitConfig ddffi_debug_config_stats_cardinality_limit(const ddog_TraceExporterConfig *config);
 
 #ifdef __cplusplus
 }

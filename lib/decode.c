@@ -670,26 +670,43 @@ static bool add_event(dec *d, ddog_TracerSpan *span, const event *ev) {
   return err ? fail_abi(d, err) : true;
 }
 
+/* Whether the key of entry i recurs later in a map as read (every entry
+ * type here starts with its ddog_CharSlice key). */
+static bool key_recurs(const void *items, size_t stride, size_t n, size_t i) {
+  const ddog_CharSlice *k = (const ddog_CharSlice *)((const char *)items + i * stride);
+  for (size_t j = i + 1; j < n; j++) {
+    const ddog_CharSlice *o = (const ddog_CharSlice *)((const char *)items + j * stride);
+    if (o->len == k->len && (k->len == 0 || !memcmp(o->ptr, k->ptr, k->len))) return true;
+  }
+  return false;
+}
+
 /* Creates the span and pushes it into the current chunk. */
 static bool build_span(dec *d, const span_parts *s, ddog_TracerTraceChunks *chunks) {
   ddog_TracerSpan *span = NULL;
   ddog_TraceExporterError *err = ddog_tracer_span_new(&span, &s->f);
   if (err) return fail_abi(d, err);
   /* Decoded maps are marked deduped in libdatadog, so they go out in input
-   * order. span.c writes a map backwards (libdatadog's dedup reverses it),
-   * hence the reversed insertion. (Duplicate keys, which libdatadog would
-   * keep here, collapse to the first one.) */
-  for (size_t i = COUNT(s->meta, meta_kv); !err && i-- > 0;) {
+   * order, duplicate keys included: the agent then sees the LAST value of a
+   * key. span.c holds each key once and writes a map backwards (libdatadog's
+   * dedup reverses it), hence the reversed insertion, which skips every
+   * entry whose key comes again later: the last one wins, and the keys go
+   * out in input order of their last occurrence. */
+  size_t n = COUNT(s->meta, meta_kv);
+  for (size_t i = n; !err && i-- > 0;) {
     const meta_kv *kv = &ITEMS(s->meta, meta_kv)[i];
-    err = ddog_tracer_span_set_meta(span, kv->key, kv->value);
+    if (!key_recurs(s->meta.data, sizeof *kv, n, i)) err = ddog_tracer_span_set_meta(span, kv->key, kv->value);
   }
-  for (size_t i = COUNT(s->metrics, metric_kv); !err && i-- > 0;) {
+  n = COUNT(s->metrics, metric_kv);
+  for (size_t i = n; !err && i-- > 0;) {
     const metric_kv *kv = &ITEMS(s->metrics, metric_kv)[i];
-    err = ddog_tracer_span_set_metric(span, kv->key, kv->value);
+    if (!key_recurs(s->metrics.data, sizeof *kv, n, i)) err = ddog_tracer_span_set_metric(span, kv->key, kv->value);
   }
-  for (size_t i = COUNT(s->meta_struct, struct_kv); !err && i-- > 0;) {
+  n = COUNT(s->meta_struct, struct_kv);
+  for (size_t i = n; !err && i-- > 0;) {
     const struct_kv *kv = &ITEMS(s->meta_struct, struct_kv)[i];
-    err = ddog_tracer_span_set_meta_struct_blob(span, kv->key, kv->value);
+    if (!key_recurs(s->meta_struct.data, sizeof *kv, n, i))
+      err = ddog_tracer_span_set_meta_struct_blob(span, kv->key, kv->value);
   }
   size_t nlinks = COUNT(s->links, link);
   if (!err && nlinks) {

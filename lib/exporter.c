@@ -291,6 +291,7 @@ struct ddog_TraceExporter {
   char *otlp_endpoint;
   uint64_t otlp_timeout_ms;
   ddffi_otlp_resource resource;
+  const ddog_SharedRuntime *shared_runtime; /* a reference, or NULL */
 };
 
 /* http::HeaderValue::from_str (http 1.1): any byte but controls and DEL;
@@ -355,6 +356,7 @@ static void exporter_free(ddog_TraceExporter *x) {
   free(x->tracer_version);
   free(x->otlp_endpoint);
   free_resource(&x->resource);
+  ddffi_shared_runtime_release(x->shared_runtime);
   free(x);
 }
 
@@ -385,8 +387,9 @@ static ddog_TraceExporterError *set_agent(ddog_TraceExporter *x, const ddog_Trac
 
 /* OTLP: the endpoint is parsed at send time, as in libdatadog (but https is
  * refused now); the resource is what libdatadog fills for traces: no
- * hostname, no language version; client_computed_stats from the config
- * (libdatadog also sets it when OTLP stats export runs, not implemented). */
+ * hostname, no language version. libdatadog marks the resource (and the
+ * request) as stats-computed only when its OTLP stats export runs, which
+ * the FFI cannot enable: client_computed_stats does not reach OTLP. */
 static ddog_TraceExporterError *set_otlp(ddog_TraceExporter *x, const ddog_TraceExporterConfig *config) {
   x->otlp_endpoint = opt_cstr(&config->otlp_endpoint);
   if (!x->otlp_endpoint) return ddffi_error(E(INTERNAL), "out of memory");
@@ -425,7 +428,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   x->lang_interpreter = meta_header(&config->lang_interpreter);
   x->tracer_version = meta_header(&config->tracer_version);
   x->client_computed_stats = config->client_computed_stats;
-  x->resource.client_computed_stats = config->client_computed_stats;
+  x->shared_runtime = ddffi_shared_runtime_retain(config->shared_runtime);
   if (!err && config->test_session_token.set && !x->test_token) err = ddffi_error(E(INTERNAL), "out of memory");
   if (!err && config->otlp_endpoint.set) err = set_otlp(x, config);
   if (err) {
@@ -695,7 +698,6 @@ static ddog_TraceExporterError *send_otlp(const ddog_TraceExporter *x, ddog_Trac
   size_t n = standard_headers(x, false, h);
   if (!err && !headers_ok(h, n)) err = build_error(true);
   h[n++] = (ddffi_http_header){"content-type", "application/json"};
-  if (x->client_computed_stats) h[n++] = (ddffi_http_header){"datadog-client-computed-stats", "yes"};
   /* here an invalid token is skipped rather than failing the request */
   if (x->test_token && header_value_ok(x->test_token) && !x->test_token_nul)
     h[n++] = (ddffi_http_header){"x-datadog-test-session-token", x->test_token};

@@ -16,7 +16,15 @@ struct ddog_TraceExporterConfig {
   bool has_connection_timeout;
   uint64_t connection_timeout_ms;
   bool client_computed_stats;
+  bool has_stats_cardinality_limit;
+  ddog_CardinalityLimitConfig stats_cardinality_limit; /* kept; stats are not computed here */
+  const ddog_SharedRuntime *shared_runtime;             /* a reference of its own, or NULL */
 };
+
+/* shared_runtime.c: takes one more reference (NULL: nothing) and returns the
+ * handle; drops one, freeing the runtime with the last. */
+const ddog_SharedRuntime *ddffi_shared_runtime_retain(const ddog_SharedRuntime *rt);
+void ddffi_shared_runtime_release(const ddog_SharedRuntime *rt);
 
 /* Before an OTLP export libdatadog drops the chunks it would not keep
  * (drop_chunks); span.c implements it (declared in span.h too). */

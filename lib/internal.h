@@ -62,8 +62,9 @@ void ddffi_encode_v04(const ddog_TracerTraceChunks *chunks, ddffi_buf *out);
 typedef struct ddffi_otlp_resource {
   ddffi_str service, env, version, hostname, language, lang_version, tracer_version, runtime_id;
   ddffi_str scope_name, scope_version; /* instrumentation scope */
-  /* libdatadog: config client_computed_stats (or OTLP stats export on) adds
-   * the resource attribute _dd.stats_computed = "true". */
+  /* libdatadog: its OTLP stats export (not reachable through the FFI, and
+   * not implemented here) adds the resource attribute _dd.stats_computed =
+   * "true" and the header datadog-client-computed-stats: yes. Always false. */
   bool client_computed_stats;
 } ddffi_otlp_resource;
 

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { ErrorCodeName } from "../ffi/abi.ts";
+import type { ErrorCodeName, SharedRuntimeErrorCodeName } from "../ffi/abi.ts";
 
-export type { ErrorCodeName };
+export type { ErrorCodeName, SharedRuntimeErrorCodeName };
 
 /**
  * An error returned by libdatadog (`ddog_TraceExporterError`): `code` is
@@ -31,6 +31,30 @@ export class TraceExporterError extends Error {
     this.function = fn;
     this.detail = detail;
     if (option) this.option = option;
+  }
+}
+
+/**
+ * An error returned by libdatadog's shared runtime functions
+ * (`ddog_SharedRuntimeFFIError`): `code` is the `ddog_SharedRuntimeErrorCode`
+ * name (e.g. `"ShutdownTimedOut"`), `message` libdatadog's text.
+ */
+export class SharedRuntimeError extends Error {
+  /** `"SharedRuntimeError"`. */
+  override name = "SharedRuntimeError";
+  /** The `ddog_SharedRuntimeErrorCode` name. */
+  readonly code: SharedRuntimeErrorCodeName;
+  /** The C function that returned the error. */
+  readonly function: string;
+  /** libdatadog's message. */
+  readonly detail: string;
+
+  /** An error `code` with libdatadog's `detail`, returned by the C function `fn`. */
+  constructor(code: SharedRuntimeErrorCodeName, detail: string, fn: string) {
+    super(`${fn}: ${code}: ${detail}`);
+    this.code = code;
+    this.function = fn;
+    this.detail = detail;
   }
 }
 

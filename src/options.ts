@@ -7,7 +7,8 @@
 import { layouts } from "../ffi/abi.ts";
 import type { RuntimeInfo, Word } from "../ffi/native.ts";
 import { PLATFORM } from "../ffi/paths.ts";
-import type { Binding } from "./binding.ts";
+import { type Binding, getBinding } from "./binding.ts";
+import { runtimeHandle, SharedRuntime } from "./runtime.ts";
 import { TraceExporterError, ValidationError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
@@ -35,6 +36,58 @@ export interface OtlpOptions {
   protocol?: string;
   /** The instrumentation scope reported (`set_otlp_instrumentation_scope`). */
   instrumentationScope?: { name: string; version?: string };
+}
+
+/**
+ * Cardinality limits of libdatadog's stats computation
+ * (`ddog_CardinalityLimitConfig`): past a limit, further distinct values
+ * are aggregated into one sentinel group.
+ */
+export interface StatsCardinalityLimit {
+  /** Distinct aggregation keys per time bucket (libdatadog's default 7000). */
+  wholeKey: number;
+  /** Distinct resources (default 1024). */
+  resource: number;
+  /** Distinct HTTP endpoints (default 512). */
+  httpEndpoint: number;
+  /** Distinct peer tags (default 512). */
+  peerTags: number;
+  /** Distinct additional tags (default 100). */
+  additionalTags: number;
+}
+
+/** Each limit and its `ddog_CardinalityLimitConfig` field. */
+const LIMIT_FIELDS = {
+  wholeKey: "whole_key_limit",
+  resource: "resource_limit",
+  httpEndpoint: "http_endpoint_limit",
+  peerTags: "peer_tags_limit",
+  additionalTags: "additional_tags_limit",
+} as const satisfies Record<keyof StatsCardinalityLimit, keyof typeof layouts.CardinalityLimitConfig>;
+
+/** A setter the loaded library lacks (an optional symbol of abi.ts), named for the option. */
+function missing(b: Binding, fn: string, option: string): TraceExporterError {
+  return new TraceExporterError("InvalidArgument", `not in the loaded library (${b.native.path})`, fn, option);
+}
+
+/**
+ * libdatadog's default stats cardinality limits
+ * (`ddog_trace_exporter_config_default_stats_cardinality_limit`).
+ * @throws {TraceExporterError} when the loaded library lacks the function.
+ */
+export function defaultStatsCardinalityLimit(): StatsCardinalityLimit {
+  const b = getBinding();
+  const fn = "ddog_trace_exporter_config_default_stats_cardinality_limit";
+  const f = b.symbols[fn];
+  if (!f) throw missing(b, fn, "statsCardinalityLimit");
+  const bytes = f();
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const L = layouts.CardinalityLimitConfig;
+  const out = {} as StatsCardinalityLimit;
+  for (const [k, field] of Object.entries(LIMIT_FIELDS) as [keyof StatsCardinalityLimit, keyof typeof L][]) {
+    out[k] = Number(v.getBigUint64(L[field], true));
+  }
+  return out;
 }
 
 /**
@@ -101,6 +154,19 @@ export interface ExporterOptions {
   otlp?: OtlpOptions;
   /** Write traces to the log instead of sending them, in lines of at most this many bytes (`set_output_to_log`). */
   outputToLogMaxLineSize?: number;
+  /**
+   * Cardinality limits of the stats computation (`set_stats_cardinality_limit`,
+   * a struct by value); a limit left out keeps libdatadog's default
+   * (`defaultStatsCardinalityLimit()`). No effect without `computeStats`.
+   * Needs a library that has the setter.
+   */
+  statsCardinalityLimit?: Partial<StatsCardinalityLimit>;
+  /**
+   * The runtime the exporter's background work runs on (`set_shared_runtime`):
+   * one `SharedRuntime` for all the exporters of a process. Default: the
+   * exporter builds its own.
+   */
+  sharedRuntime?: SharedRuntime;
 }
 
 /** One config setter call. */
@@ -288,6 +354,17 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
     const fn = "ddog_trace_exporter_config_set_output_to_log";
     calls.push((b, config) => unwrapOption(b, b.symbols[fn](config, size), fn, "outputToLogMaxLineSize"));
   }
+  if (o.statsCardinalityLimit !== undefined) calls.push(limitsCall(o.statsCardinalityLimit));
+  if (o.sharedRuntime !== undefined) {
+    const rt = o.sharedRuntime;
+    if (!(rt instanceof SharedRuntime)) throw new ValidationError("options.sharedRuntime", "expected a SharedRuntime");
+    const fn = "ddog_trace_exporter_config_set_shared_runtime";
+    calls.push((b, config) => {
+      const f = b.symbols[fn];
+      if (!f) throw missing(b, fn, "sharedRuntime");
+      unwrapOption(b, f(config, runtimeHandle(rt)), fn, "sharedRuntime");
+    });
+  }
   const runtimeId = o.runtimeId === undefined ? undefined : str(o.runtimeId, "options.runtimeId");
   if (o.telemetry !== undefined) calls.push(telemetryCall(o.telemetry, runtimeId));
   if (o.otlp !== undefined) calls.push(...otlpCalls(o.otlp));
@@ -295,6 +372,27 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   if (o.url !== undefined) checkUrl(o.url, "url", "ddog_trace_exporter_new");
   if (o.otlp !== undefined) checkUrl(o.otlp.endpoint, "otlp.endpoint", "ddog_trace_exporter_config_set_otlp_endpoint");
   return calls;
+}
+
+function limitsCall(limits: Partial<StatsCardinalityLimit>): ConfigCall {
+  if (typeof limits !== "object" || limits === null) throw new ValidationError("options.statsCardinalityLimit", "expected an object");
+  const given: [keyof StatsCardinalityLimit, number][] = [];
+  for (const k of Object.keys(LIMIT_FIELDS) as (keyof StatsCardinalityLimit)[]) {
+    if (limits[k] !== undefined) given.push([k, uint(limits[k], `options.statsCardinalityLimit.${k}`)]);
+  }
+  return (b, config) => {
+    const fn = "ddog_trace_exporter_config_set_stats_cardinality_limit";
+    const f = b.symbols[fn];
+    if (!f) throw missing(b, fn, "statsCardinalityLimit");
+    const L = layouts.CardinalityLimitConfig;
+    const all = { ...defaultStatsCardinalityLimit(), ...Object.fromEntries(given) };
+    const bytes = new Uint8Array(L.size);
+    const v = new DataView(bytes.buffer);
+    for (const [k, field] of Object.entries(LIMIT_FIELDS) as [keyof StatsCardinalityLimit, keyof typeof L][]) {
+      v.setBigUint64(L[field], BigInt(all[k]), true);
+    }
+    unwrapOption(b, f(config, bytes), fn, "statsCardinalityLimit");
+  };
 }
 
 function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): ConfigCall {

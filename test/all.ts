@@ -17,6 +17,12 @@ const files = readdirSync(dir)
   .filter((f) => args.length === 0 || args.some((a) => f.includes(a)))
   .sort();
 
+// Which library the run tests: the bundled one, or DD_LIBDATADOG_PATH's.
+const { native } = await import("../ffi/load.ts");
+const { liveNativeObjects } = await import("../testing.ts");
+const which = liveNativeObjects() === undefined ? "a real libdatadog (DD_LIBDATADOG_PATH)" : "the bundled library";
+console.log(`library: ${native().path}: ${which}`);
+
 for (const [i, f] of files.entries()) {
   g.UVU_INDEX = i;
   g.UVU_QUEUE.push([f]);

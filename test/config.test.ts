@@ -2,12 +2,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
-import { liveNativeObjects, TestAgent } from "../testing.ts";
-import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
+import { TestAgent } from "../testing.ts";
+import { assertNoLeaks, bundled, rejects, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
 
-const bundled = liveNativeObjects() !== undefined;
 const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
 
 type Otlp = {
@@ -29,15 +28,16 @@ test("every option's setter accepts its value", () =>
     testSessionToken: "tok", connectionTimeoutMs: 1000, computeStats: false, clientComputedStats: false, healthMetrics: false,
   }));
 
-if (bundled) {
-  for (
-    const [option, value] of [
-      ["computeStats", true],
-      ["healthMetrics", true],
-      ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
-      ["outputToLogMaxLineSize", 1000],
-    ] as const
-  ) {
+// The bundled library refuses what it does not implement; a real libdatadog takes them.
+for (
+  const [option, value] of [
+    ["computeStats", true],
+    ["healthMetrics", true],
+    ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
+    ["outputToLogMaxLineSize", 1000],
+  ] as const
+) {
+  if (bundled) {
     test(`bundled library: ${option} fails at new TraceExporter with an error naming the option`, async () => {
       const e = await rejects(() => new TraceExporter({ [option]: value }), TraceExporterError);
       assert.is(e.option, option);
@@ -45,8 +45,16 @@ if (bundled) {
       assert.match(e.message, new RegExp(`^options\\.${option}: ddog_trace_exporter_config_`));
       assert.match(e.message, /DD_LIBDATADOG_PATH/);
     });
+  } else {
+    test(`real libdatadog: ${option} is accepted`, async () => {
+      await using agent = await TestAgent.start();
+      const exporter = new TraceExporter({ url: agent.url, [option]: value });
+      await exporter.close();
+    });
   }
+}
 
+if (bundled) {
   test("bundled library: OTLP over http/protobuf is refused naming the option", async () => {
     const e = await rejects(
       () => new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } }),
@@ -54,9 +62,14 @@ if (bundled) {
     );
     assert.is(e.option, "otlp.protocol");
   });
+} else {
+  test("real libdatadog: OTLP over http/protobuf is accepted", async () => {
+    const exporter = new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } });
+    await exporter.close();
+  });
 }
 
-test("clientComputedStats: libdatadog's header on v0.4 traces, header and resource attribute on OTLP", async () => {
+test("clientComputedStats: libdatadog's header on v0.4 traces; not on OTLP (libdatadog marks OTLP stats only from its own OTLP stats export)", async () => {
   await using agent = await TestAgent.start();
   const v04 = new TraceExporter({ url: agent.url, clientComputedStats: true });
   const otlp = new TraceExporter({ clientComputedStats: true, otlp: { endpoint: `${agent.url}/v1/traces` } });
@@ -70,8 +83,8 @@ test("clientComputedStats: libdatadog's header on v0.4 traces, header and resour
   const [trace] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
   assert.is(trace.headers["datadog-client-computed-stats"], "true");
   const [otlpReq] = await agent.waitForRequests(1, 5000, "/v1/traces");
-  assert.is(otlpReq.headers["datadog-client-computed-stats"], "yes");
-  assert.is(attrs((agent.otlp()[0] as Otlp).resourceSpans[0].resource.attributes)["_dd.stats_computed"], "true");
+  assert.is(otlpReq.headers["datadog-client-computed-stats"], undefined);
+  assert.is(attrs((agent.otlp()[0] as Otlp).resourceSpans[0].resource.attributes)["_dd.stats_computed"], undefined);
 });
 
 test("option types are checked before any native call", async () => {

@@ -19,6 +19,22 @@ export function span(over: Partial<Span> = {}): Span {
   };
 }
 
+/**
+ * Whether the bundled library is loaded: it alone has the live-object
+ * counter (false with `DD_LIBDATADOG_PATH` pointing at a real libdatadog).
+ */
+export const bundled: boolean = liveNativeObjects() !== undefined;
+
+/**
+ * Registers a test of what only the bundled library has (its live-object
+ * counter, its refusals, its exact messages) with `register`; with a real
+ * libdatadog loaded, prints that it is skipped and why instead.
+ */
+export function bundledOnly(name: string, reason: string, register: () => void): void {
+  if (bundled) register();
+  else console.log(`skipped (real libdatadog loaded): "${name}": ${reason}`);
+}
+
 /** Asserts that no native object is left (the bundled library counts them). */
 export function assertNoLeaks(): void {
   const live = liveNativeObjects();

@@ -261,7 +261,7 @@ export class Tracer implements AsyncDisposable {
       return;
     }
     if (this.#debug) this.#debug(enableLibraryLogs(libraryLogLevel(this.#log)));
-    const made = tracerExporter(exporterOptions, env);
+    const made = tracerExporter({ ...exporterOptions, runtimeId: this.#runtimeId }, env);
     this.#exporter = made.exporter;
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";
