@@ -131,9 +131,9 @@ function unwrapOption(b: Binding, error: Word | null, fn: string, option: string
   throw new TraceExporterError(e.code, e.detail, fn, option);
 }
 
-/** Writes strings for one call; returns their `[ptr, len]` pairs flattened. */
-function strings(b: Binding, values: string[]): number[] {
-  b.reserve(values.reduce((n, v) => n + 3 * v.length, 0));
+/** Writes strings for one call (reserving `extra` bytes more for the call's structs); returns their `[ptr, len]` pairs flattened. */
+function strings(b: Binding, values: string[], extra = 0): number[] {
+  b.reserve(values.reduce((n, v) => n + 3 * v.length, extra));
   const out: number[] = [];
   for (const v of values) {
     const p = b.pos;
@@ -141,6 +141,15 @@ function strings(b: Binding, values: string[]): number[] {
     out.push(b.base + p, n);
   }
   return out;
+}
+
+/**
+ * The own enumerable properties of a user's options object, read once into
+ * a null-prototype copy: nothing inherited (a property added to
+ * `Object.prototype` is not an option).
+ */
+function own<T extends object>(v: T): T {
+  return Object.assign(Object.create(null), v);
 }
 
 function str(v: unknown, path: string): string {
@@ -169,18 +178,18 @@ export function agentUrlFromEnv(env: (name: string) => string | undefined): stri
 /** Resolves options and defaults into the setter calls, validating types first. */
 export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): ConfigCall[] {
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
-  const o: ExporterOptions = {
-    ...options,
-    url: options.url ?? agentUrlFromEnv(runtime.env),
-    service: options.service ?? runtime.env("DD_SERVICE"),
-    env: options.env ?? runtime.env("DD_ENV"),
-    version: options.version ?? runtime.env("DD_VERSION"),
-    testSessionToken: options.testSessionToken ?? runtime.env("DD_TEST_SESSION_TOKEN"),
-    tracerVersion: options.tracerVersion ?? VERSION,
-    language: options.language ?? "nodejs",
-    languageVersion: options.languageVersion ?? runtime.version,
-    languageInterpreter: options.languageInterpreter ?? runtime.name,
-  };
+  const given = own(options);
+  const o: ExporterOptions = Object.assign(given, {
+    url: given.url ?? agentUrlFromEnv(runtime.env),
+    service: given.service ?? runtime.env("DD_SERVICE"),
+    env: given.env ?? runtime.env("DD_ENV"),
+    version: given.version ?? runtime.env("DD_VERSION"),
+    testSessionToken: given.testSessionToken ?? runtime.env("DD_TEST_SESSION_TOKEN"),
+    tracerVersion: given.tracerVersion ?? VERSION,
+    language: given.language ?? "nodejs",
+    languageVersion: given.languageVersion ?? runtime.version,
+    languageInterpreter: given.languageInterpreter ?? runtime.name,
+  });
   const calls: ConfigCall[] = [];
   for (const [option, fn] of stringSetters) {
     const v = o[option];
@@ -212,8 +221,9 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   return calls;
 }
 
-function telemetryCall(t: TelemetryOptions): ConfigCall {
-  if (typeof t !== "object" || t === null) throw new ValidationError("options.telemetry", "expected an object");
+function telemetryCall(telemetry: TelemetryOptions): ConfigCall {
+  if (typeof telemetry !== "object" || telemetry === null) throw new ValidationError("options.telemetry", "expected an object");
+  const t = own(telemetry);
   const interval = uint(t.intervalMs ?? 60000, "options.telemetry.intervalMs");
   const texts = [
     str(t.runtimeId ?? "", "options.telemetry.runtimeId"),
@@ -225,9 +235,9 @@ function telemetryCall(t: TelemetryOptions): ConfigCall {
   if (typeof debug !== "boolean") throw new ValidationError("options.telemetry.debug", "expected a boolean");
   return (b, config) => {
     const L = layouts.TelemetryClientConfig;
-    const [rp, rn, sp, sn, rsp, rsn, psp, psn] = strings(b, texts);
+    const [rp, rn, sp, sn, rsp, rsn, psp, psn] = strings(b, texts, 8 + L.size);
     const at = b.align8();
-    b.pos += L.size;
+    b.claim(L.size);
     b.u8.fill(0, at, at + L.size);
     const v = b.view;
     const slice = (off: number, p: number, n: number) => {
@@ -245,8 +255,9 @@ function telemetryCall(t: TelemetryOptions): ConfigCall {
   };
 }
 
-function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
-  if (typeof otlp !== "object" || otlp === null) throw new ValidationError("options.otlp", "expected an object");
+function otlpCalls(given: OtlpOptions): ConfigCall[] {
+  if (typeof given !== "object" || given === null) throw new ValidationError("options.otlp", "expected an object");
+  const otlp = own(given);
   const endpoint = str(otlp.endpoint, "options.otlp.endpoint");
   const calls: ConfigCall[] = [(b, config) => {
     const fn = "ddog_trace_exporter_config_set_otlp_endpoint";
@@ -262,7 +273,8 @@ function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
     });
   }
   if (otlp.instrumentationScope !== undefined) {
-    const scope = otlp.instrumentationScope;
+    const givenScope = otlp.instrumentationScope;
+    const scope = typeof givenScope === "object" && givenScope !== null ? own(givenScope) : givenScope;
     const name = str(scope?.name, "options.otlp.instrumentationScope.name");
     const version = str(scope.version ?? "", "options.otlp.instrumentationScope.version");
     calls.push((b, config) => {
