@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decode } from "@msgpack/msgpack";
 import { encodeValue, TraceExporter, ValidationError } from "../mod.ts";
-import { Binding, encodeUtf8, getBinding, MAX_SCRATCH, ScratchOverflow } from "../src/binding.ts";
+import { type Binding, encodeUtf8, getBinding, MAX_SCRATCH, ScratchOverflow } from "../src/binding.ts";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";
