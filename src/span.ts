@@ -351,6 +351,7 @@ function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number
   }
 }
 
+const TID_KEY = "_dd.p.tid";
 let lastHigh = -1n;
 let lastTid = "";
 
@@ -360,8 +361,8 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
     lastTid = high.toString(16).padStart(16, "0");
     lastHigh = high;
   }
-  b.reserve(lastTid.length);
-  b.arg("_dd.p.tid", true);
+  b.reserve(TID_KEY.length + lastTid.length); // the key too: the string cache may be off or full
+  b.arg(TID_KEY, true);
   const kp = b.argPtrWord;
   const kn = b.argLenWord;
   b.arg(lastTid, false);

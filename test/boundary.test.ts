@@ -8,7 +8,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decode } from "@msgpack/msgpack";
 import { encodeValue, TraceExporter, ValidationError } from "../mod.ts";
-import { type Binding, encodeUtf8, getBinding, MAX_SCRATCH, ScratchOverflow } from "../src/binding.ts";
+import { Binding, encodeUtf8, getBinding, MAX_SCRATCH, ScratchOverflow } from "../src/binding.ts";
+import { buildTraceChunks } from "../src/span.ts";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";
@@ -49,7 +50,7 @@ test("encodeUtf8 never writes or counts past `end`", () => {
 });
 
 test("the binding refuses writes past the room reserved, and calls over MAX_SCRATCH", () => {
-  const b: Binding = getBinding();
+  const b = getBinding();
   b.reserve(8);
   b.writeString("12345678");
   assert.throws(() => b.writeString("9"), (e: unknown) => e instanceof ScratchOverflow);
@@ -57,6 +58,16 @@ test("the binding refuses writes past the room reserved, and calls over MAX_SCRA
   assert.throws(() => b.arg("x".repeat(300), true), (e: unknown) => e instanceof ScratchOverflow, "an uncached string");
   assert.throws(() => b.claim(5), (e: unknown) => e instanceof ScratchOverflow);
   assert.throws(() => b.reserve(MAX_SCRATCH), (e: unknown) => e instanceof ScratchOverflow && /too large/.test(e.message));
+});
+
+test("with the string cache off every string goes through the scratch buffer, reserved for (the _dd.p.tid key too)", () => {
+  const b = new Binding(getBinding().native, { stringCache: false });
+  const handle = buildTraceChunks(b, [[span({
+    traceId: (1n << 100n) | 5n, meta: { ["m".repeat(300)]: "v" }, metrics: { ["n".repeat(300)]: 1 },
+    metaStruct: { ["s".repeat(300)]: { k: "v" } }, links: [{ traceId: 1n, spanId: 1n, attributes: { ["a".repeat(300)]: "b" } }],
+    events: [{ name: "e".repeat(300), time: 1n, attributes: { ["x".repeat(300)]: ["y"] } }],
+  })]]);
+  b.symbols.ddog_tracer_trace_chunks_free(handle);
 });
 
 test("a 70,000-character link attribute key (past the 64 KiB scratch buffer and the string cache) arrives intact", () =>

@@ -15,6 +15,8 @@ import fc from "fast-check";
 import { decode } from "@msgpack/msgpack";
 import { double, type Span, TraceExporter, ValidationError } from "../../mod.ts";
 import { type DecodedSpan, liveNativeObjects, TestAgent } from "../../testing.ts";
+import { Binding, getBinding } from "../../src/binding.ts";
+import { buildTraceChunks } from "../../src/span.ts";
 
 type Raw = Record<string, unknown>;
 
@@ -343,6 +345,8 @@ export async function runFuzz(timeMs: number, seed?: number): Promise<FuzzResult
   const agent = await TestAgent.start();
   const exporter = new TraceExporter({ url: agent.url });
   const baseline = liveNativeObjects();
+  // The same spans are also built with the string cache off (every string through the scratch buffer), then freed.
+  const uncached = new Binding(getBinding().native, { stringCache: false });
   let sent = 0, refused = 0;
   try {
     const property = fc.asyncProperty(batch, async (b) => {
@@ -380,6 +384,16 @@ export async function runFuzz(timeMs: number, seed?: number): Promise<FuzzResult
           chunk.forEach((s, i) => checkSpan(s, models[c][i], `traces[${c}][${i}]`));
         });
         sent++;
+      }
+      let handle: unknown;
+      try {
+        handle = buildTraceChunks(uncached, models.map((c) => present(c, hostile)) as Span[][]);
+      } catch (e) {
+        if (!expectInvalid || !(e instanceof ValidationError)) throw e;
+      }
+      if (handle !== undefined) {
+        if (expectInvalid) throw new Error("the uncached binding built an invalid batch");
+        uncached.symbols.ddog_tracer_trace_chunks_free(handle as never);
       }
       const live = liveNativeObjects();
       if (live !== baseline) throw new Error(`live native objects: ${live}, ${baseline} before`);
