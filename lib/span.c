@@ -209,13 +209,16 @@ static void index_build(ddffi_arena *a, ddffi_key_index *ix, const void *items, 
   *ix = built;
 }
 
-/* The position of `key` (hash `h`) among `len` entries, or -1. Builds the
- * index once the entries are many enough. */
+/* The position of `key` among `len` entries, or -1. Builds the index once
+ * the entries are many enough; with an index, *h is the key's hash (what
+ * index_added and map_moved need), else 0 (a small map hashes nothing). */
 static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items, size_t esz, size_t len,
-                          const void *key, size_t n, uint32_t h) {
+                          const void *key, size_t n, uint32_t *h) {
   if (!ix->slots && len - ix->holes >= DDFFI_INDEX_MIN) index_build(a, ix, items, esz, len);
+  *h = 0;
   if (ix->slots) {
-    uint64_t v = *index_slot(ix, items, esz, key, n, h);
+    *h = hash_key(key, n);
+    uint64_t v = *index_slot(ix, items, esz, key, n, *h);
     return v ? (ptrdiff_t)(uint32_t)v - 1 : -1;
   }
   for (size_t i = 0; i < len; i++)
@@ -306,8 +309,8 @@ static bool replace_value(ddffi_arena *a, ddffi_str *dst, const void *value, siz
 static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, const void *key, size_t key_len,
                         const void *value, size_t value_len) {
   if (m->len >= UINT32_MAX - 1) return false;
-  uint32_t h = hash_key(key, key_len);
-  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, h);
+  uint32_t h;
+  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
   ddffi_str_entry e;
   if (i >= 0 && (size_t)i == m->len - 1) { /* already the last write: in place */
     e = m->items[i];
@@ -332,8 +335,8 @@ static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, cons
 
 static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value) {
   if (m->len >= UINT32_MAX - 1) return false;
-  uint32_t h = hash_key(key, key_len);
-  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, h);
+  uint32_t h;
+  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
   if (i >= 0 && (size_t)i == m->len - 1) {
     m->items[i].value = value;
     return true;
@@ -499,8 +502,8 @@ static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink
     ddog_CharSlice k = attrs->ptr[i].key, v = attrs->ptr[i].value;
     /* A HashMap in libdatadog: a repeated key replaces the value. */
     if (dst->n_attrs >= UINT32_MAX - 1) return false;
-    uint32_t h = hash_key(k.ptr, k.len);
-    ptrdiff_t found = key_find(a, &index, dst->attrs, sizeof *dst->attrs, dst->n_attrs, k.ptr, k.len, h);
+    uint32_t h;
+    ptrdiff_t found = key_find(a, &index, dst->attrs, sizeof *dst->attrs, dst->n_attrs, k.ptr, k.len, &h);
     size_t j = found < 0 ? dst->n_attrs : (size_t)found;
     if (found < 0 && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
     if (!arena_str(a, &dst->attrs[j].value, v.ptr, v.len)) return false;
@@ -565,9 +568,9 @@ DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
  * types (the old value's bytes stay unused in the arena). */
 static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
   if (event->n_attrs >= UINT32_MAX - 1) return out_of_memory();
-  uint32_t h = hash_key(key.ptr, key.len);
+  uint32_t h;
   ptrdiff_t i = key_find(&event->arena, &event->attr_index, event->attrs, sizeof *event->attrs, event->n_attrs,
-                         key.ptr, key.len, h);
+                         key.ptr, key.len, &h);
   if (i >= 0) {
     value.key = event->attrs[i].key;
     event->attrs[i] = value;

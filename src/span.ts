@@ -129,6 +129,25 @@ function key(path: string, k: string): string {
 /** The own enumerable string keys of a user object, asked once (a Proxy's ownKeys trap runs once): nothing inherited. */
 const ownKeys: (o: object) => string[] = Object.keys;
 
+/**
+ * Whether `for…in` over an object whose prototype is `Object.prototype`
+ * yields its own keys only, i.e. nobody added an enumerable property to
+ * `Object.prototype`; checked once per batch. The hot maps (meta, metrics)
+ * use `for…in` then, which V8 runs faster than `Object.keys` plus keyed
+ * reads; each key is still listed once and each value read once.
+ */
+let plainForIn = true;
+
+function prototypeClean(): boolean {
+  for (const _ in Object.prototype) return false;
+  return true;
+}
+
+/** Whether `o`'s own keys can be walked with `for…in` (see `plainForIn`). */
+function forInOwn(o: object): boolean {
+  return plainForIn && Object.getPrototypeOf(o) === Object.prototype;
+}
+
 /** The path of span `i` of chunk `c`; built only for an error message. */
 function spanPath(c: number, i: number): string {
   return `traces[${c}][${i}]`;
@@ -232,6 +251,7 @@ function check(b: Binding, error: Word | null, fn: string, path: string): void {
 export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Word {
   if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
   const s = b.symbols;
+  plainForIn = prototypeClean();
   const nChunks = traces.length;
   b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(nChunks), b.outWord), "ddog_tracer_trace_chunks_new");
   const chunks = b.takeOut();
@@ -335,20 +355,23 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
 function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number, i: number): void {
   if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
   const set = b.symbols.ddog_tracer_span_set_meta;
-  const values = b.cacheValues;
-  const keys = ownKeys(meta);
-  for (let j = 0; j < keys.length; j++) {
-    const k = keys[j];
-    const v = meta[k];
-    if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
-    b.reserve(3 * (k.length + v.length));
-    b.arg(k, true);
-    const kp = b.argPtrWord;
-    const kn = b.argLenWord;
-    b.arg(v, values);
-    const error = set(span, kp, kn, b.argPtrWord, b.argLenWord);
-    if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", key(`${spanPath(c, i)}.meta`, k));
+  if (forInOwn(meta)) {
+    for (const k in meta) putMeta(b, set, span, k, meta[k], c, i);
+  } else {
+    const keys = ownKeys(meta);
+    for (let j = 0; j < keys.length; j++) putMeta(b, set, span, keys[j], meta[keys[j]], c, i);
   }
+}
+
+function putMeta(b: Binding, set: Binding["symbols"]["ddog_tracer_span_set_meta"], span: Word, k: string, v: unknown, c: number, i: number): void {
+  if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
+  b.reserve(3 * (k.length + v.length));
+  b.arg(k, true);
+  const kp = b.argPtrWord;
+  const kn = b.argLenWord;
+  b.arg(v, b.cacheValues);
+  const error = set(span, kp, kn, b.argPtrWord, b.argLenWord);
+  if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", key(`${spanPath(c, i)}.meta`, k));
 }
 
 const TID_KEY = "_dd.p.tid";
@@ -373,18 +396,22 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
 function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: number, i: number): void {
   if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
   const set = b.symbols.ddog_tracer_span_set_metric;
-  const keys = ownKeys(metrics);
-  for (let j = 0; j < keys.length; j++) {
-    const k = keys[j];
-    const v = metrics[k];
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
-    }
-    b.reserve(3 * k.length);
-    b.arg(k, true);
-    const error = set(span, b.argPtrWord, b.argLenWord, v);
-    if (error) throw fieldError(b, error, "ddog_tracer_span_set_metric", key(`${spanPath(c, i)}.metrics`, k));
+  if (forInOwn(metrics)) {
+    for (const k in metrics) putMetric(b, set, span, k, metrics[k], c, i);
+  } else {
+    const keys = ownKeys(metrics);
+    for (let j = 0; j < keys.length; j++) putMetric(b, set, span, keys[j], metrics[keys[j]], c, i);
   }
+}
+
+function putMetric(b: Binding, set: Binding["symbols"]["ddog_tracer_span_set_metric"], span: Word, k: string, v: unknown, c: number, i: number): void {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
+  }
+  b.reserve(3 * k.length);
+  b.arg(k, true);
+  const error = set(span, b.argPtrWord, b.argLenWord, v);
+  if (error) throw fieldError(b, error, "ddog_tracer_span_set_metric", key(`${spanPath(c, i)}.metrics`, k));
 }
 
 function setMetaStruct(b: Binding, span: Word, metaStruct: Record<string, unknown>, path: string): void {
@@ -659,7 +686,11 @@ function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: numb
     if (error) throw fieldError(b, error, "ddog_tracer_span_event_new", eventPath(c, i, j));
     const event = b.takeOut();
     try {
-      if (attrs !== undefined) {
+      if (attrs === undefined) {
+        // no attributes
+      } else if (forInOwn(attrs)) {
+        for (const k in attrs) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
+      } else {
         const keys = ownKeys(attrs);
         for (let a = 0; a < keys.length; a++) setEventAttribute(b, event, keys[a], attrs[keys[a]], big, c, i, j);
       }
