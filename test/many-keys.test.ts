@@ -31,9 +31,10 @@ test("one span with 100,000 meta keys and 100,000 metric keys builds in well und
     const built = performance.now() - t0;
     await sent;
     const total = performance.now() - t0;
-    // Quadratic insertion took 6.4-7.1 s here; linear is ~0.3 s on an idle machine. Generous: the machine is shared.
+    // Quadratic insertion took 6.4-7.1 s to build; linear builds in ~0.5 s here. Generous: the machine is shared.
     assert.ok(built < 3000, `building took ${built.toFixed(0)} ms`);
-    assert.ok(total < 10_000, `building and sending took ${total.toFixed(0)} ms`);
+    // The round trip includes the test agent decoding 200,000 keys in this same process (~1.3 s when idle).
+    assert.ok(total < 30_000, `building and sending took ${total.toFixed(0)} ms`);
     const [[s]] = await agent.waitForTraces(1, 20_000);
     const metaKeys = Object.keys(s.raw.meta as object);
     const metricKeys = Object.keys(s.raw.metrics as object);
