@@ -68,7 +68,7 @@ test(`boundary fuzz against an ASan + UBSan build of lib/ (${ms} ms)`, async () 
   });
   const report = /ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|Undefined)/.exec(err);
   const tail = (s: string) => s.slice(-6000);
-  assert.ok(!report, `sanitizer report:\n${tail(err)}`);
+  assert.ok(!report, `sanitizer report:\n${err.slice(Math.max(0, (report?.index ?? 0) - 200), (report?.index ?? 0) + 6000)}`);
   assert.is(code, 0, `fuzz child exited ${code}:\n${tail(out)}\n${tail(err)}`);
   const summary = /fuzz: (\d+) batches, (\d+) sent/.exec(out);
   assert.ok(summary && Number(summary[2]) > 0, `no batch was sent:\n${tail(out)}`);
