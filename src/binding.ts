@@ -73,6 +73,11 @@ export class ScratchOverflow extends Error {
   override name = "ScratchOverflow";
 }
 
+/** Out of line, so that the hot writers stay small enough to inline. */
+function doesNotFit(s: string): ScratchOverflow {
+  return new ScratchOverflow(`a string of ${s.length} UTF-16 units does not fit the room reserved`);
+}
+
 /** The most scratch memory one call may use (1 GiB). */
 export const MAX_SCRATCH = 2 ** 30;
 /** The scratch buffer's first size, and what `settle` shrinks it back to. */
@@ -273,7 +278,7 @@ export class Binding {
     }
     const p = this.pos;
     const n = encodeUtf8(this.u8, p, s, this.end);
-    if (n < 0) throw new ScratchOverflow(`a string of ${s.length} UTF-16 units does not fit the room reserved`);
+    if (n < 0) throw doesNotFit(s);
     this.pos = p + n;
     this.argPtr = this.base + p;
     this.argLen = n;
@@ -319,7 +324,7 @@ export class Binding {
   /** Writes `s` as UTF-8 at `pos`, within the room reserved; returns its byte length. */
   writeString(s: string): number {
     const n = encodeUtf8(this.u8, this.pos, s, this.end);
-    if (n < 0) throw new ScratchOverflow(`a string of ${s.length} UTF-16 units does not fit the room reserved`);
+    if (n < 0) throw doesNotFit(s);
     this.pos += n;
     return n;
   }

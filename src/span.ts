@@ -130,23 +130,26 @@ function key(path: string, k: string): string {
 const ownKeys: (o: object) => string[] = Object.keys;
 
 /**
- * Whether `for…in` over an object whose prototype is `Object.prototype`
- * yields its own keys only, i.e. nobody added an enumerable property to
- * `Object.prototype`; checked once per batch. The hot maps (meta, metrics)
- * use `for…in` then, which V8 runs faster than `Object.keys` plus keyed
- * reads; each key is still listed once and each value read once.
+ * Whether `for…in` over `o` may yield inherited keys, which are then
+ * skipped (own keys only). Not for a plain object (or a null-prototype one)
+ * while nobody has added an enumerable property to `Object.prototype`
+ * (checked once per batch): the hot maps (meta, metrics, event attributes)
+ * use `for…in` with one read per key, V8's fast path, and skip the own-key
+ * check. Either way each key is listed once and each value read once.
  */
-let plainForIn = true;
+function inheritsKeys(o: object): boolean {
+  const proto = Object.getPrototypeOf(o);
+  return proto !== null && (proto !== Object.prototype || !prototypeClean);
+}
 
-function prototypeClean(): boolean {
+let prototypeClean = true;
+
+function noEnumerableOnObjectPrototype(): boolean {
   for (const _ in Object.prototype) return false;
   return true;
 }
 
-/** Whether `o`'s own keys can be walked with `for…in` (see `plainForIn`). */
-function forInOwn(o: object): boolean {
-  return plainForIn && Object.getPrototypeOf(o) === Object.prototype;
-}
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /** The path of span `i` of chunk `c`; built only for an error message. */
 function spanPath(c: number, i: number): string {
@@ -251,7 +254,7 @@ function check(b: Binding, error: Word | null, fn: string, path: string): void {
 export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Word {
   if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
   const s = b.symbols;
-  plainForIn = prototypeClean();
+  prototypeClean = noEnumerableOnObjectPrototype();
   const nChunks = traces.length;
   b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(nChunks), b.outWord), "ddog_tracer_trace_chunks_new");
   const chunks = b.takeOut();
@@ -355,23 +358,20 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
 function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number, i: number): void {
   if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
   const set = b.symbols.ddog_tracer_span_set_meta;
-  if (forInOwn(meta)) {
-    for (const k in meta) putMeta(b, set, span, k, meta[k], c, i);
-  } else {
-    const keys = ownKeys(meta);
-    for (let j = 0; j < keys.length; j++) putMeta(b, set, span, keys[j], meta[keys[j]], c, i);
+  const values = b.cacheValues;
+  const check = inheritsKeys(meta);
+  for (const k in meta) {
+    if (check && !hasOwn(meta, k)) continue;
+    const v = meta[k];
+    if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
+    b.reserve(3 * (k.length + v.length));
+    b.arg(k, true);
+    const kp = b.argPtrWord;
+    const kn = b.argLenWord;
+    b.arg(v, values);
+    const error = set(span, kp, kn, b.argPtrWord, b.argLenWord);
+    if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", key(`${spanPath(c, i)}.meta`, k));
   }
-}
-
-function putMeta(b: Binding, set: Binding["symbols"]["ddog_tracer_span_set_meta"], span: Word, k: string, v: unknown, c: number, i: number): void {
-  if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
-  b.reserve(3 * (k.length + v.length));
-  b.arg(k, true);
-  const kp = b.argPtrWord;
-  const kn = b.argLenWord;
-  b.arg(v, b.cacheValues);
-  const error = set(span, kp, kn, b.argPtrWord, b.argLenWord);
-  if (error) throw fieldError(b, error, "ddog_tracer_span_set_meta", key(`${spanPath(c, i)}.meta`, k));
 }
 
 const TID_KEY = "_dd.p.tid";
@@ -396,22 +396,18 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
 function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: number, i: number): void {
   if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
   const set = b.symbols.ddog_tracer_span_set_metric;
-  if (forInOwn(metrics)) {
-    for (const k in metrics) putMetric(b, set, span, k, metrics[k], c, i);
-  } else {
-    const keys = ownKeys(metrics);
-    for (let j = 0; j < keys.length; j++) putMetric(b, set, span, keys[j], metrics[keys[j]], c, i);
+  const check = inheritsKeys(metrics);
+  for (const k in metrics) {
+    if (check && !hasOwn(metrics, k)) continue;
+    const v = metrics[k];
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
+    }
+    b.reserve(3 * k.length);
+    b.arg(k, true);
+    const error = set(span, b.argPtrWord, b.argLenWord, v);
+    if (error) throw fieldError(b, error, "ddog_tracer_span_set_metric", key(`${spanPath(c, i)}.metrics`, k));
   }
-}
-
-function putMetric(b: Binding, set: Binding["symbols"]["ddog_tracer_span_set_metric"], span: Word, k: string, v: unknown, c: number, i: number): void {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
-  }
-  b.reserve(3 * k.length);
-  b.arg(k, true);
-  const error = set(span, b.argPtrWord, b.argLenWord, v);
-  if (error) throw fieldError(b, error, "ddog_tracer_span_set_metric", key(`${spanPath(c, i)}.metrics`, k));
 }
 
 function setMetaStruct(b: Binding, span: Word, metaStruct: Record<string, unknown>, path: string): void {
@@ -686,13 +682,9 @@ function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: numb
     if (error) throw fieldError(b, error, "ddog_tracer_span_event_new", eventPath(c, i, j));
     const event = b.takeOut();
     try {
-      if (attrs === undefined) {
-        // no attributes
-      } else if (forInOwn(attrs)) {
-        for (const k in attrs) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
-      } else {
-        const keys = ownKeys(attrs);
-        for (let a = 0; a < keys.length; a++) setEventAttribute(b, event, keys[a], attrs[keys[a]], big, c, i, j);
+      if (attrs !== undefined) {
+        const check = inheritsKeys(attrs);
+        for (const k in attrs) if (!check || hasOwn(attrs, k)) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
       }
     } catch (err) {
       s.ddog_tracer_span_event_free(event);
