@@ -40,7 +40,6 @@ static bool str_is(const ddffi_str *s, const void *p, size_t n) {
   return s->len == n && (n == 0 || memcmp(s->data, p, n) == 0);
 }
 
-static bool str_eq_c(const ddffi_str *a, const char *s) { return str_is(a, s, strlen(s)); }
 
 /* ---- arenas (see ddffi_arena in span.h) --------------------------------- */
 
@@ -135,18 +134,169 @@ static bool arena_grow(ddffi_arena *a, void *arrp, size_t len, size_t *cap, size
   return true;
 }
 
-/* ---- keyed maps (meta, metrics, meta_struct) ---------------------------- */
+/* ---- key index (see ddffi_key_index in span.h) --------------------------- */
 
-static ptrdiff_t str_map_find(const ddffi_str_map *m, const void *key, size_t key_len) {
-  for (size_t i = 0; i < m->len; i++)
-    if (str_is(&m->items[i].key, key, key_len)) return (ptrdiff_t)i;
+/* FNV-1a, then murmur3's 64-bit finalizer (FNV alone mixes poorly); the
+ * top 32 bits. Keys are short. */
+static uint32_t hash_key(const void *p, size_t n) {
+  const unsigned char *c = p;
+  uint64_t h = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3u;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdu;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53u;
+  h ^= h >> 33;
+  return (uint32_t)(h >> 32);
+}
+
+static ddffi_str *key_at(const void *items, size_t esz, size_t i) {
+  return (ddffi_str *)((char *)(uintptr_t)items + i * esz);
+}
+
+/* A used slot: the key's hash, and its entry's position + 1. */
+static uint64_t slot_of(uint32_t hash, size_t pos) { return (uint64_t)hash << 32 | (uint32_t)(pos + 1); }
+
+/* The slot of `key` (hash `h`): it holds the key's entry, or is the empty
+ * slot (0) where the key would go. The index must have an empty slot. The
+ * hash in a slot spares looking at the entries of other keys. */
+static uint64_t *index_slot(const ddffi_key_index *ix, const void *items, size_t esz, const void *key, size_t n,
+                            uint32_t h) {
+  size_t mask = ix->cap - 1;
+  for (size_t s = h & mask;; s = (s + 1) & mask) {
+    uint64_t v = ix->slots[s];
+    if (v == 0 || ((uint32_t)(v >> 32) == h && str_is(key_at(items, esz, (uint32_t)v - 1), key, n)))
+      return &ix->slots[s];
+  }
+}
+
+/* An empty index with room for `keys` keys (at most half its slots used);
+ * false (ix untouched) when out of memory. */
+static bool index_alloc(ddffi_arena *a, ddffi_key_index *ix, size_t keys) {
+  size_t cap = 2 * DDFFI_INDEX_MIN;
+  while (cap / 2 < keys) {
+    if (cap > SIZE_MAX / 4 / sizeof(uint64_t)) return false;
+    cap *= 2;
+  }
+  uint64_t *slots = arena_alloc(a, cap * sizeof *slots, _Alignof(uint64_t));
+  if (!slots) return false;
+  memset(slots, 0, cap * sizeof *slots);
+  ix->slots = slots;
+  ix->cap = cap;
+  return true;
+}
+
+/* Puts a used slot in an index that does not hold its key. */
+static void index_put(ddffi_key_index *ix, uint64_t v) {
+  size_t mask = ix->cap - 1, s = (uint32_t)(v >> 32) & mask;
+  while (ix->slots[s]) s = (s + 1) & mask;
+  ix->slots[s] = v;
+}
+
+/* Builds the index of the `len` entries at `items` (holes skipped). Out of
+ * memory: no index at all (searches fall back to linear: slower, right). */
+static void index_build(ddffi_arena *a, ddffi_key_index *ix, const void *items, size_t esz, size_t len) {
+  ddffi_key_index built = {.holes = ix->holes};
+  if (!index_alloc(a, &built, len - ix->holes)) {
+    ix->slots = NULL;
+    ix->cap = 0;
+    return;
+  }
+  for (size_t i = 0; i < len; i++) {
+    const ddffi_str *k = key_at(items, esz, i);
+    if (k->len != DDFFI_HOLE) index_put(&built, slot_of(hash_key(k->data, k->len), i));
+  }
+  *ix = built;
+}
+
+/* The position of `key` among `len` entries, or -1. Builds the index once
+ * the entries are many enough; with an index, *h is the key's hash (what
+ * index_added and map_moved need), else 0 (a small map hashes nothing). */
+static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items, size_t esz, size_t len,
+                          const void *key, size_t n, uint32_t *h) {
+  if (!ix->slots && len - ix->holes >= DDFFI_INDEX_MIN) index_build(a, ix, items, esz, len);
+  *h = 0;
+  if (ix->slots) {
+    *h = hash_key(key, n);
+    uint64_t v = *index_slot(ix, items, esz, key, n, *h);
+    return v ? (ptrdiff_t)(uint32_t)v - 1 : -1;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (str_is(key_at(items, esz, i), key, n)) return (ptrdiff_t)i;
   return -1;
 }
 
-static ptrdiff_t f64_map_find(const ddffi_f64_map *m, const void *key, size_t key_len) {
-  for (size_t i = 0; i < m->len; i++)
-    if (str_is(&m->items[i].key, key, key_len)) return (ptrdiff_t)i;
-  return -1;
+/* Indexes the entry just put at position len - 1, a new key (hash `h`);
+ * the index doubles when half full (its slots carry their hashes: no key
+ * is looked at again). */
+static void index_added(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
+  if (!ix->slots) return;
+  size_t keys = len - ix->holes;
+  if (keys * 2 > ix->cap) {
+    ddffi_key_index grown = {.holes = ix->holes};
+    if (!index_alloc(a, &grown, keys)) {
+      ix->slots = NULL; /* linear from now on */
+      ix->cap = 0;
+      return;
+    }
+    for (size_t s = 0; s < ix->cap; s++)
+      if (ix->slots[s]) index_put(&grown, ix->slots[s]);
+    *ix = grown; /* the old slots stay unused in the arena */
+  }
+  index_put(ix, slot_of(h, len - 1));
+}
+
+/* ---- keyed maps (meta, metrics, meta_struct) ---------------------------- */
+
+/* After a rewritten key's entry was copied to position *len - 1 (a copy of
+ * the one at `old`): points the index at the copy, leaves a hole at `old`,
+ * and squeezes the holes out when they outnumber the keys. */
+static void map_moved(ddffi_arena *a, ddffi_key_index *ix, void *items, size_t esz, size_t *len, size_t old,
+                      uint32_t h) {
+  ddffi_str *k = key_at(items, esz, old);
+  if (ix->slots) *index_slot(ix, items, esz, k->data, k->len, h) = slot_of(h, *len - 1); /* was `old`'s slot */
+  *k = (ddffi_str){NULL, DDFFI_HOLE};
+  ix->holes++;
+  if (ix->holes > DDFFI_INDEX_MIN && ix->holes * 2 > *len) {
+    size_t n = 0;
+    for (size_t i = 0; i < *len; i++) {
+      if (key_at(items, esz, i)->len == DDFFI_HOLE) continue;
+      if (n != i) memcpy(key_at(items, esz, n), key_at(items, esz, i), esz);
+      n++;
+    }
+    *len = n;
+    ix->holes = 0;
+    if (ix->slots) index_build(a, ix, items, esz, n);
+  }
+}
+
+static void map_seal(void *items, size_t esz, size_t *len, ddffi_key_index *ix) {
+  if (!ix->holes) return;
+  size_t n = 0;
+  for (size_t i = 0; i < *len; i++) {
+    if (key_at(items, esz, i)->len == DDFFI_HOLE) continue;
+    if (n != i) memcpy(key_at(items, esz, n), key_at(items, esz, i), esz);
+    n++;
+  }
+  *len = n;
+  *ix = (ddffi_key_index){0}; /* positions moved: the index is stale */
+}
+
+void ddffi_span_seal(ddog_TracerSpan *span) {
+  map_seal(span->meta.items, sizeof *span->meta.items, &span->meta.len, &span->meta.index);
+  map_seal(span->metrics.items, sizeof *span->metrics.items, &span->metrics.len, &span->metrics.index);
+  map_seal(span->meta_struct.items, sizeof *span->meta_struct.items, &span->meta_struct.len, &span->meta_struct.index);
+}
+
+/* Replaces a value: in the old value's bytes when it fits (rewriting a key
+ * does not grow the arena), else in new arena bytes. False (value
+ * unchanged) when out of memory. */
+static bool replace_value(ddffi_arena *a, ddffi_str *dst, const void *value, size_t value_len) {
+  if (value_len > dst->len) return arena_str(a, dst, value, value_len);
+  if (value_len) memcpy(dst->data, value, value_len);
+  else dst->data = NULL;
+  dst->len = value_len;
+  return true;
 }
 
 /* Sets key to value (both already checked), copying them into the arena.
@@ -154,58 +304,77 @@ static ptrdiff_t f64_map_find(const ddffi_f64_map *m, const void *key, size_t ke
  * every write to a VecMap and its exporter dedups before encoding (keeping
  * the last write, reversing the order), so the wire order is the reverse
  * order of last writes. The encoders read these arrays backwards to match.
+ * O(1) on average (the key index; a rewrite leaves a hole, see span.h).
  * On failure (out of memory) the map is unchanged. */
 static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, const void *key, size_t key_len,
                         const void *value, size_t value_len) {
-  ptrdiff_t i = str_map_find(m, key, key_len);
-  if (i < 0) {
-    ddffi_str_entry e;
-    if (!arena_grow(a, &m->items, m->len, &m->cap, first_cap, sizeof *m->items, _Alignof(ddffi_str_entry)) ||
-        !arena_str(a, &e.key, key, key_len) || !arena_str(a, &e.value, value, value_len))
-      return false;
-    m->items[m->len++] = e;
+  if (m->len >= UINT32_MAX - 1) return false;
+  uint32_t h;
+  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
+  ddffi_str_entry e;
+  if (i >= 0 && (size_t)i == m->len - 1) { /* already the last write: in place */
+    e = m->items[i];
+    if (!replace_value(a, &e.value, value, value_len)) return false;
+    m->items[i] = e;
     return true;
   }
-  ddffi_str_entry e = m->items[i]; /* keeps its key */
-  if (value_len <= e.value.len) {
-    /* Fits in the old value's bytes: rewriting a key does not grow the arena. */
-    if (value_len) memcpy(e.value.data, value, value_len);
-    else e.value.data = NULL;
-    e.value.len = value_len;
-  } else if (!arena_str(a, &e.value, value, value_len)) {
+  if (!arena_grow(a, &m->items, m->len, &m->cap, first_cap, sizeof *m->items, _Alignof(ddffi_str_entry)))
     return false;
+  if (i < 0) {
+    if (!arena_str(a, &e.key, key, key_len) || !arena_str(a, &e.value, value, value_len)) return false;
+    m->items[m->len++] = e;
+    index_added(a, &m->index, m->len, h);
+    return true;
   }
-  memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
-  m->items[m->len - 1] = e;
+  e = m->items[i]; /* keeps its key */
+  if (!replace_value(a, &e.value, value, value_len)) return false;
+  m->items[m->len++] = e;
+  map_moved(a, &m->index, m->items, sizeof *m->items, &m->len, (size_t)i, h);
   return true;
 }
 
 static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value) {
-  ptrdiff_t i = f64_map_find(m, key, key_len);
-  if (i < 0) {
-    ddffi_f64_entry e = {.value = value};
-    if (!arena_grow(a, &m->items, m->len, &m->cap, METRICS_CAP, sizeof *m->items, _Alignof(ddffi_f64_entry)) ||
-        !arena_str(a, &e.key, key, key_len))
-      return false;
-    m->items[m->len++] = e;
+  if (m->len >= UINT32_MAX - 1) return false;
+  uint32_t h;
+  ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
+  if (i >= 0 && (size_t)i == m->len - 1) {
+    m->items[i].value = value;
     return true;
   }
-  ddffi_f64_entry e = {m->items[i].key, value};
-  memmove(&m->items[i], &m->items[i + 1], (m->len - (size_t)i - 1) * sizeof *m->items);
-  m->items[m->len - 1] = e;
+  if (!arena_grow(a, &m->items, m->len, &m->cap, METRICS_CAP, sizeof *m->items, _Alignof(ddffi_f64_entry)))
+    return false;
+  if (i < 0) {
+    ddffi_f64_entry e = {.value = value};
+    if (!arena_str(a, &e.key, key, key_len)) return false;
+    m->items[m->len++] = e;
+    index_added(a, &m->index, m->len, h);
+    return true;
+  }
+  m->items[m->len++] = (ddffi_f64_entry){m->items[i].key, value};
+  map_moved(a, &m->index, m->items, sizeof *m->items, &m->len, (size_t)i, h);
   return true;
 }
 
+/* Read-only lookups (no index is built here: spans in chunks are sealed). */
+static ptrdiff_t key_lookup(const ddffi_key_index *ix, const void *items, size_t esz, size_t len, const char *key) {
+  size_t n = strlen(key);
+  if (ix->slots) {
+    uint64_t v = *index_slot(ix, items, esz, key, n, hash_key(key, n));
+    return v ? (ptrdiff_t)(uint32_t)v - 1 : -1;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (str_is(key_at(items, esz, i), key, n)) return (ptrdiff_t)i;
+  return -1;
+}
+
 const ddffi_str *ddffi_span_meta_get(const ddog_TracerSpan *span, const char *key) {
-  for (size_t i = 0; i < span->meta.len; i++)
-    if (str_eq_c(&span->meta.items[i].key, key)) return &span->meta.items[i].value;
-  return NULL;
+  ptrdiff_t i = key_lookup(&span->meta.index, span->meta.items, sizeof *span->meta.items, span->meta.len, key);
+  return i < 0 ? NULL : &span->meta.items[i].value;
 }
 
 const double *ddffi_span_metric_get(const ddog_TracerSpan *span, const char *key) {
-  for (size_t i = 0; i < span->metrics.len; i++)
-    if (str_eq_c(&span->metrics.items[i].key, key)) return &span->metrics.items[i].value;
-  return NULL;
+  ptrdiff_t i = key_lookup(&span->metrics.index, span->metrics.items, sizeof *span->metrics.items, span->metrics.len, key);
+  return i < 0 ? NULL : &span->metrics.items[i].value;
 }
 
 /* ---- destructors -------------------------------------------------------- */
@@ -328,14 +497,17 @@ static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink
     dst->attrs = arena_alloc(a, attrs->len * sizeof *dst->attrs, _Alignof(ddffi_str_entry));
     if (!dst->attrs) return false;
   }
+  ddffi_key_index index = {0}; /* only for this copy; its slots stay in the arena */
   for (size_t i = 0; i < attrs->len; i++) {
     ddog_CharSlice k = attrs->ptr[i].key, v = attrs->ptr[i].value;
     /* A HashMap in libdatadog: a repeated key replaces the value. */
-    size_t j = 0;
-    while (j < dst->n_attrs && !str_is(&dst->attrs[j].key, k.ptr, k.len)) j++;
-    if (j == dst->n_attrs && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
+    if (dst->n_attrs >= UINT32_MAX - 1) return false;
+    uint32_t h;
+    ptrdiff_t found = key_find(a, &index, dst->attrs, sizeof *dst->attrs, dst->n_attrs, k.ptr, k.len, &h);
+    size_t j = found < 0 ? dst->n_attrs : (size_t)found;
+    if (found < 0 && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
     if (!arena_str(a, &dst->attrs[j].value, v.ptr, v.len)) return false;
-    if (j == dst->n_attrs) dst->n_attrs++;
+    if (found < 0) index_added(a, &index, ++dst->n_attrs, h);
   }
   return arena_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len);
 }
@@ -395,18 +567,21 @@ DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
  * attributes in a HashMap: a repeated key replaces the value, whatever the
  * types (the old value's bytes stay unused in the arena). */
 static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
-  for (size_t i = 0; i < event->n_attrs; i++) {
-    if (str_is(&event->attrs[i].key, key.ptr, key.len)) {
-      value.key = event->attrs[i].key;
-      event->attrs[i] = value;
-      return NULL;
-    }
+  if (event->n_attrs >= UINT32_MAX - 1) return out_of_memory();
+  uint32_t h;
+  ptrdiff_t i = key_find(&event->arena, &event->attr_index, event->attrs, sizeof *event->attrs, event->n_attrs,
+                         key.ptr, key.len, &h);
+  if (i >= 0) {
+    value.key = event->attrs[i].key;
+    event->attrs[i] = value;
+    return NULL;
   }
   if (!arena_grow(&event->arena, &event->attrs, event->n_attrs, &event->cap_attrs, EVENT_ATTRS_CAP,
                   sizeof *event->attrs, _Alignof(ddffi_event_attr)) ||
       !arena_str(&event->arena, &value.key, key.ptr, key.len))
     return out_of_memory();
   event->attrs[event->n_attrs++] = value;
+  index_added(&event->arena, &event->attr_index, event->n_attrs, h);
   return NULL;
 }
 
@@ -596,6 +771,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_trace_chunks_push_span(ddog_Tr
     ddog_tracer_span_free(span);
     return out_of_memory();
   }
+  ddffi_span_seal(span); /* no more writes: the maps lose their holes */
   chunk->spans[chunk->len++] = span;
   ddffi_live_dec(); /* now owned by the chunks */
   return NULL;

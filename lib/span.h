@@ -16,19 +16,45 @@ typedef struct ddffi_f64_entry {
   double value;
 } ddffi_f64_entry;
 
+/* A hash index over an array of entries whose first member is their
+ * ddffi_str key (meta, metrics, meta_struct, link and event attributes):
+ * open addressing, linear probing; a used slot holds the key's 32-bit hash
+ * (high half) and its entry's position + 1 (low half), 0 is empty; at most
+ * half the slots are used. NULL (no index) until the
+ * array holds DDFFI_INDEX_MIN keys: below that a linear search is faster. The
+ * slots live in the owner's arena. */
+#define DDFFI_INDEX_MIN 16
+typedef struct ddffi_key_index {
+  uint64_t *slots;
+  size_t cap;   /* a power of two, or 0 */
+  size_t holes; /* entries marked DDFFI_HOLE (ddffi_str_map / ddffi_f64_map only) */
+} ddffi_key_index;
+
+/* The key length of an entry whose key was written again later: a hole,
+ * skipped by every reader, matched by no key. */
+#define DDFFI_HOLE SIZE_MAX
+
 /* meta, metrics and meta_struct hold each key once, in the order of each
  * key's LAST write (a rewrite moves the key to the end). libdatadog keeps
  * these in a VecMap that appends duplicates; before encoding, its exporter
  * dedups them (last write wins), which also reverses the vector. So the
- * wire order is this array read BACKWARDS; the encoders do that. */
+ * wire order is this array read BACKWARDS; the encoders do that.
+ *
+ * A rewrite appends the entry and leaves a hole (key length DDFFI_HOLE) at
+ * its old position, so every write is O(1) on average; holes are squeezed
+ * out when they outnumber the keys, and by ddffi_span_seal, which
+ * ddog_tracer_trace_chunks_push_span runs: spans in a chunks object have
+ * none. */
 typedef struct ddffi_str_map {
   ddffi_str_entry *items;
   size_t len, cap;
+  ddffi_key_index index;
 } ddffi_str_map;
 
 typedef struct ddffi_f64_map {
   ddffi_f64_entry *items;
   size_t len, cap;
+  ddffi_key_index index;
 } ddffi_f64_map;
 
 /* Span event attribute value types, as libdatadog tags them on the wire. */
@@ -81,6 +107,7 @@ struct ddog_TracerSpanEvent {
   ddffi_str name;
   ddffi_event_attr *attrs;
   size_t n_attrs, cap_attrs;
+  ddffi_key_index attr_index;
   ddffi_arena arena;
   char first_block[]; /* the arena's first block */
 };
@@ -112,6 +139,10 @@ struct ddog_TracerTraceChunks {
   ddffi_chunk *chunks;
   size_t len, cap;
 };
+
+/* Squeezes the holes out of a span's meta, metrics and meta_struct (see
+ * ddffi_str_map); run on every span that goes into a chunks object. */
+void ddffi_span_seal(ddog_TracerSpan *span);
 
 /* Frees a span and everything in it WITHOUT touching the live count: for
  * spans already owned by a chunks object (ddog_tracer_span_free is for

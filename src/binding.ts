@@ -38,18 +38,66 @@ const TWO_32 = 2 ** 32;
 
 const encoder = new TextEncoder();
 
-/** Writes `s` as UTF-8 into `u8` at `at` (room: 3 bytes per UTF-16 unit); returns the byte length. */
-export function encodeUtf8(u8: Uint8Array, at: number, s: string): number {
+/**
+ * Writes `s` as UTF-8 into `u8` from `at`, never past `end` (default: the
+ * array's end); returns the byte length, or -1 when it does not fit (then
+ * the bytes from `at` to `end` may have been written). Lone surrogates
+ * become U+FFFD (TextEncoder's rule). Callers reserve 3 bytes per UTF-16
+ * unit, the most one can take.
+ */
+export function encodeUtf8(u8: Uint8Array, at: number, s: string, end: number = u8.length): number {
   let p = at;
   const n = s.length;
+  const ascii = n < end - at ? n : end - at;
   let i = 0;
-  for (; i < n; i++) {
+  for (; i < ascii; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0x80) break;
     u8[p++] = c;
   }
-  if (i < n) p += encoder.encodeInto(i === 0 ? s : s.slice(i), u8.subarray(p)).written;
+  if (i < n) {
+    const r = encoder.encodeInto(i === 0 ? s : s.slice(i), u8.subarray(p, end > p ? end : p));
+    if (r.read !== n - i) return -1;
+    p += r.written;
+  }
   return p - at;
+}
+
+/**
+ * A write into the scratch buffer that would pass the room reserved for the
+ * call, or a call that needs more scratch than `MAX_SCRATCH`. Nothing is
+ * written past the end; the span builder turns it into a `ValidationError`
+ * naming the field.
+ */
+export class ScratchOverflow extends Error {
+  override name = "ScratchOverflow";
+}
+
+/** Out of line, so that the hot writers stay small enough to inline. */
+function doesNotFit(s: string): ScratchOverflow {
+  return new ScratchOverflow(`a string of ${s.length} UTF-16 units does not fit the room reserved`);
+}
+
+/** The most scratch memory one call may use (1 GiB). */
+export const MAX_SCRATCH = 2 ** 30;
+/** The scratch buffer's first size, and what `settle` shrinks it back to. */
+const SCRATCH_BYTES = 1 << 16;
+/** `settle` gives back a scratch buffer grown past this. */
+const SCRATCH_KEEP = 1 << 20;
+
+/** %TypedArray%.prototype's own `length` and tag getters: user code (a subclass, a Proxy) cannot override them. */
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const typedLength = Object.getOwnPropertyDescriptor(typedArrayProto, "length")!.get!;
+const typedTag = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag)!.get!;
+
+/** Whether `v` is really a Uint8Array (or a subclass such as Buffer), asked without running user code. */
+export function isBytes(v: unknown): v is Uint8Array {
+  return typeof v === "object" && v !== null && typedTag.call(v) === "Uint8Array";
+}
+
+/** The current length of a Uint8Array, read without running user code (0 when detached). */
+export function byteLength(v: Uint8Array): number {
+  return typedLength.call(v) as number;
 }
 
 /** Knobs of a `Binding`, for benchmarks; the defaults are the fast choices. */
@@ -81,6 +129,8 @@ export class Binding {
   i64!: BigInt64Array;
   /** Next free offset in the scratch buffer. */
   pos = SCRATCH_START;
+  /** End of the room the last `reserve` made: no write goes past it. */
+  end = SCRATCH_START;
   /** Words of the out-param slot, of the span fields and of the first string of a call. */
   outWord!: Word;
   fieldsWord!: Word;
@@ -132,7 +182,7 @@ export class Binding {
         u32[1] = 0;
         return p;
       };
-    this.#map(native.alloc(1 << 16));
+    this.#map(native.alloc(SCRATCH_BYTES));
     this.#cache = native.alloc(CACHE_BYTES);
     this.#cacheBase = this.#cache.address;
     this.#cacheU8 = new Uint8Array(this.#cache.buffer);
@@ -153,17 +203,48 @@ export class Binding {
     this.startWord = this.word(this.base + SCRATCH_START);
   }
 
-  /** Starts a call's arguments: rewinds the scratch buffer and makes room for `bytes`. */
+  /**
+   * Starts a call's arguments: rewinds the scratch buffer and makes room for
+   * `bytes` (growing the buffer: addresses taken before are stale then).
+   * Every later write of the call is checked against that room.
+   *
+   * @throws {ScratchOverflow} when more than `MAX_SCRATCH` is asked for, or the memory cannot be had.
+   */
   reserve(bytes: number): void {
     this.pos = SCRATCH_START;
     const need = SCRATCH_START + bytes;
+    if (!(need <= MAX_SCRATCH)) {
+      this.end = SCRATCH_START;
+      throw new ScratchOverflow(`too large: needs ${bytes} bytes of scratch memory, more than ${MAX_SCRATCH}`);
+    }
     if (need > this.u8.length) {
       let size = this.u8.length;
       while (size < need) size *= 2;
-      const old = this.#memory;
-      this.#map(this.native.alloc(size));
-      this.native.free(old);
+      this.#resize(Math.min(size, MAX_SCRATCH));
     }
+    this.end = need;
+  }
+
+  #resize(size: number): void {
+    let memory: NativeMemory;
+    try {
+      memory = this.native.alloc(size);
+    } catch (e) {
+      this.end = SCRATCH_START;
+      throw new ScratchOverflow(`too large: ${size} bytes of scratch memory could not be allocated (${e})`);
+    }
+    const old = this.#memory;
+    this.#map(memory);
+    this.native.free(old);
+  }
+
+  /** Takes `n` bytes of the reserved room at `pos`; returns their offset. */
+  claim(n: number): number {
+    const p = this.pos;
+    const q = p + n;
+    if (!(q <= this.end)) throw new ScratchOverflow(`a write of ${n} bytes at scratch offset ${p} passes the ${this.end} reserved`);
+    this.pos = q;
+    return p;
   }
 
   /** A length (or any small count) as a word. */
@@ -196,7 +277,8 @@ export class Binding {
       }
     }
     const p = this.pos;
-    const n = encodeUtf8(this.u8, p, s);
+    const n = encodeUtf8(this.u8, p, s, this.end);
+    if (n < 0) throw doesNotFit(s);
     this.pos = p + n;
     this.argPtr = this.base + p;
     this.argLen = n;
@@ -211,7 +293,11 @@ export class Binding {
       return -1;
     }
     const at = this.#cacheUsed;
-    const n = encodeUtf8(this.#cacheU8, at, s);
+    const n = encodeUtf8(this.#cacheU8, at, s, CACHE_BYTES);
+    if (n < 0) {
+      this.#cacheFull = true;
+      return -1;
+    }
     this.#cacheUsed = at + n;
     const i = this.#cachePtr.length;
     this.#cachePtr.push(this.#cacheBase + at);
@@ -224,6 +310,7 @@ export class Binding {
 
   /** Between calls (no cached address held): empties the string cache if it filled up. */
   settle(): void {
+    if (this.u8.length > SCRATCH_KEEP) this.#resize(SCRATCH_BYTES);
     if (!this.#cacheFull) return;
     this.#cacheFull = false;
     this.#cacheUsed = 0;
@@ -234,24 +321,32 @@ export class Binding {
     this.#cacheLenWord = [];
   }
 
-  /** Writes `s` as UTF-8 at `pos` (room reserved: 3 bytes per UTF-16 unit); returns its byte length. */
+  /** Writes `s` as UTF-8 at `pos`, within the room reserved; returns its byte length. */
   writeString(s: string): number {
-    const n = encodeUtf8(this.u8, this.pos, s);
+    const n = encodeUtf8(this.u8, this.pos, s, this.end);
+    if (n < 0) throw doesNotFit(s);
     this.pos += n;
     return n;
   }
 
-  /** Writes bytes at `pos` (room reserved); returns their length. */
-  writeBytes(b: Uint8Array): number {
-    this.u8.set(b, this.pos);
-    this.pos += b.length;
-    return b.length;
+  /**
+   * Writes the `n` bytes of `b` at `pos`, within the room reserved; `n` is
+   * the length the call planned with. Returns false (writing nothing) when
+   * `b`'s length is no longer `n` (its buffer was resized or detached since).
+   */
+  writeBytes(b: Uint8Array, n: number): boolean {
+    if (byteLength(b) !== n) return false;
+    const p = this.claim(n);
+    this.u8.set(b, p);
+    return true;
   }
 
-  /** Aligns `pos` to 8 bytes and returns it. */
+  /** Aligns `pos` to 8 bytes, within the room reserved, and returns it. */
   align8(): number {
-    this.pos = (this.pos + 7) & ~7;
-    return this.pos;
+    const p = this.pos + (-this.pos & 7);
+    if (p > this.end) throw new ScratchOverflow(`aligning scratch offset ${this.pos} passes the ${this.end} reserved`);
+    this.pos = p;
+    return p;
   }
 
   /** Address of the out-param slot, as a word. */

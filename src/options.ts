@@ -260,9 +260,9 @@ function unwrapOption(b: Binding, error: Word | null, fn: string, option: string
   throw new TraceExporterError(e.code, e.detail, fn, option);
 }
 
-/** Writes strings for one call; returns their `[ptr, len]` pairs flattened. */
-function strings(b: Binding, values: string[]): number[] {
-  b.reserve(values.reduce((n, v) => n + 3 * v.length, 0));
+/** Writes strings for one call (reserving `extra` bytes more for the call's structs); returns their `[ptr, len]` pairs flattened. */
+function strings(b: Binding, values: string[], extra = 0): number[] {
+  b.reserve(values.reduce((n, v) => n + 3 * v.length, extra));
   const out: number[] = [];
   for (const v of values) {
     const p = b.pos;
@@ -270,6 +270,15 @@ function strings(b: Binding, values: string[]): number[] {
     out.push(b.base + p, n);
   }
   return out;
+}
+
+/**
+ * The own enumerable properties of a user's options object, read once into
+ * a null-prototype copy: nothing inherited (a property added to
+ * `Object.prototype` is not an option).
+ */
+function own<T extends object>(v: T): T {
+  return Object.assign(Object.create(null), v);
 }
 
 function str(v: unknown, path: string): string {
@@ -309,21 +318,21 @@ export const envAlreadyRead: WeakMap<ExporterOptions, readonly string[]> = new W
 /** Resolves options and defaults into the setter calls, validating types first. */
 export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): ConfigCall[] {
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
+  const given = own(options);
   const read = envAlreadyRead.get(options);
   const env = runtime.env;
   if (read) runtime = { ...runtime, env: (name) => read.includes(name) ? undefined : env(name) };
-  const o: ExporterOptions = {
-    ...options,
-    url: options.url ?? agentUrlFromEnv(runtime.env),
-    service: options.service ?? runtime.env("DD_SERVICE"),
-    env: options.env ?? runtime.env("DD_ENV"),
-    version: options.version ?? runtime.env("DD_VERSION"),
-    testSessionToken: options.testSessionToken ?? runtime.env("DD_TEST_SESSION_TOKEN"),
-    tracerVersion: options.tracerVersion ?? VERSION,
-    language: options.language ?? "nodejs",
-    languageVersion: options.languageVersion ?? runtime.version,
-    languageInterpreter: options.languageInterpreter ?? runtime.name,
-  };
+  const o: ExporterOptions = Object.assign(given, {
+    url: given.url ?? agentUrlFromEnv(runtime.env),
+    service: given.service ?? runtime.env("DD_SERVICE"),
+    env: given.env ?? runtime.env("DD_ENV"),
+    version: given.version ?? runtime.env("DD_VERSION"),
+    testSessionToken: given.testSessionToken ?? runtime.env("DD_TEST_SESSION_TOKEN"),
+    tracerVersion: given.tracerVersion ?? VERSION,
+    language: given.language ?? "nodejs",
+    languageVersion: given.languageVersion ?? runtime.version,
+    languageInterpreter: given.languageInterpreter ?? runtime.name,
+  });
   const calls: ConfigCall[] = [];
   for (const [option, fn] of stringSetters) {
     const v = o[option];
@@ -374,18 +383,20 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   return calls;
 }
 
-function limitsCall(limits: Partial<StatsCardinalityLimit>): ConfigCall {
-  if (typeof limits !== "object" || limits === null) throw new ValidationError("options.statsCardinalityLimit", "expected an object");
-  const given: [keyof StatsCardinalityLimit, number][] = [];
+function limitsCall(given: Partial<StatsCardinalityLimit>): ConfigCall {
+  if (typeof given !== "object" || given === null) throw new ValidationError("options.statsCardinalityLimit", "expected an object");
+  const limits = own(given);
+  const set: [keyof StatsCardinalityLimit, number][] = [];
   for (const k of Object.keys(LIMIT_FIELDS) as (keyof StatsCardinalityLimit)[]) {
-    if (limits[k] !== undefined) given.push([k, uint(limits[k], `options.statsCardinalityLimit.${k}`)]);
+    const v = limits[k];
+    if (v !== undefined) set.push([k, uint(v, `options.statsCardinalityLimit.${k}`)]);
   }
   return (b, config) => {
     const fn = "ddog_trace_exporter_config_set_stats_cardinality_limit";
     const f = b.symbols[fn];
     if (!f) throw missing(b, fn, "statsCardinalityLimit");
     const L = layouts.CardinalityLimitConfig;
-    const all = { ...defaultStatsCardinalityLimit(), ...Object.fromEntries(given) };
+    const all = { ...defaultStatsCardinalityLimit(), ...Object.fromEntries(set) };
     const bytes = new Uint8Array(L.size);
     const v = new DataView(bytes.buffer);
     for (const [k, field] of Object.entries(LIMIT_FIELDS) as [keyof StatsCardinalityLimit, keyof typeof L][]) {
@@ -395,8 +406,9 @@ function limitsCall(limits: Partial<StatsCardinalityLimit>): ConfigCall {
   };
 }
 
-function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): ConfigCall {
-  if (typeof t !== "object" || t === null) throw new ValidationError("options.telemetry", "expected an object");
+function telemetryCall(telemetry: TelemetryOptions, runtimeId: string | undefined): ConfigCall {
+  if (typeof telemetry !== "object" || telemetry === null) throw new ValidationError("options.telemetry", "expected an object");
+  const t = own(telemetry);
   const interval = uint(t.intervalMs ?? 60000, "options.telemetry.intervalMs");
   const texts = [
     str(t.runtimeId ?? runtimeId ?? randomUuid(), "options.telemetry.runtimeId"),
@@ -408,9 +420,9 @@ function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): Conf
   if (typeof debug !== "boolean") throw new ValidationError("options.telemetry.debug", "expected a boolean");
   return (b, config) => {
     const L = layouts.TelemetryClientConfig;
-    const [rp, rn, sp, sn, rsp, rsn, psp, psn] = strings(b, texts);
+    const [rp, rn, sp, sn, rsp, rsn, psp, psn] = strings(b, texts, 8 + L.size);
     const at = b.align8();
-    b.pos += L.size;
+    b.claim(L.size);
     b.u8.fill(0, at, at + L.size);
     const v = b.view;
     const slice = (off: number, p: number, n: number) => {
@@ -428,8 +440,9 @@ function telemetryCall(t: TelemetryOptions, runtimeId: string | undefined): Conf
   };
 }
 
-function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
-  if (typeof otlp !== "object" || otlp === null) throw new ValidationError("options.otlp", "expected an object");
+function otlpCalls(given: OtlpOptions): ConfigCall[] {
+  if (typeof given !== "object" || given === null) throw new ValidationError("options.otlp", "expected an object");
+  const otlp = own(given);
   const endpoint = encodeUrlPath(str(otlp.endpoint, "options.otlp.endpoint"));
   const calls: ConfigCall[] = [(b, config) => {
     const fn = "ddog_trace_exporter_config_set_otlp_endpoint";
@@ -445,7 +458,8 @@ function otlpCalls(otlp: OtlpOptions): ConfigCall[] {
     });
   }
   if (otlp.instrumentationScope !== undefined) {
-    const scope = otlp.instrumentationScope;
+    const givenScope = otlp.instrumentationScope;
+    const scope = typeof givenScope === "object" && givenScope !== null ? own(givenScope) : givenScope;
     const name = str(scope?.name, "options.otlp.instrumentationScope.name");
     const version = str(scope.version ?? "", "options.otlp.instrumentationScope.version");
     calls.push((b, config) => {

@@ -7,7 +7,7 @@
  */
 import { layouts, MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
 import type { Word } from "../ffi/native.ts";
-import { type Binding, FIELDS } from "./binding.ts";
+import { type Binding, byteLength, FIELDS, isBytes, ScratchOverflow } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 
 /** A span link: a reference to a span of another trace (or of this one). */
@@ -121,9 +121,35 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+/** `path["k"]`; a key over 100 UTF-16 units is cut short (…) in the path. */
 function key(path: string, k: string): string {
-  return `${path}[${JSON.stringify(k)}]`;
+  return `${path}[${JSON.stringify(k.length > 100 ? k.slice(0, 100) + "…" : k)}]`;
 }
+
+/** The own enumerable string keys of a user object, asked once (a Proxy's ownKeys trap runs once): nothing inherited. */
+const ownKeys: (o: object) => string[] = Object.keys;
+
+/**
+ * Whether `for…in` over `o` may yield inherited keys, which are then
+ * skipped (own keys only). Not for a plain object (or a null-prototype one)
+ * while nobody has added an enumerable property to `Object.prototype`
+ * (checked once per batch): the hot maps (meta, metrics, event attributes)
+ * use `for…in` with one read per key, V8's fast path, and skip the own-key
+ * check. Either way each key is listed once and each value read once.
+ */
+function inheritsKeys(o: object): boolean {
+  const proto = Object.getPrototypeOf(o);
+  return proto !== null && (proto !== Object.prototype || !prototypeClean);
+}
+
+let prototypeClean = true;
+
+function noEnumerableOnObjectPrototype(): boolean {
+  for (const _ in Object.prototype) return false;
+  return true;
+}
+
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /** The path of span `i` of chunk `c`; built only for an error message. */
 function spanPath(c: number, i: number): string {
@@ -186,6 +212,14 @@ function writeSlice(b: Binding, offset: number, s: string, cache = false): void 
   b.putAddress(offset + SLICE.len, n);
 }
 
+/**
+ * A `ScratchOverflow` (a write that would pass the room reserved) as a
+ * `ValidationError` naming the field; other errors as they are.
+ */
+function asFieldError(e: unknown, path: string): unknown {
+  return e instanceof ScratchOverflow ? new ValidationError(path, e.message, { cause: e }) : e;
+}
+
 function requireString(v: unknown, path: string): string {
   if (typeof v !== "string") throw new ValidationError(path, `expected a string, got ${describe(v)}`);
   return v;
@@ -220,16 +254,19 @@ function check(b: Binding, error: Word | null, fn: string, path: string): void {
 export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Word {
   if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
   const s = b.symbols;
-  b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(traces.length), b.outWord), "ddog_tracer_trace_chunks_new");
+  prototypeClean = noEnumerableOnObjectPrototype();
+  const nChunks = traces.length;
+  b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(nChunks), b.outWord), "ddog_tracer_trace_chunks_new");
   const chunks = b.takeOut();
   try {
-    for (let c = 0; c < traces.length; c++) {
+    for (let c = 0; c < nChunks; c++) {
       const chunk = traces[c];
       if (!Array.isArray(chunk)) {
         throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
       }
-      b.unwrap(s.ddog_tracer_trace_chunks_begin_chunk(chunks, b.lenWord(chunk.length)), "ddog_tracer_trace_chunks_begin_chunk");
-      for (let i = 0; i < chunk.length; i++) {
+      const nSpans = chunk.length;
+      b.unwrap(s.ddog_tracer_trace_chunks_begin_chunk(chunks, b.lenWord(nSpans)), "ddog_tracer_trace_chunks_begin_chunk");
+      for (let i = 0; i < nSpans; i++) {
         const span = buildSpan(b, chunk[i], c, i);
         // push_span consumes the span, also when it fails.
         const error = s.ddog_tracer_trace_chunks_push_span(chunks, span);
@@ -243,30 +280,38 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Wor
   return chunks;
 }
 
-/** Builds span `i` of chunk `c` as a `ddog_TracerSpan`; returns the handle, or frees it and throws. */
+/**
+ * Builds span `i` of chunk `c` as a `ddog_TracerSpan`; returns the handle, or
+ * frees it and throws. Each field of the span is read once, here.
+ */
 function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
   if (typeof span !== "object" || span === null) {
     throw new ValidationError(spanPath(c, i), `expected a span object, got ${describe(span)}`);
   }
-  const name = span.name;
+  const {
+    name, service, resource: givenResource, type: givenType, traceId, spanId, parentId, start, duration, error,
+    meta, metrics, metaStruct, links, events,
+  } = span;
   if (typeof name !== "string") throw new ValidationError(`${spanPath(c, i)}.name`, `expected a string, got ${describe(name)}`);
-  const service = span.service;
   if (typeof service !== "string") throw new ValidationError(`${spanPath(c, i)}.service`, `expected a string, got ${describe(service)}`);
-  let resource = span.resource;
+  let resource = givenResource;
   if (resource === undefined) resource = name;
   else if (typeof resource !== "string") throw new ValidationError(`${spanPath(c, i)}.resource`, `expected a string, got ${describe(resource)}`);
-  let type = span.type;
+  let type = givenType;
   if (type === undefined) type = "";
   else if (typeof type !== "string") throw new ValidationError(`${spanPath(c, i)}.type`, `expected a string, got ${describe(type)}`);
 
   b.settle();
-  b.reserve(3 * (name.length + service.length + resource.length + type.length));
-  writeSlice(b, FIELDS + F.service, service, true);
-  writeSlice(b, FIELDS + F.name, name, true);
-  writeSlice(b, FIELDS + F.resource, resource, true);
-  writeSlice(b, FIELDS + F.span_type, type, true);
+  try {
+    b.reserve(3 * (name.length + service.length + resource.length + type.length));
+    writeSlice(b, FIELDS + F.service, service, true);
+    writeSlice(b, FIELDS + F.name, name, true);
+    writeSlice(b, FIELDS + F.resource, resource, true);
+    writeSlice(b, FIELDS + F.span_type, type, true);
+  } catch (e) {
+    throw asFieldError(e, spanPath(c, i));
+  }
 
-  const traceId = span.traceId;
   if (!putId(b, FIELDS + F.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.traceId`);
   let high = 0n;
   if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
@@ -275,13 +320,11 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
   } else {
     b.putAddress(FIELDS + F.trace_id_high, 0);
   }
-  if (!putId(b, FIELDS + F.span_id, span.spanId, U64_LIMIT)) throw idError(span.spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
-  const parentId = span.parentId;
+  if (!putId(b, FIELDS + F.span_id, spanId, U64_LIMIT)) throw idError(spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
   if (parentId === undefined) b.putAddress(FIELDS + F.parent_id, 0);
   else if (!putId(b, FIELDS + F.parent_id, parentId, U64_LIMIT)) throw idError(parentId, U64_LIMIT, `${spanPath(c, i)}.parentId`);
-  putNanos(b, FIELDS + F.start, span.start, c, i, "start");
-  putNanos(b, FIELDS + F.duration, span.duration, c, i, "duration");
-  const error = span.error;
+  putNanos(b, FIELDS + F.start, start, c, i, "start");
+  putNanos(b, FIELDS + F.duration, duration, c, i, "duration");
   let errorCode: number;
   if (error === undefined || error === false || error === 0) errorCode = 0;
   else if (error === true) errorCode = 1;
@@ -292,16 +335,22 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
   const s = b.symbols;
   b.unwrap(s.ddog_tracer_span_new(b.outWord, b.fieldsWord), "ddog_tracer_span_new");
   const handle = b.takeOut();
+  let field = "meta";
   try {
-    if (span.meta !== undefined) setMeta(b, handle, span.meta, c, i);
+    if (meta !== undefined) setMeta(b, handle, meta, c, i);
+    field = "traceId";
     if (high !== 0n) setTid(b, handle, high, c, i);
-    if (span.metrics !== undefined) setMetrics(b, handle, span.metrics, c, i);
-    if (span.metaStruct !== undefined) setMetaStruct(b, handle, span.metaStruct, `${spanPath(c, i)}.metaStruct`);
-    if (span.links !== undefined) setLinks(b, handle, span.links, c, i);
-    if (span.events !== undefined) addEvents(b, handle, span.events, c, i);
+    field = "metrics";
+    if (metrics !== undefined) setMetrics(b, handle, metrics, c, i);
+    field = "metaStruct";
+    if (metaStruct !== undefined) setMetaStruct(b, handle, metaStruct as Record<string, unknown>, `${spanPath(c, i)}.metaStruct`);
+    field = "links";
+    if (links !== undefined) setLinks(b, handle, links, c, i);
+    field = "events";
+    if (events !== undefined) addEvents(b, handle, events, c, i);
   } catch (e) {
     s.ddog_tracer_span_free(handle);
-    throw e;
+    throw asFieldError(e, `${spanPath(c, i)}.${field}`);
   }
   return handle;
 }
@@ -310,7 +359,9 @@ function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number
   if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
   const set = b.symbols.ddog_tracer_span_set_meta;
   const values = b.cacheValues;
+  const check = inheritsKeys(meta);
   for (const k in meta) {
+    if (check && !hasOwn(meta, k)) continue;
     const v = meta[k];
     if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
     b.reserve(3 * (k.length + v.length));
@@ -323,6 +374,7 @@ function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number
   }
 }
 
+const TID_KEY = "_dd.p.tid";
 let lastHigh = -1n;
 let lastTid = "";
 
@@ -332,8 +384,8 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
     lastTid = high.toString(16).padStart(16, "0");
     lastHigh = high;
   }
-  b.reserve(lastTid.length);
-  b.arg("_dd.p.tid", true);
+  b.reserve(TID_KEY.length + lastTid.length); // the key too: the string cache may be off or full
+  b.arg(TID_KEY, true);
   const kp = b.argPtrWord;
   const kn = b.argLenWord;
   b.arg(lastTid, false);
@@ -344,7 +396,9 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
 function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: number, i: number): void {
   if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
   const set = b.symbols.ddog_tracer_span_set_metric;
+  const check = inheritsKeys(metrics);
   for (const k in metrics) {
+    if (check && !hasOwn(metrics, k)) continue;
     const v = metrics[k];
     if (typeof v !== "number" || !Number.isFinite(v)) {
       throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
@@ -359,68 +413,111 @@ function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: 
 function setMetaStruct(b: Binding, span: Word, metaStruct: Record<string, unknown>, path: string): void {
   requireRecord(metaStruct, path);
   const s = b.symbols;
-  for (const k in metaStruct) {
+  const keys = ownKeys(metaStruct);
+  for (let j = 0; j < keys.length; j++) {
+    const k = keys[j];
     const v = metaStruct[k];
-    const p = key(path, k);
-    if (v instanceof Uint8Array) {
-      b.reserve(3 * k.length + v.length + 8);
+    if (isBytes(v)) {
+      const n = byteLength(v);
+      b.reserve(3 * k.length + n);
       b.arg(k, true);
       const kp = b.argPtrWord;
       const kn = b.argLenWord;
       const vp = b.pos;
-      b.writeBytes(v);
-      check(b, s.ddog_tracer_span_set_meta_struct_blob(span, kp, kn, b.addrWord(vp), b.lenWord(v.length)), "ddog_tracer_span_set_meta_struct_blob", p);
+      if (!b.writeBytes(v, n)) throw resized(key(path, k));
+      check(b, s.ddog_tracer_span_set_meta_struct_blob(span, kp, kn, b.addrWord(vp), b.lenWord(n)), "ddog_tracer_span_set_meta_struct_blob", key(path, k));
     } else {
+      const p = key(path, k);
       const plan = planValue(v, p);
       b.reserve(3 * k.length + plan.bytes);
       b.arg(k, true);
       const kp = b.argPtrWord;
       const kn = b.argLenWord;
-      const tokens = writeTokens(b, v, plan.tokens);
-      check(b, s.ddog_tracer_span_set_meta_struct(span, kp, kn, b.addrWord(tokens), b.lenWord(plan.tokens)), "ddog_tracer_span_set_meta_struct", p);
+      const tokens = writeTokens(b, plan);
+      check(b, s.ddog_tracer_span_set_meta_struct(span, kp, kn, b.addrWord(tokens), b.lenWord(plan.items.length)), "ddog_tracer_span_set_meta_struct", p);
     }
   }
 }
 
-/** How much room a structured value's tokens take; validates it on the way. */
-function planValue(value: unknown, path: string): { tokens: number; bytes: number } {
-  let tokens = 0;
+function resized(path: string): ValidationError {
+  return new ValidationError(path, "the Uint8Array changed length while the span was being read (its buffer was resized or detached)");
+}
+
+/** An array or map of a planned value, with its child count. */
+class Nested {
+  constructor(readonly map: boolean, readonly n: number) {}
+}
+
+/** A Uint8Array of a planned value, with its length when planned. */
+class Bytes {
+  constructor(readonly view: Uint8Array, readonly n: number, readonly path: string) {}
+}
+
+/** One `ddog_TracerValueToken` of a planned value. */
+type Item = string | number | bigint | boolean | null | undefined | Nested | Bytes;
+
+/** A structured value read once into its tokens (depth first; a map's key before its value), and the scratch bytes they need. */
+interface ValuePlan {
+  items: Item[];
+  bytes: number;
+}
+
+/**
+ * Reads a structured value once, validating it, into the tokens that
+ * `writeTokens` writes: each array length, object key and element is read
+ * exactly once (own keys only), so a getter or Proxy cannot make the write
+ * differ from the plan.
+ */
+function planValue(value: unknown, path: string): ValuePlan {
+  const items: Item[] = [];
   let bytes = 8; // alignment of the token array
   const ancestors = new Set<object>();
   const visit = (v: unknown, p: string, depth: number): void => {
-    tokens++;
     switch (typeof v) {
       case "string":
+        items.push(v);
         bytes += 3 * v.length;
         return;
       case "boolean":
       case "undefined":
-        return;
       case "number":
+        items.push(v);
         return;
       case "bigint":
         if (v < I64_MIN || v >= U64_LIMIT) throw new ValidationError(p, `bigint out of the i64/u64 range: ${v}`);
+        items.push(v);
         return;
       case "object": {
-        if (v === null) return;
-        if (v instanceof Uint8Array) {
-          bytes += v.length;
+        if (v === null) {
+          items.push(null);
+          return;
+        }
+        if (isBytes(v)) {
+          const n = byteLength(v);
+          items.push(new Bytes(v, n, p));
+          bytes += n;
           return;
         }
         if (depth >= MAX_VALUE_DEPTH) throw new ValidationError(p, `nested deeper than ${MAX_VALUE_DEPTH} levels`);
         if (ancestors.has(v)) throw new ValidationError(p, "a cycle: the value contains itself");
         ancestors.add(v);
         if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) visit(v[i], `${p}[${i}]`, depth + 1);
+          const n = v.length;
+          items.push(new Nested(false, n));
+          for (let i = 0; i < n; i++) visit(v[i], `${p}[${i}]`, depth + 1);
         } else {
           const proto = Object.getPrototypeOf(v);
           if (proto !== Object.prototype && proto !== null) {
             throw new ValidationError(p, `cannot encode ${proto?.constructor?.name ?? "this object"}: only plain objects, arrays and Uint8Array`);
           }
-          for (const k in v as Record<string, unknown>) {
-            tokens++;
+          const o = v as Record<string, unknown>;
+          const keys = ownKeys(o);
+          items.push(new Nested(true, keys.length));
+          for (let i = 0; i < keys.length; i++) {
+            const k = keys[i];
+            items.push(k);
             bytes += 3 * k.length;
-            visit((v as Record<string, unknown>)[k], key(p, k), depth + 1);
+            visit(o[k], key(p, k), depth + 1);
           }
         }
         ancestors.delete(v);
@@ -431,150 +528,137 @@ function planValue(value: unknown, path: string): { tokens: number; bytes: numbe
     }
   };
   visit(value, path, 0);
-  return { tokens, bytes: bytes + tokens * TOKEN.size };
+  return { items, bytes: bytes + items.length * TOKEN.size };
 }
 
-
-/** Writes the `ddog_TracerValueToken` list of a planned value; returns the list's offset. */
-function writeTokens(b: Binding, value: unknown, count: number): number {
+/** Writes the `ddog_TracerValueToken` list of a planned value (room reserved); returns the list's offset. */
+function writeTokens(b: Binding, plan: ValuePlan): number {
+  const items = plan.items;
   const start = b.align8();
-  let t = start;
-  b.pos = start + count * TOKEN.size;
+  b.claim(items.length * TOKEN.size);
   b.u8.fill(0, start, b.pos);
   const view = b.view;
-  const bytes = (offset: number, n: number, p: number) => {
-    b.putAddress(offset + TOKEN.bytes, b.base + p);
-    b.putAddress(offset + TOKEN.bytes + SLICE.len, n);
-  };
-  const str = (s: string) => {
-    view.setUint8(t + TOKEN.kind, valueKinds.string);
-    const p = b.pos;
-    bytes(t, b.writeString(s), p);
-    t += TOKEN.size;
-  };
-  const put = (v: unknown): void => {
-    const at = t;
-    t += TOKEN.size;
+  let t = start;
+  for (let i = 0; i < items.length; i++, t += TOKEN.size) {
+    const v = items[i];
     switch (typeof v) {
-      case "string":
-        t = at;
-        str(v);
-        return;
+      case "string": {
+        view.setUint8(t + TOKEN.kind, valueKinds.string);
+        const p = b.pos;
+        const n = b.writeString(v);
+        b.putAddress(t + TOKEN.bytes, b.base + p);
+        b.putAddress(t + TOKEN.bytes + SLICE.len, n);
+        continue;
+      }
       case "boolean":
-        view.setUint8(at + TOKEN.kind, valueKinds.bool);
-        view.setUint8(at + TOKEN.bool_value, v ? 1 : 0);
-        return;
+        view.setUint8(t + TOKEN.kind, valueKinds.bool);
+        view.setUint8(t + TOKEN.bool_value, v ? 1 : 0);
+        continue;
       case "number":
         if (Number.isSafeInteger(v)) {
-          view.setUint8(at + TOKEN.kind, valueKinds.i64);
-          view.setBigInt64(at + TOKEN.i64_value, BigInt(v), true);
+          view.setUint8(t + TOKEN.kind, valueKinds.i64);
+          view.setBigInt64(t + TOKEN.i64_value, BigInt(v), true);
         } else {
-          view.setUint8(at + TOKEN.kind, valueKinds.f64);
-          view.setFloat64(at + TOKEN.f64_value, v, true);
+          view.setUint8(t + TOKEN.kind, valueKinds.f64);
+          view.setFloat64(t + TOKEN.f64_value, v, true);
         }
-        return;
+        continue;
       case "bigint":
         if (v < 0n) {
-          view.setUint8(at + TOKEN.kind, valueKinds.i64);
-          view.setBigInt64(at + TOKEN.i64_value, v, true);
+          view.setUint8(t + TOKEN.kind, valueKinds.i64);
+          view.setBigInt64(t + TOKEN.i64_value, v, true);
         } else {
-          view.setUint8(at + TOKEN.kind, valueKinds.u64);
-          view.setBigUint64(at + TOKEN.u64_value, v, true);
+          view.setUint8(t + TOKEN.kind, valueKinds.u64);
+          view.setBigUint64(t + TOKEN.u64_value, v, true);
         }
-        return;
+        continue;
       case "undefined":
-        view.setUint8(at + TOKEN.kind, valueKinds.nil);
-        return;
+        view.setUint8(t + TOKEN.kind, valueKinds.nil);
+        continue;
     }
     if (v === null) {
-      view.setUint8(at + TOKEN.kind, valueKinds.nil);
-    } else if (v instanceof Uint8Array) {
-      view.setUint8(at + TOKEN.kind, valueKinds.binary);
-      const p = b.pos;
-      bytes(at, b.writeBytes(v), p);
-    } else if (Array.isArray(v)) {
-      view.setUint8(at + TOKEN.kind, valueKinds.array);
-      view.setUint32(at + TOKEN.child_count, v.length, true);
-      for (let i = 0; i < v.length; i++) put(v[i]);
+      view.setUint8(t + TOKEN.kind, valueKinds.nil);
+    } else if (v instanceof Nested) {
+      view.setUint8(t + TOKEN.kind, v.map ? valueKinds.map : valueKinds.array);
+      view.setUint32(t + TOKEN.child_count, v.n, true);
     } else {
-      const o = v as Record<string, unknown>;
-      view.setUint8(at + TOKEN.kind, valueKinds.map);
-      let n = 0;
-      for (const k in o) {
-        n++;
-        str(k);
-        put(o[k]);
-      }
-      view.setUint32(at + TOKEN.child_count, n, true);
+      view.setUint8(t + TOKEN.kind, valueKinds.binary);
+      const p = b.pos;
+      if (!b.writeBytes(v.view, v.n)) throw resized(v.path);
+      b.putAddress(t + TOKEN.bytes, b.base + p);
+      b.putAddress(t + TOKEN.bytes + SLICE.len, v.n);
     }
-  };
-  put(value);
+  }
   return start;
 }
 
-/** Validates the links of span `i` of chunk `c`; returns the scratch bytes they need. */
-function planLinks(links: readonly SpanLink[], c: number, i: number): number {
+/** A span link read once: its fields, and its attributes as parallel key and value lists. */
+interface LinkPlan {
+  traceId: unknown;
+  spanId: unknown;
+  flags: number;
+  tracestate: string;
+  keys: string[];
+  values: string[];
+}
+
+/** Reads and validates the links of span `i` of chunk `c`, once; returns them and the scratch bytes they need. */
+function planLinks(links: readonly SpanLink[], c: number, i: number): { plans: LinkPlan[]; bytes: number } {
   if (!Array.isArray(links)) throw new ValidationError(`${spanPath(c, i)}.links`, `expected an array of span links, got ${describe(links)}`);
-  let bytes = 8 + links.length * LINK.size;
-  for (let j = 0; j < links.length; j++) {
+  const n = links.length;
+  const plans: LinkPlan[] = new Array(n);
+  let bytes = 8 + n * LINK.size;
+  for (let j = 0; j < n; j++) {
     const l = links[j];
-    if (!isRecord(l) || (l.attributes !== undefined && !isRecord(l.attributes)) || (l.tracestate !== undefined && typeof l.tracestate !== "string")) {
-      const p = `${spanPath(c, i)}.links[${j}]`;
-      requireRecord(l, p);
-      if (l.attributes !== undefined) requireRecord(l.attributes, `${p}.attributes`);
-      requireString(l.tracestate, `${p}.tracestate`);
+    if (!isRecord(l)) requireRecord(l, `${spanPath(c, i)}.links[${j}]`);
+    const { traceId, spanId, attributes, tracestate, flags } = l;
+    if (attributes !== undefined && !isRecord(attributes)) requireRecord(attributes, `${spanPath(c, i)}.links[${j}].attributes`);
+    if (tracestate !== undefined && typeof tracestate !== "string") requireString(tracestate, `${spanPath(c, i)}.links[${j}].tracestate`);
+    const keys = attributes === undefined ? [] : ownKeys(attributes);
+    const values: string[] = new Array(keys.length);
+    for (let a = 0; a < keys.length; a++) {
+      const k = keys[a];
+      const v = attributes![k];
+      if (typeof v !== "string") requireString(v, key(`${spanPath(c, i)}.links[${j}].attributes`, k));
+      values[a] = v;
+      bytes += ATTR.size + 3 * (k.length + v.length);
     }
-    const attrs = l.attributes;
-    if (l.tracestate !== undefined) bytes += 3 * l.tracestate.length;
-    bytes += 8;
-    if (attrs !== undefined) {
-      for (const k in attrs) {
-        const v = attrs[k];
-        if (typeof v !== "string") requireString(v, key(`${spanPath(c, i)}.links[${j}].attributes`, k));
-        bytes += ATTR.size + 3 * v.length;
-      }
-    }
-    const flags = l.flags;
+    const state = tracestate ?? "";
+    bytes += 8 + 3 * state.length;
     if (flags !== undefined && !(Number.isInteger(flags) && flags >= 0 && flags < TWO_32)) {
       throw new ValidationError(`${spanPath(c, i)}.links[${j}].flags`, `expected a u32 integer, got ${describe(flags)}`);
     }
+    plans[j] = { traceId, spanId, flags: flags ?? 0, tracestate: state, keys, values };
   }
-  return bytes;
+  return { plans, bytes };
 }
 
-const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
-
 function setLinks(b: Binding, span: Word, links: readonly SpanLink[], c: number, i: number): void {
-  b.reserve(planLinks(links, c, i));
+  const { plans, bytes } = planLinks(links, c, i);
+  b.reserve(bytes);
   const start = b.align8();
-  b.pos += links.length * LINK.size;
+  b.claim(plans.length * LINK.size);
   b.u8.fill(0, start, b.pos);
-  for (let j = 0; j < links.length; j++) {
-    const l = links[j];
+  for (let j = 0; j < plans.length; j++) {
+    const l = plans[j];
     const at = start + j * LINK.size;
     const traceId = l.traceId;
     if (!putId(b, at + LINK.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.links[${j}].traceId`);
     if (typeof traceId === "bigint" && traceId >= U64_LIMIT) b.big64[(at + LINK.trace_id_high) >> 3] = traceId >> 64n;
     if (!putId(b, at + LINK.span_id, l.spanId, U64_LIMIT)) throw idError(l.spanId, U64_LIMIT, `${spanPath(c, i)}.links[${j}].spanId`);
-    b.u32[(at + LINK.flags) >> 2] = l.flags ?? 0;
-    writeSlice(b, at + LINK.tracestate, l.tracestate ?? "");
-    const attrs = l.attributes ?? NO_ATTRIBUTES;
+    b.u32[(at + LINK.flags) >> 2] = l.flags;
+    writeSlice(b, at + LINK.tracestate, l.tracestate);
+    const { keys, values } = l;
     const attrStart = b.align8();
-    let n = 0;
-    for (const _k in attrs) {
-      b.pos += ATTR.size;
-      n++;
-    }
-    let o = attrStart;
-    for (const k in attrs) {
-      writeSlice(b, o + ATTR.key, k, true);
-      writeSlice(b, o + ATTR.value, attrs[k]);
-      o += ATTR.size;
+    b.claim(keys.length * ATTR.size);
+    for (let a = 0, o = attrStart; a < keys.length; a++, o += ATTR.size) {
+      writeSlice(b, o + ATTR.key, keys[a], true);
+      writeSlice(b, o + ATTR.value, values[a]);
     }
     b.putAddress(at + LINK.attributes, b.base + attrStart);
-    b.putAddress(at + LINK.attributes + SLICE.len, n);
+    b.putAddress(at + LINK.attributes + SLICE.len, keys.length);
   }
-  const error = b.symbols.ddog_tracer_span_set_links(span, b.addrWord(start), b.lenWord(links.length));
+  const error = b.symbols.ddog_tracer_span_set_links(span, b.addrWord(start), b.lenWord(plans.length));
   if (error) throw fieldError(b, error, "ddog_tracer_span_set_links", `${spanPath(c, i)}.links`);
 }
 
@@ -582,16 +666,15 @@ function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: numb
   if (!Array.isArray(events)) throw new ValidationError(`${spanPath(c, i)}.events`, `expected an array of span events, got ${describe(events)}`);
   const s = b.symbols;
   const big = b.bigWords;
-  for (let j = 0; j < events.length; j++) {
+  const n = events.length;
+  for (let j = 0; j < n; j++) {
     const e = events[j];
     if (!isRecord(e)) requireRecord(e, eventPath(c, i, j));
-    const name = e.name;
+    const { name, time, attributes: attrs } = e;
     if (typeof name !== "string") requireString(name, `${eventPath(c, i, j)}.name`);
-    const time = e.time;
     if (!(typeof time === "bigint" ? time >= 0n && time < U64_LIMIT : Number.isInteger(time) && time >= 0 && time < TWO_63)) {
       throw new ValidationError(`${eventPath(c, i, j)}.time`, `expected nanoseconds since the epoch as bigint, got ${describe(time)}`);
     }
-    const attrs = e.attributes;
     if (attrs !== undefined && !isRecord(attrs)) requireRecord(attrs, `${eventPath(c, i, j)}.attributes`);
     b.reserve(3 * name.length);
     b.arg(name, true);
@@ -599,7 +682,10 @@ function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: numb
     if (error) throw fieldError(b, error, "ddog_tracer_span_event_new", eventPath(c, i, j));
     const event = b.takeOut();
     try {
-      if (attrs !== undefined) for (const k in attrs) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
+      if (attrs !== undefined) {
+        const check = inheritsKeys(attrs);
+        for (const k in attrs) if (!check || hasOwn(attrs, k)) setEventAttribute(b, event, k, attrs[k], big, c, i, j);
+      }
     } catch (err) {
       s.ddog_tracer_span_event_free(event);
       throw err;
@@ -654,18 +740,27 @@ function setEventAttribute(b: Binding, event: Word, k: string, v: unknown, big: 
     forceDouble = true;
   }
   if (Array.isArray(v)) {
-    const kind = arrayKind(v, forceDouble, attrPath(c, i, j, k));
-    b.reserve(3 * k.length + 8 + v.length * (kind === "string" ? SLICE.size : 8) +
-      (kind === "string" ? 3 * (v as string[]).reduce((n, x) => n + x.length, 0) : 0));
+    // Read the array once: its length, then each element.
+    const given = v as readonly unknown[];
+    const len = given.length;
+    const items: unknown[] = new Array(len);
+    let chars = 0;
+    for (let x = 0; x < len; x++) {
+      const item = given[x];
+      items[x] = item;
+      if (typeof item === "string") chars += item.length;
+    }
+    const kind = arrayKind(items, forceDouble, attrPath(c, i, j, k));
+    const width = kind === "string" ? SLICE.size : kind === "bool" ? 1 : 8;
+    b.reserve(3 * k.length + 8 + len * width + (kind === "string" ? 3 * chars : 0));
     b.arg(k, true);
     const kp = b.argPtrWord;
     const kn = b.argLenWord;
     const at = b.align8();
-    const width = kind === "string" ? SLICE.size : kind === "bool" ? 1 : 8;
-    b.pos += v.length * width;
+    b.claim(len * width);
     const view = b.view;
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
+    for (let i = 0; i < len; i++) {
+      const x = items[i];
       const o = at + i * width;
       if (kind === "string") writeSlice(b, o, x as string);
       else if (kind === "bool") view.setUint8(o, x ? 1 : 0);
@@ -673,7 +768,7 @@ function setEventAttribute(b: Binding, event: Word, k: string, v: unknown, big: 
       else view.setFloat64(o, x as number, true);
     }
     const fn = `ddog_tracer_span_event_set_${kind}_array` as const;
-    check(b, s[fn](event, kp, kn, b.addrWord(at), b.lenWord(v.length)), fn, attrPath(c, i, j, k));
+    check(b, s[fn](event, kp, kn, b.addrWord(at), b.lenWord(len)), fn, attrPath(c, i, j, k));
     return;
   }
   b.reserve(3 * k.length + (typeof v === "string" ? 3 * v.length : 0));
@@ -715,10 +810,15 @@ function setEventAttribute(b: Binding, event: Word, k: string, v: unknown, big: 
  */
 export function encodeValue(b: Binding, value: unknown): Uint8Array {
   const plan = planValue(value, "value");
-  b.reserve(plan.bytes);
-  const tokens = writeTokens(b, value, plan.tokens);
+  let tokens: number;
+  try {
+    b.reserve(plan.bytes);
+    tokens = writeTokens(b, plan);
+  } catch (e) {
+    throw asFieldError(e, "value");
+  }
   const s = b.symbols;
-  check(b, s.ddog_tracer_encode_value(b.base + tokens, plan.tokens, b.out), "ddog_tracer_encode_value", "value");
+  check(b, s.ddog_tracer_encode_value(b.base + tokens, plan.items.length, b.out), "ddog_tracer_encode_value", "value");
   const encoded = b.takeOut();
   try {
     const [ptr, len] = s.ddog_tracer_encoded_value_as_slice(encoded);
