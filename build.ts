@@ -40,7 +40,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { LIBRARY_NAME, localPath, PLATFORM, userCacheLibrary } from "./ffi/paths.ts";
+import { cHeader } from "./ffi/batch.ts";
+import { LIBRARY_NAME, localPath, PLATFORM, SHIM_NAME, userCacheLibrary } from "./ffi/paths.ts";
 
 /** Where a source checkout's build goes, relative to the package root. */
 export const LIBRARY_FILE = "lib/build/libdd_trace_ffi.so";
@@ -51,6 +52,7 @@ export const LIBRARY_FILE = "lib/build/libdd_trace_ffi.so";
  * to the directory.
  */
 export const C_SOURCES: readonly string[] = [
+  "batch.c",
   "common.c",
   "config.c",
   "decode.c",
@@ -95,19 +97,32 @@ function findCompiler(): string {
   );
 }
 
-/** Compiles the `.c` files of `dir` into `outFile` (written atomically). */
+/**
+ * Compiles the `.c` files of `dir` into `outFile` (written atomically), and
+ * the batch decoder alone (`batch.c`) into the shim next to it
+ * (`libddffi_batch.so`, for a real libdatadog at `DD_LIBDATADOG_PATH`).
+ * `batch-format.h`, generated from `ffi/batch.ts`, is written next to them.
+ */
 function compile(dir: string, outFile: string): void {
   const sources = readdirSync(dir).filter((f) => f.endsWith(".c")).sort().map((f) => join(dir, f));
   const cc = findCompiler();
-  mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.${Date.now()}.tmp`;
-  execFileSync(cc, [
+  const outDir = dirname(outFile);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, BATCH_HEADER), cHeader());
+  const flags = [
     "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
-    "-fPIC", "-shared", "-fvisibility=hidden", "-pthread",
-    "-o", tmp, ...sources,
-  ], { stdio: "inherit" });
-  renameSync(tmp, outFile);
+    "-fPIC", "-shared", "-fvisibility=hidden", "-pthread", "-I", outDir,
+  ];
+  const products: [string, string[]][] = [[outFile, sources], [join(outDir, SHIM_NAME), [join(dir, "batch.c"), "-ldl"]]];
+  for (const [out, inputs] of products) {
+    const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
+    execFileSync(cc, [...flags, "-o", tmp, ...inputs], { stdio: "inherit" });
+    renameSync(tmp, out);
+  }
 }
+
+/** The C header of the batch format, generated from `ffi/batch.ts` into the build directory. */
+export const BATCH_HEADER = "batch-format.h";
 
 /**
  * Compiles the library into `outFile` (default: the checkout's
@@ -120,7 +135,8 @@ export function buildLibrary({ packageRoot, outFile, force = false }: BuildOptio
   const out = outFile ?? join(root, LIBRARY_FILE);
   const libDir = join(root, "lib");
   const inputs = readdirSync(libDir).filter((f) => /\.[ch]$/.test(f)).map((f) => join(libDir, f));
-  if (!force && isNewer(out, inputs)) return out;
+  inputs.push(join(root, "ffi", "batch.ts"));
+  if (!force && isNewer(out, inputs) && isNewer(join(dirname(out), SHIM_NAME), inputs)) return out;
   compile(libDir, out);
   return out;
 }
@@ -190,8 +206,12 @@ function buildDist(root: string): string {
   chmodSync(join(dist, "cli.js"), 0o755);
   const prebuilt = join(dist, "prebuilds", PLATFORM, LIBRARY_NAME);
   mkdirSync(dirname(prebuilt), { recursive: true });
-  copyFileSync(buildLibrary({ packageRoot: root }), prebuilt);
-  spawnSync("strip", ["--strip-debug", prebuilt], { stdio: "ignore" }); // smaller; best effort
+  const built = buildLibrary({ packageRoot: root });
+  copyFileSync(built, prebuilt);
+  copyFileSync(join(dirname(built), SHIM_NAME), join(dirname(prebuilt), SHIM_NAME));
+  for (const file of [prebuilt, join(dirname(prebuilt), SHIM_NAME)]) {
+    spawnSync("strip", ["--strip-debug", file], { stdio: "ignore" }); // smaller; best effort
+  }
   return dist;
 }
 

@@ -17,9 +17,22 @@ self.onmessage = ({ data }: MessageEvent) => {
   if (data.open) {
     const decls: Record<string, FFIFunction> = {};
     for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
-      if (def.blocking) decls[name] = declaration(def);
+      if (def.blocking && !def.optional) decls[name] = declaration(def);
     }
-    lib = dlopen(data.open, decls).symbols;
+    lib = { ...dlopen(data.open, decls).symbols };
+    // Optional blocking symbols (the batch decoder): from the library, else from the shim.
+    for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
+      if (!def.blocking || !def.optional) continue;
+      for (const file of [data.open, data.shim]) {
+        if (!file) continue;
+        try {
+          lib[name] = dlopen(file, { [name]: declaration(def) }).symbols[name];
+          break;
+        } catch {
+          // not in this file
+        }
+      }
+    }
     return;
   }
   try {

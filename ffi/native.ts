@@ -95,8 +95,13 @@ export interface Native {
   readonly wordType: "number" | "bigint";
   /** Every symbol of `abi.ts`, called synchronously on the JS thread. */
   readonly symbols: NativeSymbols;
-  /** The blocking symbols, called on another thread; the JS thread stays free. */
-  readonly async: { [K in BlockingName]: AsyncNativeFunction<Symbols[K]> };
+  /** The blocking symbols, called on another thread; the JS thread stays free (optional ones may be missing). */
+  readonly async: {
+    [K in BlockingName]: Symbols[K] extends { optional: true } ? AsyncNativeFunction<Symbols[K]> | undefined
+      : AsyncNativeFunction<Symbols[K]>;
+  };
+  /** The shim that supplied the optional symbols the library lacks (the batch decoder), if one was opened. */
+  readonly shim?: string;
   /** Allocates `size` bytes of zeroed, non-moving memory. */
   alloc(size: number): NativeMemory;
   /** Releases memory from `alloc` (a no-op where the GC owns it). */

@@ -48,18 +48,28 @@ export const runtime: RuntimeInfo = {
   },
 };
 
-/** Opens the library at `path`. */
-export function open(path: string): Native {
+/** Opens the library at `path`; optional symbols it lacks come from `shim` when given. */
+export function open(path: string, shim?: string): Native {
   const lib = koffi.load(path);
+  let shimLib: Any;
+  let usedShim: string | undefined;
   const bound: Record<string, Any> = {};
   const async: Record<string, Any> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     let f: Any;
+    const declare = (l: Any) => l.func(name, resultType(def.result) as Any, flatParameters(def).map((t) => nativeTypes[t]));
     try {
-      f = lib.func(name, resultType(def.result) as Any, flatParameters(def).map((t) => nativeTypes[t]));
+      f = declare(lib);
     } catch (e) {
-      if (def.optional) continue;
-      throw e;
+      if (!def.optional) throw e;
+      if (shim === undefined) continue;
+      try {
+        shimLib ??= koffi.load(shim);
+        f = declare(shimLib);
+        usedShim = shim;
+      } catch {
+        continue;
+      }
     }
     bound[name] = def.result === "slice" ? (...a: Any[]) => {
       const s = f(...a);
@@ -73,6 +83,7 @@ export function open(path: string): Native {
   const owned = new WeakMap<NativeMemory, unknown>();
   return {
     path,
+    shim: usedShim,
     runtime,
     wordType: "number",
     symbols: bound as Native["symbols"],
@@ -98,6 +109,7 @@ export function open(path: string): Native {
       return koffi.decode(address as Any, "char", -1) as string;
     },
     close() {
+      shimLib?.unload();
       lib.unload();
     },
   };

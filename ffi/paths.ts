@@ -12,6 +12,13 @@ import { VERSION } from "../src/version.ts";
 /** The library's file name, in every location. */
 export const LIBRARY_NAME = "libdd_trace_ffi.so";
 
+/**
+ * The batch decoder alone (lib/batch.c), next to the library in every
+ * location: the loader opens it too when the library lacks `ddffi_batch_send`
+ * (a real libdatadog).
+ */
+export const SHIM_NAME = "libddffi_batch.so";
+
 /** This machine's platform key, e.g. `linux-x64`: the prebuilt's folder and the cache's. */
 export const PLATFORM: string = `${process.platform}-${process.arch}`;
 

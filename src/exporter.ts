@@ -7,8 +7,12 @@
 import type { NativeMemory, Word } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
-import { AbortError, ClosedError, ValidationError } from "./errors.ts";
+import { AbortError, ClosedError, TraceExporterError, ValidationError } from "./errors.ts";
 import { buildTraceChunks, type TraceChunk } from "./span.ts";
+import { batchAvailable, BatchWriter } from "./batch.ts";
+
+/** Batch writers kept for reuse, per exporter (more are made while sends overlap). */
+const POOLED_WRITERS = 4;
 
 /** What the agent answered to a send. */
 export interface AgentResponse {
@@ -26,7 +30,8 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-const registry = new FinalizationRegistry<{ binding: Binding; handle: Word }>(({ binding, handle }) => {
+const registry = new FinalizationRegistry<{ binding: Binding; handle: Word; writers: BatchWriter[] }>(({ binding, handle, writers }) => {
+  for (const w of writers) w.free();
   binding.symbols.ddog_trace_exporter_free(handle);
 });
 
@@ -50,6 +55,9 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   #inFlight = new Set<Promise<unknown>>();
   #closed = false;
   #rates: Record<string, number> | undefined;
+  /** Whether `send` writes one batch for `ddffi_batch_send` (else the per-field path). */
+  readonly #batch: boolean;
+  readonly #writers: BatchWriter[] = [];
 
   /**
    * Creates the exporter: `ddog_trace_exporter_config_new`, one config setter
@@ -73,14 +81,24 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     } finally {
       s.ddog_trace_exporter_config_free(config);
     }
-    registry.register(this, { binding: b, handle: this.#handle }, this);
+    registry.register(this, { binding: b, handle: this.#handle, writers: this.#writers }, this);
+    this.#batch = options.sendPath !== "fields" && batchAvailable(b);
+  }
+
+  /** How `send` reaches the library: `"batch"` (one `ddffi_batch_send` per send) or `"fields"` (field by field). */
+  get sendPath(): "batch" | "fields" {
+    return this.#batch ? "batch" : "fields";
   }
 
   /**
-   * Sends trace chunks: builds each span field by field through the C ABI
-   * (`ddog_tracer_span_new`, `_set_meta`, `_set_metric`, …,
-   * `ddog_tracer_trace_chunks_push_span`) on the calling thread, then calls
-   * `ddog_trace_exporter_send_trace_chunks` off the JS thread.
+   * Sends trace chunks. On the batch path (the default when the library or
+   * its shim has `ddffi_batch_send`) it writes them into one batch buffer
+   * (`ffi/batch.ts`) on the calling thread, then `ddffi_batch_send` decodes
+   * it off the JS thread, builds every span through the C ABI
+   * (`ddog_tracer_span_new`, `_set_meta`, …, `ddog_tracer_trace_chunks_push_span`)
+   * and calls `ddog_trace_exporter_send_trace_chunks`. On the per-field path
+   * (`sendPath: "fields"`) it builds each span through those calls on the
+   * calling thread, then sends off it. Both put the same bytes on the wire.
    *
    * @param traces An array of trace chunks, each an array of spans (times in nanoseconds).
    * @returns The agent's answer.
@@ -93,6 +111,17 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     if (this.#closed) return Promise.reject(new ClosedError("The trace exporter is closed"));
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    if (this.#batch) {
+      const writer = this.#writers.pop() ?? new BatchWriter(this.#binding.native);
+      let length: number;
+      try {
+        length = writer.write(traces);
+      } catch (e) {
+        this.#release(writer);
+        return Promise.reject(e);
+      }
+      return this.#track(this.#sendBatch(writer, length, signal));
+    }
     let chunks: Word;
     try {
       chunks = buildTraceChunks(this.#binding, traces);
@@ -100,6 +129,44 @@ export class TraceExporter implements Disposable, AsyncDisposable {
       return Promise.reject(e);
     }
     return this.#track(this.#sendChunks(chunks, signal));
+  }
+
+  /** Returns a writer to the pool once its send is done (or frees it). */
+  #release(writer: BatchWriter): void {
+    if (this.#writers.length < POOLED_WRITERS && !this.#closed) this.#writers.push(writer);
+    else writer.free();
+  }
+
+  /** Sends a written batch with `ddffi_batch_send`; the batch memory stays untouched until it returns. */
+  async #sendBatch(writer: BatchWriter, length: number, signal: AbortSignal | undefined): Promise<AgentResponse> {
+    const b = this.#binding;
+    const s = b.symbols;
+    let token: Word = 0;
+    let onAbort: (() => void) | undefined;
+    if (signal) {
+      token = s.ddog_trace_exporter_cancel_token_new() ?? 0;
+      onAbort = () => s.ddog_trace_exporter_cancel_token_cancel(token);
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    try {
+      const slot = writer.slot;
+      const u32 = new Uint32Array(slot.buffer, 0, 2);
+      u32[0] = 0;
+      u32[1] = 0;
+      const error = await b.native.async.ddffi_batch_send!(this.#handle, writer.address, length, slot.address, token);
+      if (error) {
+        const e = b.takeError(error, "ddffi_batch_send");
+        if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason ?? e });
+        throw e;
+      }
+      const response = readPointer(slot);
+      if (!response) throw new TraceExporterError("Internal", "ddffi_batch_send returned no response (the decoder is not bound)", "ddffi_batch_send");
+      return this.#takeResponse(response);
+    } finally {
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      if (token) s.ddog_trace_exporter_cancel_token_drop(token);
+      this.#release(writer);
+    }
   }
 
   /**
@@ -217,6 +284,8 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   }
 
   #free() {
+    for (const w of this.#writers) w.free();
+    this.#writers.length = 0;
     registry.unregister(this);
     this.#binding.symbols.ddog_trace_exporter_free(this.#handle);
     this.#handle = 0;
