@@ -99,7 +99,8 @@ export function open(path: string, shim?: string): Native {
   }
   const lib = permission("--allow-ffi", `load ${path}`, () => Deno.dlopen(path, decls));
   const raw = { ...lib.symbols } as Record<string, Any>;
-  const missing = Object.keys(decls).filter((name) => raw[name] == null);
+  // A missing optional symbol is null; its nonblocking twin is a wrapper that throws when called.
+  const missing = Object.keys(decls).filter((name) => raw[name.replace(/\$async$/, "")] == null);
   let shimLib: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>> | undefined;
   if (shim !== undefined && missing.length > 0) {
     const shimDecls = Object.fromEntries(missing.map((name) => [name, decls[name]]));
@@ -115,7 +116,7 @@ export function open(path: string, shim?: string): Native {
     bound[name] = f == null ? undefined : convert ? (...a: Any[]) => convert(f(...a)) : f;
     if (def.blocking) {
       const g = raw[`${name}$async`];
-      async[name] = g == null ? undefined : convert ? async (...a: Any[]) => convert(await g(...a)) : g;
+      async[name] = f == null ? undefined : convert ? async (...a: Any[]) => convert(await g(...a)) : g;
     }
   }
   return {
