@@ -1,0 +1,35 @@
+// Quick main-thread comparison while iterating: batch writer vs per-field vs AgentEncoder.
+import process from "node:process";
+import { createRequire } from "node:module";
+import { getBinding } from "../src/binding.ts";
+import { buildTraceChunks } from "../src/span.ts";
+import { BatchWriter } from "../src/batch.ts";
+import { makeFixture, SET_NAMES } from "./fixtures.ts";
+process.env.DD_TRACE_NATIVE_SPAN_EVENTS = "true";
+process.env.DD_INSTRUMENTATION_TELEMETRY_ENABLED = "false";
+const require = createRequire(import.meta.url);
+const { AgentEncoder } = require("dd-trace/packages/dd-trace/src/encode/0.4.js");
+const b = getBinding();
+function sample(f: () => void, spans: number, ms: number): number {
+  let n = 0; const c0 = process.cpuUsage(); const t0 = performance.now();
+  do { f(); n++; } while (performance.now() - t0 < ms);
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) * 1e3) / (n * spans);
+}
+for (const name of SET_NAMES) {
+  const fx = makeFixture(name);
+  const w = new BatchWriter(b.native);
+  const enc = new AgentEncoder({ flush() {} });
+  const v = {
+    batch: () => { w.write(fx.ours); },
+    fields: () => { b.symbols.ddog_tracer_trace_chunks_free(buildTraceChunks(b, fx.ours)); },
+    dd: () => { for (const c of fx.ddtrace) enc.encode(c); enc.makePayload(); },
+  };
+  for (const f of Object.values(v)) sample(f, fx.spans, 300);
+  const r: Record<string, number[]> = { batch: [], fields: [], dd: [] };
+  for (let i = 0; i < 9; i++) for (const [k, f] of Object.entries(v)) r[k].push(sample(f, fx.spans, 100));
+  const med = (x: number[]) => x.sort((a, b) => a - b)[x.length >> 1];
+  const dd = med(r.dd);
+  console.log(`${name.padEnd(9)} batch ${med(r.batch).toFixed(0)} ns (${(med(r.batch) / dd).toFixed(2)}x)  fields ${med(r.fields).toFixed(0)} ns (${(med(r.fields) / dd).toFixed(2)}x)  dd ${dd.toFixed(0)} ns`);
+}
+process.exit(0);
