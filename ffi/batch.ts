@@ -5,8 +5,9 @@
  * reads them from here, and lib/batch.c includes `batch-format.h`, which
  * `build.ts` generates from it ({@link cHeader}).
  *
- * Little-endian, no alignment (the decoder reads with memcpy). The grammar,
- * in write order:
+ * Little-endian, in 4-byte units: every item starts at a multiple of 4 (the
+ * writer stores whole u32 words; the decoder reads with memcpy). A u64, i64
+ * or f64 is two words, low first. The grammar, in write order:
  *
  * ```text
  * batch      := header chunk{header.chunk_count}
@@ -16,23 +17,26 @@
  *               link{link_count} event{event_count}
  * meta       := str(key) str(value)
  * metric     := str(key) f64
- * meta_struct:= str(key) u8 kind  ( blob: u32 len, bytes  |  tokens: u32 count, token{count} )
- * token      := u8 valueKinds(abi.ts)  then by kind: nil: -; bool: u8; i64: i64; u64: u64; f64: f64;
- *               string: str; binary: u32 len, bytes; array, map: u32 child_count
+ * meta_struct:= str(key) u32 kind  ( blob: bytes  |  tokens: u32 count, token{count} )
+ * token      := u32 valueKinds(abi.ts)  then by kind: nil: -; bool: u32; i64: i64; u64: u64; f64: f64;
+ *               string: str; binary: bytes; array, map: u32 child_count
+ * bytes      := u32 len, len bytes, zeros to a multiple of 4
  * link       := link-fixed str(tracestate) (str(key) str(value)){attribute_count}
  * event      := event-fixed str(name) attribute{attribute_count}
- * attribute  := str(key) u8 eventAttributeKinds  then: string: str; bool: u8; int: i64; double: f64;
+ * attribute  := str(key) u32 eventAttributeKinds  then: string: str; bool: u32; int: i64; double: f64;
  *               *_array: u32 n, then n elements of that kind
  * str        := u32 w; tag = w & 3 (stringTags):
  *               ref:     the string of index w >>> 2 of the string table
- *               define:  w >>> 2 bytes of UTF-8 follow; it becomes the table's next index
- *               literal: w >>> 2 bytes of UTF-8 follow; not kept in the table
+ *               define:  w >>> 2 bytes of UTF-8 follow (then zeros to a multiple of 4); it becomes the table's next index
+ *               literal: the same, not kept in the table
  * ```
  *
- * The string table is built as the batch is read: each distinct repeated
- * string (services, names, resources, types, keys) is UTF-8-encoded once, at
- * its first use (`define`), and referred to by index from then on; unique
- * values go as `literal`. `header.string_count` is the number of `define`s.
+ * The string table is built as the batch is read: each distinct service,
+ * name, resource, type and key is UTF-8-encoded once, at its first use
+ * (`define`), and referred to by index from then on; a meta value is
+ * defined, and referred to when the next span has it at the same position
+ * (most repeated values do: env, version, component); long strings go as
+ * `literal`. `header.string_count` is the number of `define`s.
  *
  * @module
  */

@@ -90,10 +90,8 @@ static const uint8_t *take(reader *r, size_t n) {
   return at;
 }
 
-static uint8_t rd_u8(reader *r) {
-  const uint8_t *p = take(r, 1);
-  return p ? *p : 0;
-}
+/* `n` bytes and the zeros after them, to a multiple of 4 (the format's unit). */
+static size_t padded(uint32_t n) { return ((size_t)n + 3) & ~(size_t)3; }
 
 static uint32_t rd_u32(reader *r) {
   const uint8_t *p = take(r, 4);
@@ -151,7 +149,7 @@ static ddog_CharSlice rd_str(reader *r) {
     r->bad = true;
     return s;
   }
-  const uint8_t *p = take(r, n);
+  const uint8_t *p = take(r, padded(n));
   if (!p) return s;
   s.ptr = (const char *)p;
   s.len = n;
@@ -167,7 +165,7 @@ static ddog_CharSlice rd_str(reader *r) {
 
 static ddog_ByteSlice rd_bytes(reader *r) {
   uint32_t n = rd_u32(r);
-  const uint8_t *p = take(r, n);
+  const uint8_t *p = take(r, padded(n));
   ddog_ByteSlice b = {p ? p : (const uint8_t *)"", p ? n : 0};
   return b;
 }
@@ -183,7 +181,7 @@ static ddog_TraceExporterError *invalid(void) {
 
 static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
   ddog_CharSlice key = rd_str(r);
-  uint8_t kind = rd_u8(r);
+  uint32_t kind = rd_u32(r);
   if (r->bad) return NULL;
   if (kind == DDFFI_BATCH_META_STRUCT_BLOB) {
     ddog_ByteSlice blob = rd_bytes(r);
@@ -199,10 +197,11 @@ static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
   if (!tokens) return invalid();
   for (uint32_t i = 0; i < count && !r->bad; i++) {
     ddog_TracerValueToken *t = &tokens[i];
-    t->kind = rd_u8(r);
-    switch (t->kind) {
+    uint32_t kind = rd_u32(r);
+    t->kind = (ddog_TracerValueKind)kind;
+    switch (kind) {
       case DDOG_TRACER_VALUE_NIL: break;
-      case DDOG_TRACER_VALUE_BOOL: t->bool_value = rd_u8(r) != 0; break;
+      case DDOG_TRACER_VALUE_BOOL: t->bool_value = rd_u32(r) != 0; break;
       case DDOG_TRACER_VALUE_I64: t->i64_value = (int64_t)rd_u64(r); break;
       case DDOG_TRACER_VALUE_U64: t->u64_value = rd_u64(r); break;
       case DDOG_TRACER_VALUE_F64: t->f64_value = rd_f64(r); break;
@@ -271,7 +270,7 @@ static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t
 
 static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent *event) {
   ddog_CharSlice key = rd_str(r);
-  uint8_t kind = rd_u8(r);
+  uint32_t kind = rd_u32(r);
   if (r->bad) return NULL;
   switch (kind) {
     case DDFFI_BATCH_ATTR_STRING: {
@@ -279,7 +278,7 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
       return r->bad ? NULL : api.ddog_tracer_span_event_set_string(event, key, v);
     }
     case DDFFI_BATCH_ATTR_BOOL: {
-      bool v = rd_u8(r) != 0;
+      bool v = rd_u32(r) != 0;
       return r->bad ? NULL : api.ddog_tracer_span_event_set_bool(event, key, v);
     }
     case DDFFI_BATCH_ATTR_INT: {
@@ -298,7 +297,7 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
       r->bad = true;
       return NULL;
   }
-  size_t width = kind == DDFFI_BATCH_ATTR_STRING_ARRAY ? 4 : kind == DDFFI_BATCH_ATTR_BOOL_ARRAY ? 1 : 8;
+  size_t width = kind == DDFFI_BATCH_ATTR_STRING_ARRAY || kind == DDFFI_BATCH_ATTR_BOOL_ARRAY ? 4 : 8;
   uint32_t n = rd_count(r, width);
   if (r->bad) return NULL;
   /* Copies: C arrays must be aligned, and a bool must be 0 or 1. */
@@ -307,7 +306,7 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
   if (!values) return invalid();
   for (uint32_t i = 0; i < n; i++) {
     if (kind == DDFFI_BATCH_ATTR_STRING_ARRAY) ((ddog_CharSlice *)values)[i] = rd_str(r);
-    else if (kind == DDFFI_BATCH_ATTR_BOOL_ARRAY) ((bool *)values)[i] = rd_u8(r) != 0;
+    else if (kind == DDFFI_BATCH_ATTR_BOOL_ARRAY) ((bool *)values)[i] = rd_u32(r) != 0;
     else if (kind == DDFFI_BATCH_ATTR_INT_ARRAY) ((int64_t *)values)[i] = (int64_t)rd_u64(r);
     else ((double *)values)[i] = rd_f64(r);
   }

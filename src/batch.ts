@@ -99,6 +99,8 @@ export class BatchWriter {
   /** Where the send's response pointer goes (`response_out`). */
   readonly slot: NativeMemory;
   private _u8!: Uint8Array;
+  /** The same memory as u32 words: every item of the format is 4-aligned. */
+  private _w32!: Uint32Array;
   private _view!: DataView;
   private _pos: number = H.size;
   private _strings = new Map<string, number>();
@@ -108,6 +110,10 @@ export class BatchWriter {
   /** The string at each slot position of the previous span (see `SLOTS`), and its table index (-1: none). */
   private readonly _slotStrings: string[] = new Array<string>(SLOT_COUNT).fill("");
   private readonly _slotIndex = new Int32Array(SLOT_COUNT).fill(-1);
+  /** The last `FIELD_WAYS` services, names, resources and types, with their indexes. */
+  private readonly _fieldStrings: string[] = new Array<string>(4 * FIELD_WAYS).fill("");
+  private readonly _fieldIndex = new Int32Array(4 * FIELD_WAYS).fill(-1);
+  private _fieldNext = 0;
 
   constructor(native: Native, size = 1 << 16) {
     this._native = native;
@@ -118,6 +124,7 @@ export class BatchWriter {
 
   private _map(): void {
     this._u8 = new Uint8Array(this._memory.buffer);
+    this._w32 = new Uint32Array(this._memory.buffer, 0, this._u8.length >> 2);
     this._view = new DataView(this._memory.buffer);
   }
 
@@ -163,6 +170,7 @@ export class BatchWriter {
       this._strings = new Map();
       this._defined = 0;
       this._slotIndex.fill(-1);
+      this._fieldIndex.fill(-1);
     }
     const chunks = traces.length;
     for (let c = 0; c < chunks; c++) {
@@ -170,7 +178,7 @@ export class BatchWriter {
       if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
       const n = chunk.length;
       this._ensure(4);
-      put32(this._u8, this._pos, n);
+      put32(this._w32, this._pos, n);
       this._pos += 4;
       for (let i = 0; i < n; i++) this._span(chunk[i], c, i);
       this._spans += n;
@@ -184,6 +192,21 @@ export class BatchWriter {
     v.setUint32(H.string_count, this._defined, true);
     v.setUint32(H.reserved, 0, true);
     return this._pos;
+  }
+
+  /** Writes `s`, the service, name, resource or type (ways from `at`): a reference when one of the last `FIELD_WAYS` spans had it. */
+  private _field(at: number, s: string): void {
+    const strings = this._fieldStrings;
+    const indexes = this._fieldIndex;
+    for (let w = at; w < at + FIELD_WAYS; w++) {
+      if (strings[w] === s && indexes[w] >= 0) {
+        this._ref(indexes[w]);
+        return;
+      }
+    }
+    const w = at + (this._fieldNext++ & (FIELD_WAYS - 1));
+    strings[w] = s;
+    indexes[w] = this._str(s, true);
   }
 
   /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
@@ -223,66 +246,73 @@ export class BatchWriter {
   /** Writes a `str` referring to string table entry `index`. */
   private _ref(index: number): void {
     this._ensure(4);
-    put32(this._u8, this._pos, index * TAG + REF);
+    put32(this._w32, this._pos, index * TAG + REF);
     this._pos += 4;
   }
 
   private _bytes(s: string, tag: number): void {
-    this._ensure(4 + 3 * s.length);
+    this._ensure(4 + 3 * s.length + 3);
     const at = this._pos;
-    const n = utf8(this._u8, at + 4, s);
+    const u8 = this._u8;
+    const n = utf8(u8, at + 4, s);
     if (n > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${n} bytes: at most ${MAX_STRING_BYTES}`);
-    put32(this._u8, at, n * TAG + tag);
-    this._pos = at + 4 + n;
+    put32(this._w32, at, n * TAG + tag);
+    let end = at + 4 + n;
+    while (end & 3) u8[end++] = 0;
+    this._pos = end;
   }
 
   private _u32(n: number): void {
     this._ensure(4);
-    put32(this._u8, this._pos, n);
+    put32(this._w32, this._pos, n);
     this._pos += 4;
   }
 
-  private _u8v(n: number): void {
-    this._ensure(1);
-    this._u8[this._pos++] = n;
+  /** A kind, a bool or another small value: one u32 word. */
+  private _word(n: number): void {
+    this._ensure(4);
+    this._w32[this._pos >> 2] = n;
+    this._pos += 4;
   }
 
   private _f64(n: number): void {
     this._ensure(8);
-    putF64(this._u8, this._pos, n);
+    putF64(this._w32, this._pos, n);
     this._pos += 8;
   }
 
   private _i64(n: bigint): void {
     this._ensure(8);
-    put64(this._u8, this._pos, n);
+    put64(this._w32, this._pos, n);
     this._pos += 8;
   }
 
   private _u64(n: bigint): void {
     this._ensure(8);
-    put64(this._u8, this._pos, n);
+    put64(this._w32, this._pos, n);
     this._pos += 8;
   }
 
   private _blob(b: Uint8Array): void {
-    this._ensure(4 + b.length);
-    put32(this._u8, this._pos, b.length);
+    this._ensure(4 + b.length + 3);
+    put32(this._w32, this._pos, b.length);
     this._u8.set(b, this._pos + 4);
-    this._pos += 4 + b.length;
+    let end = this._pos + 4 + b.length;
+    while (end & 3) this._u8[end++] = 0;
+    this._pos = end;
   }
 
   /** Writes the low 64 bits of an id (bigint or safe integer) at `at`; false when it is not an id below `limit`. */
   private _id(at: number, v: unknown, limit: bigint): boolean {
     if (typeof v === "bigint") {
       if (v < 0n || v >= limit) return false;
-      put64(this._u8, at, v); // keeps the low 64 bits
+      put64(this._w32, at, v); // keeps the low 64 bits
       return true;
     }
     if (typeof v === "number") {
       if (!Number.isSafeInteger(v) || v < 0) return false;
-      put32(this._u8, at, v >>> 0);
-      put32(this._u8, at + 4, (v / TWO_32) >>> 0);
+      put32(this._w32, at, v >>> 0);
+      put32(this._w32, at + 4, (v / TWO_32) >>> 0);
       return true;
     }
     return false;
@@ -292,15 +322,15 @@ export class BatchWriter {
   private _nanos(at: number, v: unknown, c: number, i: number, field: string): void {
     if (typeof v === "bigint") {
       if (v < 0n || v >= I64_LIMIT) throw new ValidationError(`${spanPath(c, i)}.${field}`, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
-      put64(this._u8, at, v);
+      put64(this._w32, at, v);
       return;
     }
     if (typeof v === "number") {
       if (!Number.isInteger(v) || v < 0 || v >= TWO_63) {
         throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
       }
-      put32(this._u8, at, v >>> 0);
-      put32(this._u8, at + 4, (v / TWO_32) >>> 0);
+      put32(this._w32, at, v >>> 0);
+      put32(this._w32, at + 4, (v / TWO_32) >>> 0);
       return;
     }
     throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
@@ -329,17 +359,17 @@ export class BatchWriter {
     let high = 0n;
     if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
       high = traceId >> 64n;
-      put64(this._u8, at + S.trace_id_high, high);
+      put64(this._w32, at + S.trace_id_high, high);
     } else {
-      put32(this._u8, at + S.trace_id_high, 0);
-      put32(this._u8, at + S.trace_id_high + 4, 0);
+      put32(this._w32, at + S.trace_id_high, 0);
+      put32(this._w32, at + S.trace_id_high + 4, 0);
     }
     const spanId = span.spanId;
     if (!this._id(at + S.span_id, spanId, U64_LIMIT)) throw idError(spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
     const parentId = span.parentId;
     if (parentId === undefined) {
-      put32(this._u8, at + S.parent_id, 0);
-      put32(this._u8, at + S.parent_id + 4, 0);
+      put32(this._w32, at + S.parent_id, 0);
+      put32(this._w32, at + S.parent_id + 4, 0);
     } else if (!this._id(at + S.parent_id, parentId, U64_LIMIT)) throw idError(parentId, U64_LIMIT, `${spanPath(c, i)}.parentId`);
     this._nanos(at + S.start, span.start, c, i, "start");
     this._nanos(at + S.duration, span.duration, c, i, "duration");
@@ -349,12 +379,12 @@ export class BatchWriter {
     else if (error === true) errorCode = 1;
     else if (typeof error === "number" && Number.isInteger(error) && error >= -(2 ** 31) && error < 2 ** 31) errorCode = error;
     else throw new ValidationError(`${spanPath(c, i)}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
-    put32(this._u8, at + S.error, errorCode);
+    put32(this._w32, at + S.error, errorCode);
 
-    this._slot(FIELD_SLOT, service, true);
-    this._slot(FIELD_SLOT + 1, name, true);
-    this._slot(FIELD_SLOT + 2, resource, true);
-    this._slot(FIELD_SLOT + 3, type, true);
+    this._field(0, service);
+    this._field(FIELD_WAYS, name);
+    this._field(2 * FIELD_WAYS, resource);
+    this._field(3 * FIELD_WAYS, type);
 
     const meta = span.meta;
     let metaCount = 0;
@@ -373,11 +403,11 @@ export class BatchWriter {
     const linkCount = links === undefined ? 0 : this._links(links, c, i);
     const events = span.events;
     const eventCount = events === undefined ? 0 : this._events(events, c, i);
-    put32(this._u8, at + S.meta_count, metaCount);
-    put32(this._u8, at + S.metric_count, metricCount);
-    put32(this._u8, at + S.meta_struct_count, metaStructCount);
-    put32(this._u8, at + S.link_count, linkCount);
-    put32(this._u8, at + S.event_count, eventCount);
+    put32(this._w32, at + S.meta_count, metaCount);
+    put32(this._w32, at + S.metric_count, metricCount);
+    put32(this._w32, at + S.meta_struct_count, metaStructCount);
+    put32(this._w32, at + S.link_count, linkCount);
+    put32(this._w32, at + S.event_count, eventCount);
   }
 
   private _meta(meta: Record<string, string>, c: number, i: number): number {
@@ -421,15 +451,15 @@ export class BatchWriter {
       const v = metaStruct[k];
       this._str(k, true);
       if (v instanceof Uint8Array) {
-        this._u8v(metaStructKinds.blob);
+        this._word(metaStructKinds.blob);
         this._blob(v);
       } else {
-        this._u8v(metaStructKinds.tokens);
+        this._word(metaStructKinds.tokens);
         this._ensure(4);
         const countAt = this._pos;
         this._pos += 4;
         const tokens = this._value(v, key(path, k), 0, new Set());
-        put32(this._u8, countAt, tokens);
+        put32(this._w32, countAt, tokens);
       }
       n++;
     }
@@ -440,42 +470,42 @@ export class BatchWriter {
   private _value(v: unknown, p: string, depth: number, ancestors: Set<object>): number {
     switch (typeof v) {
       case "string":
-        this._u8v(valueKinds.string);
+        this._word(valueKinds.string);
         this._str(v, false);
         return 1;
       case "boolean":
-        this._u8v(valueKinds.bool);
-        this._u8v(v ? 1 : 0);
+        this._word(valueKinds.bool);
+        this._word(v ? 1 : 0);
         return 1;
       case "undefined":
-        this._u8v(valueKinds.nil);
+        this._word(valueKinds.nil);
         return 1;
       case "number":
         if (Number.isSafeInteger(v)) {
-          this._u8v(valueKinds.i64);
-          this._i64(BigInt(v));
+          this._word(valueKinds.i64);
+          this._int(v);
         } else {
-          this._u8v(valueKinds.f64);
+          this._word(valueKinds.f64);
           this._f64(v);
         }
         return 1;
       case "bigint":
         if (v < I64_MIN || v >= U64_LIMIT) throw new ValidationError(p, `bigint out of the i64/u64 range: ${v}`);
         if (v < 0n) {
-          this._u8v(valueKinds.i64);
+          this._word(valueKinds.i64);
           this._i64(v);
         } else {
-          this._u8v(valueKinds.u64);
+          this._word(valueKinds.u64);
           this._u64(v);
         }
         return 1;
       case "object": {
         if (v === null) {
-          this._u8v(valueKinds.nil);
+          this._word(valueKinds.nil);
           return 1;
         }
         if (v instanceof Uint8Array) {
-          this._u8v(valueKinds.binary);
+          this._word(valueKinds.binary);
           this._blob(v);
           return 1;
         }
@@ -485,7 +515,7 @@ export class BatchWriter {
         let tokens = 1;
         if (Array.isArray(v)) {
           const n = v.length;
-          this._u8v(valueKinds.array);
+          this._word(valueKinds.array);
           this._u32(n);
           for (let i = 0; i < n; i++) tokens += this._value(v[i], `${p}[${i}]`, depth + 1, ancestors);
         } else {
@@ -493,7 +523,7 @@ export class BatchWriter {
           if (proto !== Object.prototype && proto !== null) {
             throw new ValidationError(p, `cannot encode ${proto?.constructor?.name ?? "this object"}: only plain objects, arrays and Uint8Array`);
           }
-          this._u8v(valueKinds.map);
+          this._word(valueKinds.map);
           this._ensure(4);
           const countAt = this._pos;
           this._pos += 4;
@@ -501,11 +531,11 @@ export class BatchWriter {
           const o = v as Record<string, unknown>;
           for (const k in o) {
             n++;
-            this._u8v(valueKinds.string);
+            this._word(valueKinds.string);
             this._str(k, true);
             tokens += 1 + this._value(o[k], key(p, k), depth + 1, ancestors);
           }
-          put32(this._u8, countAt, n);
+          put32(this._w32, countAt, n);
         }
         ancestors.delete(v);
         return tokens;
@@ -535,20 +565,27 @@ export class BatchWriter {
       this._pos += L.size;
       const traceId = l.traceId;
       if (!this._id(at + L.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${p}.traceId`);
-      if (typeof traceId === "bigint" && traceId >= U64_LIMIT) put64(this._u8, at + L.trace_id_high, traceId >> 64n);
-      else put64(this._u8, at + L.trace_id_high, 0n);
+      if (typeof traceId === "bigint" && traceId >= U64_LIMIT) put64(this._w32, at + L.trace_id_high, traceId >> 64n);
+      else put64(this._w32, at + L.trace_id_high, 0n);
       if (!this._id(at + L.span_id, l.spanId, U64_LIMIT)) throw idError(l.spanId, U64_LIMIT, `${p}.spanId`);
-      put32(this._u8, at + L.flags, flags);
-      this._str(tracestate, false);
+      put32(this._w32, at + L.flags, flags);
+      const slots = j === 0;
+      if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
+      else this._str(tracestate, false);
       let n = 0;
       for (const k in attrs) {
         const v = attrs[k];
         if (typeof v !== "string") requireString(v, key(`${p}.attributes`, k));
-        this._str(k, true);
-        this._str(v, false);
+        if (slots && n < LINK_SLOTS) {
+          this._slot(LINK_KEY_SLOT + n, k, true);
+          this._slot(LINK_VALUE_SLOT + n, v, false);
+        } else {
+          this._str(k, true);
+          this._str(v, false);
+        }
         n++;
       }
-      put32(this._u8, at + L.attribute_count, n);
+      put32(this._w32, at + L.attribute_count, n);
     }
     return count;
   }
@@ -570,25 +607,44 @@ export class BatchWriter {
       this._ensure(E.size);
       const at = this._pos;
       this._pos += E.size;
-      if (typeof time === "bigint") put64(this._u8, at + E.time, time);
+      if (typeof time === "bigint") put64(this._w32, at + E.time, time);
       else {
-        put32(this._u8, at + E.time, time >>> 0);
-        put32(this._u8, at + E.time + 4, (time / TWO_32) >>> 0);
+        put32(this._w32, at + E.time, time >>> 0);
+        put32(this._w32, at + E.time + 4, (time / TWO_32) >>> 0);
       }
-      this._str(name, true);
+      const slots = j === 0;
+      if (slots) this._slot(EVENT_NAME_SLOT, name, true);
+      else this._str(name, true);
       let n = 0;
       if (attrs !== undefined) {
         for (const k in attrs) {
-          this._attribute(k, attrs[k], c, i, j);
+          this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
           n++;
         }
       }
-      put32(this._u8, at + E.attribute_count, n);
+      put32(this._w32, at + E.attribute_count, n);
     }
     return count;
   }
 
-  private _attribute(k: string, v: unknown, c: number, i: number, j: number): void {
+  /** Writes a key, through slot `slot` when it is not -1. */
+  private _key(slot: number, k: string): void {
+    if (slot >= 0) this._slot(slot, k, true);
+    else this._str(k, true);
+  }
+
+  /** Writes an i64 given as a safe-integer number: two's complement, as two words. */
+  private _int(v: number): void {
+    this._ensure(8);
+    const i = this._pos >> 2;
+    this._w32[i] = v >>> 0;
+    this._w32[i + 1] = Math.floor(v / TWO_32) >>> 0;
+    this._pos += 8;
+  }
+
+  /** Writes one attribute of an event; `n`: its position in the first event (slots), else -1. */
+  private _attribute(k: string, v: unknown, c: number, i: number, j: number, n: number): void {
+    const slot = n >= 0 ? EVENT_KEY_SLOT + n : -1;
     let forceDouble = false;
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "double" in v) {
       v = (v as Double).double;
@@ -599,39 +655,40 @@ export class BatchWriter {
       const xs: unknown[] = [];
       for (let x = 0; x < v.length; x++) xs.push(v[x]);
       const kind = arrayKind(xs, forceDouble, attrPath(c, i, j, k));
-      this._str(k, true);
-      this._u8v(eventAttributeKinds[`${kind}_array`]);
+      this._key(slot, k);
+      this._word(eventAttributeKinds[`${kind}_array`]);
       this._u32(xs.length);
       for (let x = 0; x < xs.length; x++) {
         const e = xs[x];
         if (kind === "string") this._str(e as string, false);
-        else if (kind === "bool") this._u8v(e ? 1 : 0);
-        else if (kind === "int") this._i64(BigInt(e as number | bigint));
+        else if (kind === "bool") this._word(e ? 1 : 0);
+        else if (kind === "int") typeof e === "bigint" ? this._i64(e) : this._int(e as number);
         else this._f64(e as number);
       }
       return;
     }
     if (typeof v === "string") {
-      this._str(k, true);
-      this._u8v(eventAttributeKinds.string);
-      this._str(v, false);
+      this._key(slot, k);
+      this._word(eventAttributeKinds.string);
+      if (n >= 0) this._slot(EVENT_VALUE_SLOT + n, v, false);
+      else this._str(v, false);
     } else if (typeof v === "boolean") {
-      this._str(k, true);
-      this._u8v(eventAttributeKinds.bool);
-      this._u8v(v ? 1 : 0);
+      this._key(slot, k);
+      this._word(eventAttributeKinds.bool);
+      this._word(v ? 1 : 0);
     } else if (typeof v === "bigint") {
       if (v < I64_MIN || v >= I64_LIMIT) throw new ValidationError(attrPath(c, i, j, k), `bigint out of the i64 range: ${v}`);
-      this._str(k, true);
-      this._u8v(eventAttributeKinds.int);
+      this._key(slot, k);
+      this._word(eventAttributeKinds.int);
       this._i64(v);
     } else if (typeof v === "number") {
       if (!Number.isFinite(v)) throw new ValidationError(attrPath(c, i, j, k), `expected a finite number, got ${describe(v)}`);
-      this._str(k, true);
+      this._key(slot, k);
       if (Number.isSafeInteger(v) && !forceDouble) {
-        this._u8v(eventAttributeKinds.int);
-        this._i64(BigInt(v));
+        this._word(eventAttributeKinds.int);
+        this._int(v);
       } else {
-        this._u8v(eventAttributeKinds.double);
+        this._word(eventAttributeKinds.double);
         this._f64(v);
       }
     } else {
@@ -644,57 +701,55 @@ export class BatchWriter {
 }
 
 const scratch = new ArrayBuffer(8);
-const scratchU8 = new Uint8Array(scratch);
+const scratch32 = new Uint32Array(scratch);
 const scratchU64 = new BigUint64Array(scratch);
 const scratchF64 = new Float64Array(scratch);
 
-// Byte stores instead of DataView: JavaScriptCore (Bun) does not inline DataView's setters. The
-// scratch arrays are in the host's byte order: little-endian on every supported platform (LP64 x86_64, aarch64).
+// Word stores instead of DataView: JavaScriptCore (Bun) does not inline DataView's setters. Typed
+// arrays are in the host's byte order: little-endian on every supported platform (LP64 x86_64, aarch64).
 
-/** Writes `v` (a u32, or an i32) little-endian at `at`. */
-function put32(u8: Uint8Array, at: number, v: number): void {
-  u8[at] = v;
-  u8[at + 1] = v >>> 8;
-  u8[at + 2] = v >>> 16;
-  u8[at + 3] = v >>> 24;
+/** Writes `v` (a u32, or an i32) at byte offset `at` (4-aligned). */
+function put32(w32: Uint32Array, at: number, v: number): void {
+  w32[at >> 2] = v;
 }
 
-function copy8(u8: Uint8Array, at: number): void {
-  const s = scratchU8;
-  u8[at] = s[0];
-  u8[at + 1] = s[1];
-  u8[at + 2] = s[2];
-  u8[at + 3] = s[3];
-  u8[at + 4] = s[4];
-  u8[at + 5] = s[5];
-  u8[at + 6] = s[6];
-  u8[at + 7] = s[7];
-}
-
-/** Writes the low 64 bits of `v` (two's complement) little-endian at `at`. */
-function put64(u8: Uint8Array, at: number, v: bigint): void {
+/** Writes the low 64 bits of `v` (two's complement) at byte offset `at` (4-aligned). */
+function put64(w32: Uint32Array, at: number, v: bigint): void {
   scratchU64[0] = v;
-  copy8(u8, at);
+  const i = at >> 2;
+  w32[i] = scratch32[0];
+  w32[i + 1] = scratch32[1];
 }
 
-/** Writes a float64 little-endian at `at`. */
-function putF64(u8: Uint8Array, at: number, v: number): void {
+/** Writes a float64 at byte offset `at` (4-aligned). */
+function putF64(w32: Uint32Array, at: number, v: number): void {
   scratchF64[0] = v;
-  copy8(u8, at);
+  const i = at >> 2;
+  w32[i] = scratch32[0];
+  w32[i + 1] = scratch32[1];
 }
 
 /**
- * Positions of a span whose previous string is remembered: service, name,
- * resource, type, then up to `SLOTS` meta keys, meta values and metric keys.
+ * Positions of a span whose previous string is remembered: up to `SLOTS`
+ * meta keys, meta values and metric keys.
  * A span like the last one refers to those strings with one comparison each:
  * no lookup, no encoding.
  */
 const SLOTS = 32;
-const FIELD_SLOT = 0;
-const META_KEY_SLOT = 4;
+/** Services, names, resources and types remembered each (a power of 2). */
+const FIELD_WAYS = 4;
+const META_KEY_SLOT = 0;
 const META_VALUE_SLOT = META_KEY_SLOT + SLOTS;
 const METRIC_KEY_SLOT = META_VALUE_SLOT + SLOTS;
-const SLOT_COUNT = METRIC_KEY_SLOT + SLOTS;
+/** The first span link's tracestate, attribute keys and values; the first span event's name, attribute keys and string values. */
+const LINK_SLOTS = 8;
+const TRACESTATE_SLOT = METRIC_KEY_SLOT + SLOTS;
+const LINK_KEY_SLOT = TRACESTATE_SLOT + 1;
+const LINK_VALUE_SLOT = LINK_KEY_SLOT + LINK_SLOTS;
+const EVENT_NAME_SLOT = LINK_VALUE_SLOT + LINK_SLOTS;
+const EVENT_KEY_SLOT = EVENT_NAME_SLOT + 1;
+const EVENT_VALUE_SLOT = EVENT_KEY_SLOT + LINK_SLOTS;
+const SLOT_COUNT = EVENT_VALUE_SLOT + LINK_SLOTS;
 
 let lastHigh = -1n;
 let lastTid = "";
