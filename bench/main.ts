@@ -445,6 +445,24 @@ function selfCommand(): string[] {
   return [process.execPath, "--expose-gc", "--import", "tsx", file];
 }
 
+/**
+ * End to end in a fresh process of this runtime: the micro phase's levers (number words on
+ * Deno, no string cache) run the shipped binding's code with other argument types, which
+ * deoptimizes its call sites for the rest of a process (measured: Deno's per-field path spent
+ * 16 µs of CPU per span end to end after the micro phase, 5.5 µs in a fresh process), and the
+ * order of the phases changed the micro ratios too.
+ */
+function e2eInChild(url: string): Record<string, E2eSet> {
+  const [cmd, ...args] = selfCommand();
+  const r = spawnSync(cmd, [...args, "--e2e-child", "--reps", String(REPS), "--e2e-spans", String(E2E_SPANS)], {
+    encoding: "utf8",
+    env: { ...process.env, BENCH_AGENT_URL: url },
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`end to end child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
 function memory(url: string): MemoryRun[] {
   const runs: MemoryRun[] = [];
   for (const variant of ["explicit", "finalizers"]) {
@@ -519,6 +537,11 @@ function print(r: Results): void {
 // ---- main -----------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--e2e-child")) {
+    const fixtures = SET_NAMES.map((name) => makeFixture(name));
+    console.log(JSON.stringify(await e2e(process.env.BENCH_AGENT_URL!, fixtures)));
+    process.exit(0);
+  }
   const childVariant = argValue("--memory-child");
   if (childVariant) {
     const run = await memoryChild(childVariant, process.env.BENCH_AGENT_URL!);
@@ -537,19 +560,6 @@ async function main(): Promise<void> {
     reps: REPS,
   };
   const fixtures = SET_NAMES.map((name) => makeFixture(name));
-  // End to end first: the micro phase's levers (number words on Deno, no string cache) run the
-  // shipped binding's code with other argument types, which deoptimizes its call sites for the
-  // rest of the process (measured: Deno's per-field path spent 16 µs of CPU per span end to end
-  // after the micro phase, 5.5 µs before it).
-  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
-    const agent = await startAgent();
-    try {
-      if (PARTS.includes("e2e")) results.e2e = await e2e(agent.url, fixtures);
-      if (PARTS.includes("memory")) results.memory = await memory(agent.url);
-    } finally {
-      agent.stop();
-    }
-  }
   if (PARTS.includes("micro")) {
     results.micro = {};
     for (const fx of fixtures) results.micro[fx.name] = micro(fx, native, false);
@@ -562,6 +572,15 @@ async function main(): Promise<void> {
         results.micro[fx.name].ratio[name] = m.ratio[name];
         results.micro[fx.name].labels[name] = m.labels[name];
       }
+    }
+  }
+  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
+    const agent = await startAgent();
+    try {
+      if (PARTS.includes("e2e")) results.e2e = e2eInChild(agent.url);
+      if (PARTS.includes("memory")) results.memory = await memory(agent.url);
+    } finally {
+      agent.stop();
     }
   }
   if (PARTS.includes("library")) {
