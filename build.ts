@@ -46,7 +46,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, userCacheLibrary } from "./ffi/paths.ts";
+import { cHeader } from "./ffi/batch.ts";
+import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, SHIM_LIBRARY, userCacheLibrary } from "./ffi/paths.ts";
 
 /**
  * The native libraries this package builds, each from its `lib/` C sources:
@@ -58,8 +59,11 @@ import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, us
 export const LIBRARIES: Readonly<Record<string, readonly string[]>> = {
   // The bundled implementation of libdatadog's ABI (`BUNDLED_LIBRARY`).
   [BUNDLED_LIBRARY]: [
-    "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "shared_runtime.c", "span.c", "structured_value.c",
+    "batch.c", "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "shared_runtime.c", "span.c",
+    "structured_value.c",
   ],
+  // The batch decoder alone (`SHIM_LIBRARY`), loaded next to a real libdatadog that lacks it.
+  [SHIM_LIBRARY]: ["batch.c"],
 };
 
 /** The headers the C sources include. */
@@ -145,18 +149,22 @@ const CFLAGS = [
 /**
  * Compiles every library of {@link LIBRARIES} from the C files in `dir` into
  * `outDir` for `platform` (its file names), running `cc` (a command line)
- * with `flags` added. Each file is written atomically. Returns their paths,
- * in the table's order.
+ * with `flags` added. Each file is written atomically. `batch-format.h`,
+ * generated from `ffi/batch.ts`, is written into `outDir` first (batch.c
+ * includes it). Returns their paths, in the table's order.
  */
 function compile(cc: readonly string[], dir: string, outDir: string, platform: string, flags: readonly string[]): string[] {
   mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, BATCH_HEADER), cHeader());
+  // dlopen and dlsym (batch.c) are in libdl before glibc 2.34.
+  const libs = platform.startsWith("linux-") ? ["-ldl"] : [];
   return Object.entries(LIBRARIES).map(([name, sources]) => {
     const file = libraryFileName(name, platform);
     const out = join(outDir, file);
     const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
     const linkName = platform.startsWith("darwin-") ? `-Wl,-install_name,@rpath/${file}` : `-Wl,-soname,${file}`;
     execFileSync(cc[0], [
-      ...cc.slice(1), ...CFLAGS, ...flags, linkName, "-o", tmp, ...sources.map((f) => join(dir, f)),
+      ...cc.slice(1), ...CFLAGS, ...flags, "-I", outDir, linkName, "-o", tmp, ...sources.map((f) => join(dir, f)), ...libs,
     ], { stdio: "inherit" });
     renameSync(tmp, out);
     return out;
@@ -168,6 +176,9 @@ function compileHost(dir: string, outDir: string): string[] {
   return compile([findCompiler()], dir, outDir, PLATFORM, ["-g"]);
 }
 
+/** The C header of the batch format, generated from `ffi/batch.ts` into the build directory. */
+export const BATCH_HEADER = "batch-format.h";
+
 /**
  * Compiles the libraries (default: into the checkout's `lib/build/` under
  * `packageRoot`) unless they are newer than every source. Returns the path
@@ -178,7 +189,7 @@ export function buildLibrary({ packageRoot, outDir, force = false }: BuildOption
   if (root === undefined) throw new Error(`buildLibrary needs packageRoot: ${import.meta.url} is not a local file`);
   const dir = outDir ?? join(root, dirname(LIBRARY_FILE));
   const libDir = join(root, "lib");
-  const inputs = C_SOURCES.map((f) => join(libDir, f));
+  const inputs = [...C_SOURCES.map((f) => join(libDir, f)), join(root, "ffi", "batch.ts")];
   const outputs = Object.keys(LIBRARIES).map((name) => join(dir, libraryFileName(name)));
   if (force || !outputs.every((out) => isNewer(out, inputs))) compileHost(libDir, dir);
   return join(dir, LIBRARY_NAME);

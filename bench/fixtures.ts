@@ -12,7 +12,9 @@
  * Set "basic": 64-bit ids, 4 string fields (service, name, resource, type),
  * 10 meta, 3 metrics. Set "extended": the same plus a 128-bit trace id
  * (meta `_dd.p.tid`), one span link (2 attributes, a tracestate) and one span
- * event (3 typed attributes) on every span.
+ * event (3 typed attributes) on every span. Set "unicode": "basic" with
+ * every meta value unique to its span and non-ASCII (Cyrillic, accents, an
+ * emoji), so no encoder can cache any of them.
  *
  * @module
  */
@@ -21,9 +23,9 @@ import type { Span, TraceChunk } from "../src/span.ts";
 
 const require = createRequire(import.meta.url);
 
-/** The two span sets. */
-export type SetName = "basic" | "extended";
-export const SET_NAMES: readonly SetName[] = ["basic", "extended"];
+/** The three span sets. */
+export type SetName = "basic" | "extended" | "unicode";
+export const SET_NAMES: readonly SetName[] = ["basic", "extended", "unicode"];
 
 /** One span set in every shape the benchmark needs. */
 export interface Fixture {
@@ -76,7 +78,8 @@ const HOSTS = ["payments.internal", "inventory.internal", "recommendations.inter
  */
 export function makeFixture(name: SetName, chunks = 100, perChunk = 10, seed = 42): Fixture {
   const id: (hex: string) => unknown = require("dd-trace/packages/dd-trace/src/id.js");
-  const rnd = prng(seed + (name === "extended" ? 1 : 0));
+  const rnd = prng(seed + (name === "extended" ? 1 : name === "unicode" ? 2 : 0));
+  let unique = 0;
   const int = (n: number) => Math.floor(rnd() * n);
   const u64 = () => (BigInt(int(2 ** 31)) << 32n) | BigInt(int(2 ** 32)) | 1n;
   const runtimeId = "c9b7a1d4-3f5e-4e2a-9b1c-7d6e5f4a3b2c";
@@ -126,6 +129,9 @@ export function makeFixture(name: SetName, chunks = 100, perChunk = 10, seed = 4
         "request.id": requestId,
         "db.row_count": String(int(500)),
       };
+      if (name === "unicode") {
+        for (const key in meta) meta[key] = `${meta[key]} · значение ${++unique} é ✓ 🚀`;
+      }
       const metrics: Record<string, number> = {
         "_sampling_priority_v1": 1,
         "_dd.measured": 1,

@@ -39,6 +39,7 @@ import type { Native } from "../ffi/native.ts";
 import { Binding, type BindingOptions, encodeUtf8, getBinding } from "../src/binding.ts";
 import { buildTraceChunks } from "../src/span.ts";
 import { TraceExporter } from "../src/exporter.ts";
+import { BatchWriter } from "../src/batch.ts";
 import { type Fixture, forEachString, makeFixture, SET_NAMES, type SetName } from "./fixtures.ts";
 import { recordTape } from "./tape.ts";
 
@@ -128,8 +129,11 @@ function variants(fx: Fixture, native: Native): Variant[] {
     pos = 0;
     for (const chunk of fx.ours) for (const span of chunk) forEachString(span, visit);
   };
+  const writer = new BatchWriter(native);
   const list: Variant[] = [
-    { name: "ours", label: "@dd-ffi/trace", run: ours(getBinding()) },
+    // What `send` does on the JS thread on the batch path: write the batch (the decode and the span building run on the send thread).
+    { name: "batch", label: "@dd-ffi/trace, batch path", run: () => void writer.write(fx.ours) },
+    { name: "ours", label: "@dd-ffi/trace, per-field path", run: ours(getBinding()) },
     { name: "ddtrace", label: "dd-trace-js AgentEncoder", run: () => {
       for (const chunk of fx.ddtrace) encoder.encode(chunk);
       encoder.makePayload();
@@ -167,7 +171,7 @@ interface MicroSet {
 }
 
 function micro(fx: Fixture, native: Native, late: boolean): MicroSet {
-  const list = late ? [variants(fx, native)[1], ...lateVariants(fx, native)] : variants(fx, native);
+  const list = late ? [variants(fx, native).find((v) => v.name === "ddtrace")!, ...lateVariants(fx, native)] : variants(fx, native);
   for (const v of list) sample(v.run, fx.spans, 400); // warm up every path first
   const ns: Record<string, number[]> = {};
   const ratio: Record<string, number[]> = {};
@@ -261,6 +265,8 @@ async function pump(sends: number, send: () => Promise<unknown>): Promise<void> 
 interface E2eSample {
   /** Spans per second. */
   rate: number;
+  /** Main-thread time inside the synchronous part of the send calls per span, µs. */
+  main: number;
   /** CPU time of this process (every thread) per span, µs. */
   cpu: number;
   /** CPU time of the agent per span, µs. */
@@ -272,13 +278,20 @@ async function e2eRun(url: string, fx: Fixture, send: () => Promise<unknown>): P
   const sends = Math.ceil(E2E_SPANS / fx.spans);
   const spans = sends * fx.spans;
   const a0 = await agentStats(url);
+  let main = 0;
+  const timed = () => {
+    const t = performance.now();
+    const p = send();
+    main += performance.now() - t;
+    return p;
+  };
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await pump(sends, send);
+  await pump(sends, timed);
   const seconds = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
   const a1 = await agentStats(url);
-  return { rate: spans / seconds, cpu: (c.user + c.system) / spans, agentCpu: (a1.cpuMicros - a0.cpuMicros) / spans };
+  return { rate: spans / seconds, main: (main * 1000) / spans, cpu: (c.user + c.system) / spans, agentCpu: (a1.cpuMicros - a0.cpuMicros) / spans };
 }
 
 function ddTraceSender(url: string): (fx: Fixture) => Promise<void> {
@@ -311,54 +324,66 @@ function ddTraceSender(url: string): (fx: Fixture) => Promise<void> {
 }
 
 interface E2eSet {
-  /** Spans per second. */
+  /** Spans per second: the batch path (`ours`), the per-field path, dd-trace-js. */
   ours: Stat;
+  fields: Stat;
   ddtrace: Stat;
-  /** ours / dd-trace, per repetition. */
+  /** ours / dd-trace, per repetition (and the per-field path's). */
   ratio: Stat;
+  fieldsRatio: Stat;
   /** CPU µs per span: this process (all threads) and the agent. */
-  cpu: { ours: Stat; ddtrace: Stat; oursAgent: Stat; ddtraceAgent: Stat };
+  cpu: { ours: Stat; fields: Stat; ddtrace: Stat; oursAgent: Stat; fieldsAgent: Stat; ddtraceAgent: Stat };
+  /** Main-thread µs per span inside the send calls (dd-trace-js: encode, makePayload, http.request). */
+  main: { ours: Stat; fields: Stat; ddtrace: Stat };
 }
 
 async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2eSet>> {
   const exporter = new TraceExporter({ url });
+  const fieldsExporter = new TraceExporter({ url, sendPath: "fields" });
+  if (exporter.sendPath !== "batch") throw new Error("the batch path is not available: is lib/build current (npm run build)?");
   const ddSend = ddTraceSender(url);
   const out: Record<string, E2eSet> = {};
   const before = await agentStats(url);
   let expected = 0;
   for (const fx of fixtures) {
-    const ours = () => e2eRun(url, fx, () => exporter.send(fx.ours));
-    const dd = () => e2eRun(url, fx, () => ddSend(fx));
+    const runners = [
+      () => e2eRun(url, fx, () => exporter.send(fx.ours)),
+      () => e2eRun(url, fx, () => fieldsExporter.send(fx.ours)),
+      () => e2eRun(url, fx, () => ddSend(fx)),
+    ];
     const per = Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
-    // Warm up both paths (and the agent) first.
-    await ours();
-    await dd();
-    expected += 2 * per;
-    const a: E2eSample[] = [];
-    const b: E2eSample[] = [];
+    // Warm up every path (and the agent) first.
+    for (const run of runners) await run();
+    expected += runners.length * per;
+    const got: E2eSample[][] = [[], [], []];
     for (let r = 0; r < Math.max(5, Math.min(REPS, 7)); r++) {
-      if (r % 2 === 0) {
-        a.push(await ours());
-        b.push(await dd());
-      } else {
-        b.push(await dd());
-        a.push(await ours());
+      // Rotate the order, so no path always runs right after another.
+      for (let k = 0; k < runners.length; k++) {
+        const i = (k + r) % runners.length;
+        got[i].push(await runners[i]());
       }
-      expected += 2 * per;
+      expected += runners.length * per;
     }
+    const [a, f, b] = got;
     out[fx.name] = {
       ours: stat(a.map((x) => x.rate)),
+      fields: stat(f.map((x) => x.rate)),
       ddtrace: stat(b.map((x) => x.rate)),
       ratio: stat(a.map((x, i) => x.rate / b[i].rate)),
+      fieldsRatio: stat(f.map((x, i) => x.rate / b[i].rate)),
       cpu: {
         ours: stat(a.map((x) => x.cpu)),
+        fields: stat(f.map((x) => x.cpu)),
         ddtrace: stat(b.map((x) => x.cpu)),
         oursAgent: stat(a.map((x) => x.agentCpu)),
+        fieldsAgent: stat(f.map((x) => x.agentCpu)),
         ddtraceAgent: stat(b.map((x) => x.agentCpu)),
       },
+      main: { ours: stat(a.map((x) => x.main)), fields: stat(f.map((x) => x.main)), ddtrace: stat(b.map((x) => x.main)) },
     };
   }
   await exporter.close();
+  await fieldsExporter.close();
   const after = await agentStats(url);
   if (after.errors !== before.errors || after.spans - before.spans !== expected) {
     throw new Error(`the agent decoded ${after.spans - before.spans} spans (${after.errors - before.errors} errors), expected ${expected}`);
@@ -420,6 +445,24 @@ function selfCommand(): string[] {
   return [process.execPath, "--expose-gc", "--import", "tsx", file];
 }
 
+/**
+ * End to end in a fresh process of this runtime: the micro phase's levers (number words on
+ * Deno, no string cache) run the shipped binding's code with other argument types, which
+ * deoptimizes its call sites for the rest of a process (measured: Deno's per-field path spent
+ * 16 µs of CPU per span end to end after the micro phase, 5.5 µs in a fresh process), and the
+ * order of the phases changed the micro ratios too.
+ */
+function e2eInChild(url: string): Record<string, E2eSet> {
+  const [cmd, ...args] = selfCommand();
+  const r = spawnSync(cmd, [...args, "--e2e-child", "--reps", String(REPS), "--e2e-spans", String(E2E_SPANS)], {
+    encoding: "utf8",
+    env: { ...process.env, BENCH_AGENT_URL: url },
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`end to end child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
 function memory(url: string): MemoryRun[] {
   const runs: MemoryRun[] = [];
   for (const variant of ["explicit", "finalizers"]) {
@@ -476,6 +519,8 @@ function print(r: Results): void {
       if (e) {
         out.push(`${s.padEnd(24)}${f0(e.ours.median).padStart(10)} ${f0(e.ddtrace.median).padStart(20)} ${f2(e.ratio.median).padStart(7)}   ` +
           `${f2(e.cpu.ours.median)}, ${f2(e.cpu.ddtrace.median)}   ${f2(e.cpu.oursAgent.median)}, ${f2(e.cpu.ddtraceAgent.median)}`);
+        out.push(`${(s + " per-field").padEnd(24)}${f0(e.fields.median).padStart(10)} ${"".padStart(20)} ${f2(e.fieldsRatio.median).padStart(7)}   ` +
+          `${f2(e.cpu.fields.median)}        ${f2(e.cpu.fieldsAgent.median)}      main thread µs/span: batch ${f2(e.main.ours.median)}, per-field ${f2(e.main.fields.median)}, dd ${f2(e.main.ddtrace.median)}`);
       }
     }
   }
@@ -492,6 +537,11 @@ function print(r: Results): void {
 // ---- main -----------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--e2e-child")) {
+    const fixtures = SET_NAMES.map((name) => makeFixture(name));
+    console.log(JSON.stringify(await e2e(process.env.BENCH_AGENT_URL!, fixtures)));
+    process.exit(0);
+  }
   const childVariant = argValue("--memory-child");
   if (childVariant) {
     const run = await memoryChild(childVariant, process.env.BENCH_AGENT_URL!);
@@ -524,21 +574,21 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
+    const agent = await startAgent();
+    try {
+      if (PARTS.includes("e2e")) results.e2e = e2eInChild(agent.url);
+      if (PARTS.includes("memory")) results.memory = await memory(agent.url);
+    } finally {
+      agent.stop();
+    }
+  }
   if (PARTS.includes("library")) {
     const lib = libraryFloor(fixtures, native);
     if (!("error" in lib) && results.micro) {
       for (const s of SET_NAMES) (lib as Record<string, LibrarySet>)[s].ratio = (lib as Record<string, LibrarySet>)[s].ns.median / results.micro[s].ns.ddtrace.median;
     }
     results.library = lib;
-  }
-  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
-    const agent = await startAgent();
-    try {
-      if (PARTS.includes("e2e")) results.e2e = await e2e(agent.url, fixtures);
-      if (PARTS.includes("memory")) results.memory = await memory(agent.url);
-    } finally {
-      agent.stop();
-    }
   }
   print(results);
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 1));

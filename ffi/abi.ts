@@ -578,6 +578,28 @@ export const symbols = {
     result: "CardinalityLimitConfig", // what the config holds (all 0 until set)
     optional: true,
   },
+
+  // ---- outside the ABI: the batch decoder (lib/batch.c; in the bundled -----
+  // ---- library, or the shim libddffi_batch.so next to a real libdatadog) ---
+  ddffi_batch_bind: {
+    parameters: [
+      "slice", // ddog_CharSlice path of the loaded library ("" for the program)
+    ],
+    result: "i32", // how many ddog_* functions are missing (0: ready), -1 when the file does not open
+    optional: true,
+  },
+  ddffi_batch_send: {
+    parameters: [
+      "pointer", // const ddog_TraceExporter *exporter
+      "pointer", // const uint8_t *batch (the format of ffi/batch.ts)
+      "usize", // uintptr_t len
+      "pointer", // ddog_TraceExporterResponse **response_out
+      "pointer", // const ddog_TraceExporterCancelToken *cancel_token (nullable)
+    ],
+    result: "pointer", // ddog_TraceExporterError *
+    blocking: true,
+    optional: true,
+  },
 } as const satisfies Record<string, SymbolDef>;
 
 /** The symbol table's type. */

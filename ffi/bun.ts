@@ -113,7 +113,7 @@ class WorkerPool {
   #workers: { worker: Worker; busy: number }[] = [];
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; w: { worker: Worker; busy: number } }>();
   #next = 1;
-  constructor(readonly path: string, readonly size = 4) {}
+  constructor(readonly path: string, readonly shim: string | undefined, readonly size = 4) {}
 
   call(name: string, args: unknown[]): Promise<unknown> {
     let w = this.#workers.find((w) => w.busy === 0);
@@ -130,7 +130,7 @@ class WorkerPool {
     const file = import.meta.url.endsWith(".ts") ? "./bun_worker.ts" : "./bun_worker.js";
     const worker = new Worker(new URL(file, import.meta.url).href);
     const w = { worker, busy: 0 };
-    worker.postMessage({ open: this.path });
+    worker.postMessage({ open: this.path, shim: this.shim });
     worker.onmessage = ({ data }: MessageEvent) => {
       const p = this.#pending.get(data.id);
       if (!p) return;
@@ -150,8 +150,8 @@ class WorkerPool {
   }
 }
 
-/** Opens the library at `path`. */
-export function open(path: string): Native {
+/** Opens the library at `path`; optional symbols it lacks come from `shim` when given. */
+export function open(path: string, shim?: string): Native {
   const required: Record<string, FFIFunction> = {};
   const optional: string[] = [];
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
@@ -159,11 +159,20 @@ export function open(path: string): Native {
     else required[name] = declaration(def);
   }
   const lib = dlopen(path, required);
+  let usedShim: string | undefined;
   const extra = optional.map((name) => {
+    const decl = { [name]: declaration((symbols as Record<string, SymbolDef>)[name]) };
     try {
-      return dlopen(path, { [name]: declaration((symbols as Record<string, SymbolDef>)[name]) });
+      return dlopen(path, decl);
     } catch {
-      return undefined;
+      if (shim === undefined) return undefined;
+      try {
+        const l = dlopen(shim, decl);
+        usedShim = shim;
+        return l;
+      } catch {
+        return undefined;
+      }
     }
   });
   const bound: Record<string, Any> = { ...lib.symbols };
@@ -172,13 +181,14 @@ export function open(path: string): Native {
     if (def.result === "slice" && bound[name]) bound[name] = sliceReturning(bound[name].ptr);
     if (byValueStruct(def) && bound[name]) bound[name] = structByValue(name, def, bound[name].ptr);
   }
-  const pool = new WorkerPool(path);
+  const pool = new WorkerPool(path, usedShim);
   const async: Record<string, Any> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
-    if (def.blocking && bound[name]) async[name] = (...a: unknown[]) => pool.call(name, a);
+    if (def.blocking && bound[name] !== undefined) async[name] = (...a: unknown[]) => pool.call(name, a);
   }
   return {
     path,
+    shim: usedShim,
     runtime,
     wordType: "number",
     symbols: bound as Native["symbols"],

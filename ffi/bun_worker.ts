@@ -19,14 +19,18 @@ self.onmessage = ({ data }: MessageEvent) => {
     for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
       if (def.blocking && !def.optional) decls[name] = declaration(def);
     }
-    lib = dlopen(data.open, decls).symbols;
-    // an optional one only if the library has it
+    lib = { ...dlopen(data.open, decls).symbols };
+    // Optional blocking symbols (the batch decoder): from the library, else from the shim.
     for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
       if (!def.blocking || !def.optional) continue;
-      try {
-        lib[name] = dlopen(data.open, { [name]: declaration(def) }).symbols[name];
-      } catch {
-        // absent: the main thread does not offer it
+      for (const file of [data.open, data.shim]) {
+        if (!file) continue;
+        try {
+          lib[name] = dlopen(file, { [name]: declaration(def) }).symbols[name];
+          break;
+        } catch {
+          // not in this file
+        }
       }
     }
     return;

@@ -92,15 +92,23 @@ export const runtime: RuntimeInfo = {
   },
 };
 
-/** Opens the library at `path`. */
-export function open(path: string): Native {
+/** Opens the library at `path`; optional symbols it lacks come from `shim` when given. */
+export function open(path: string, shim?: string): Native {
   const decls: Record<string, Deno.ForeignFunction> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     decls[name] = declaration(name, def, false);
     if (def.blocking) decls[`${name}$async`] = declaration(name, def, true);
   }
   const lib = permission("--allow-ffi", `load ${path}`, () => Deno.dlopen(path, decls));
-  const raw = lib.symbols as Record<string, Any>;
+  const raw = { ...lib.symbols } as Record<string, Any>;
+  // A missing optional symbol is null; its nonblocking twin is a wrapper that throws when called.
+  const missing = Object.keys(decls).filter((name) => raw[name.replace(/\$async$/, "")] == null);
+  let shimLib: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>> | undefined;
+  if (shim !== undefined && missing.length > 0) {
+    const shimDecls = Object.fromEntries(missing.map((name) => [name, decls[name]]));
+    shimLib = permission("--allow-ffi", `load ${shim}`, () => Deno.dlopen(shim, shimDecls));
+    for (const name of missing) raw[name] = (shimLib.symbols as Record<string, Any>)[name];
+  }
   const bound: Record<string, Any> = {};
   const async: Record<string, Any> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
@@ -110,11 +118,12 @@ export function open(path: string): Native {
     bound[name] = f == null ? undefined : convert ? (...a: Any[]) => convert(f(...a)) : f;
     if (def.blocking) {
       const g = raw[`${name}$async`];
-      async[name] = convert ? async (...a: Any[]) => convert(await g(...a)) : g;
+      async[name] = f == null ? undefined : convert ? async (...a: Any[]) => convert(await g(...a)) : g;
     }
   }
   return {
     path,
+    shim: shimLib && missing.some((name) => raw[name] != null) ? shim : undefined,
     runtime,
     wordType: "bigint",
     symbols: bound as Native["symbols"],
@@ -134,6 +143,7 @@ export function open(path: string): Native {
       return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(BigInt(address))!);
     },
     close() {
+      shimLib?.close();
       lib.close();
     },
   };

@@ -23,11 +23,11 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import type { Native, RuntimeInfo } from "./native.ts";
-import { BUNDLED_LIBRARY, libraryFileName, localPath, PLATFORM, unsupportedPlatform, userCacheLibrary } from "./paths.ts";
+import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, SHIM_NAME, unsupportedPlatform, userCacheLibrary } from "./paths.ts";
 
 interface Adapter {
   runtime: RuntimeInfo;
-  open(path: string): Native;
+  open(path: string, shim?: string): Native;
 }
 
 /** The npm package's prebuilt library for `platform` (undefined when this module is not a local file). */
@@ -117,8 +117,28 @@ export const runtime: RuntimeInfo = runtimeAdapter.runtime;
 
 let loaded: Native | undefined;
 
-/** Opens the native library on first use and returns it; throws if none is found. */
+/**
+ * The batch decoder's shim (`libddffi_batch.so`) for a library that lacks it
+ * (a real libdatadog): next to the library, else in the package's prebuilds,
+ * the checkout's build or the per-user build; undefined when none is there
+ * (then the core sends field by field).
+ */
+export function findShim(library: string): string | undefined {
+  const dir = library.slice(0, library.lastIndexOf("/") + 1);
+  const user = userCacheLibrary(runtime.env);
+  const candidates = [
+    dir + SHIM_NAME,
+    PREBUILT_LIBRARY && PREBUILT_LIBRARY.replace(LIBRARY_NAME, SHIM_NAME),
+    CHECKOUT_LIBRARY && CHECKOUT_LIBRARY.replace(LIBRARY_NAME, SHIM_NAME),
+    user && user.replace(LIBRARY_NAME, SHIM_NAME),
+  ];
+  return candidates.find((path) => path !== undefined && exists(path) === true);
+}
+
+/** Opens the native library (and the batch decoder's shim, if it needs one) on first use and returns it; throws if none is found. */
 export function native(): Native {
-  loaded ??= runtimeAdapter.open(findLibrary(runtime));
+  if (loaded) return loaded;
+  const library = findLibrary(runtime);
+  loaded = runtimeAdapter.open(library, runtime.env("DD_LIBDATADOG_PATH") ? findShim(library) : undefined);
   return loaded;
 }

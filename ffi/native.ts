@@ -107,7 +107,12 @@ export interface Native {
    * The blocking symbols, called on another thread; the JS thread stays free, and so does libuv's
    * thread pool (the app's file system, DNS and zlib work). While a call runs, the process stays alive.
    */
-  readonly async: { [K in BlockingName]: AsyncNativeFunction<Symbols[K]> };
+  readonly async: {
+    [K in BlockingName]: Symbols[K] extends { optional: true } ? AsyncNativeFunction<Symbols[K]> | undefined
+      : AsyncNativeFunction<Symbols[K]>;
+  };
+  /** The shim that supplied the optional symbols the library lacks (the batch decoder), if one was opened. */
+  readonly shim?: string;
   /** Allocates `size` bytes of zeroed, non-moving memory. */
   alloc(size: number): NativeMemory;
   /** Releases memory from `alloc` (a no-op where the GC owns it). */

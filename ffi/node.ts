@@ -48,9 +48,12 @@ function resultType(t: CType): unknown {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const koffi = require(workerData.koffi);
-const lib = koffi.load(workerData.path);
+const libs = {};
 const fns = {};
-for (const [name, result, params] of workerData.symbols) fns[name] = lib.func(name, result, params);
+for (const [name, result, params, file] of workerData.symbols) {
+  libs[file] ??= koffi.load(file);
+  fns[name] = libs[file].func(name, result, params);
+}
 parentPort.on("message", ({ id, name, args }) => {
   let reply;
   try {
@@ -83,10 +86,11 @@ class WorkerPool {
   #workers: PoolWorker[] = [];
   #queue: Call[] = [];
   #next = 1;
-  #data: { koffi: string; path: string; symbols: [string, string, string[]][] };
+  #data: { koffi: string; symbols: [string, string, string[], string][] };
 
-  constructor(path: string, symbols: [string, string, string[]][]) {
-    this.#data = { koffi: createRequire(import.meta.url).resolve("koffi"), path, symbols };
+  /** `symbols`: each blocking symbol's name, result type, parameter types and the file it is in. */
+  constructor(symbols: [string, string, string[], string][]) {
+    this.#data = { koffi: createRequire(import.meta.url).resolve("koffi"), symbols };
   }
 
   call(name: string, args: unknown[]): Promise<unknown> {
@@ -174,19 +178,30 @@ export const runtime: RuntimeInfo = {
   },
 };
 
-/** Opens the library at `path`. */
-export function open(path: string): Native {
+/** Opens the library at `path`; optional symbols it lacks come from `shim` when given. */
+export function open(path: string, shim?: string): Native {
   const lib = koffi.load(path);
+  let shimLib: Any;
+  let usedShim: string | undefined;
   const bound: Record<string, Any> = {};
   const async: Record<string, Any> = {};
-  const blocking: [string, string, string[]][] = [];
+  const blocking: [string, string, string[], string][] = [];
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     let f: Any;
+    let file = path;
+    const declare = (l: Any) => l.func(name, resultType(def.result) as Any, flatParameters(def).map(paramType) as Any[]);
     try {
-      f = lib.func(name, resultType(def.result) as Any, flatParameters(def).map(paramType) as Any[]);
+      f = declare(lib);
     } catch (e) {
-      if (def.optional) continue;
-      throw e;
+      if (!def.optional) throw e;
+      if (shim === undefined) continue;
+      try {
+        shimLib ??= koffi.load(shim);
+        f = declare(shimLib);
+        usedShim = file = shim;
+      } catch {
+        continue;
+      }
     }
     const structs = flatParameters(def).map((t) => t === "CardinalityLimitConfig");
     bound[name] = def.result === "slice" ? (...a: Any[]) => {
@@ -196,14 +211,15 @@ export function open(path: string): Native {
     : structs.includes(true) ? (...a: Any[]) => f(...a.map((x, i) => (structs[i] ? toStruct(x) : x)))
     : f;
     if (def.blocking) {
-      blocking.push([name, nativeTypes[def.result as keyof typeof nativeTypes], flatParameters(def).map((t) => nativeTypes[t as keyof typeof nativeTypes])]);
+      blocking.push([name, nativeTypes[def.result as keyof typeof nativeTypes], flatParameters(def).map((t) => nativeTypes[t as keyof typeof nativeTypes]), file]);
       async[name] = (...a: Any[]) => pool.call(name, a);
     }
   }
-  const pool = new WorkerPool(path, blocking);
+  const pool = new WorkerPool(blocking);
   const owned = new WeakMap<NativeMemory, unknown>();
   return {
     path,
+    shim: usedShim,
     runtime,
     wordType: "number",
     symbols: bound as Native["symbols"],
@@ -230,6 +246,7 @@ export function open(path: string): Native {
     },
     close() {
       pool.terminate();
+      shimLib?.unload();
       lib.unload();
     },
   };

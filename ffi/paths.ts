@@ -27,6 +27,16 @@ export function libraryFileName(name: string, platform: string = PLATFORM): stri
 export const LIBRARY_NAME: string = libraryFileName(BUNDLED_LIBRARY);
 
 /**
+ * The batch decoder alone (lib/batch.c, `build.ts`'s `LIBRARIES`), next to the
+ * library in every location: the loader opens it too when the library lacks
+ * `ddffi_batch_send` (a real libdatadog).
+ */
+export const SHIM_LIBRARY = "ddffi_batch";
+
+/** The shim's file name on this machine. */
+export const SHIM_NAME: string = libraryFileName(SHIM_LIBRARY);
+
+/**
  * Why the bindings cannot run on `platform` and `arch` (`process.platform`,
  * `process.arch`), or undefined when they can. `ffi/abi.ts` passes each
  * 16-byte slice (`ddog_CharSlice`, …) as two pointer-sized integers, which is

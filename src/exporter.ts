@@ -7,8 +7,12 @@
 import type { NativeMemory, Word } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
-import { AbortError, ClosedError, ValidationError } from "./errors.ts";
+import { AbortError, ClosedError, TraceExporterError, ValidationError } from "./errors.ts";
 import { buildTraceChunks, type TraceChunk } from "./span.ts";
+import { batchAvailable, BatchWriter } from "./batch.ts";
+
+/** Batch writers kept for reuse, per exporter (more are made while sends overlap). */
+const POOLED_WRITERS = 4;
 
 /** What the agent answered to a send. */
 export interface AgentResponse {
@@ -50,7 +54,8 @@ function freeExporter(binding: Binding, handle: Word): Promise<void> {
   return binding.native.async.ddog_trace_exporter_free(handle).then(() => {}, () => {});
 }
 
-const registry = new FinalizationRegistry<{ binding: Binding; handle: Word }>(({ binding, handle }) => {
+const registry = new FinalizationRegistry<{ binding: Binding; handle: Word; writers: BatchWriter[] }>(({ binding, handle, writers }) => {
+  for (const w of writers) w.free();
   void freeExporter(binding, handle);
 });
 
@@ -102,6 +107,9 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   #closed = false;
   #closing: Promise<void> | undefined;
   #rates: Record<string, number> | undefined;
+  /** Whether `send` writes one batch for `ddffi_batch_send` (else the per-field path). */
+  readonly #batch: boolean;
+  readonly #writers: BatchWriter[] = [];
 
   /**
    * Creates the exporter: `ddog_trace_exporter_config_new`, one config setter
@@ -125,15 +133,25 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     } finally {
       s.ddog_trace_exporter_config_free(config);
     }
-    registry.register(this, { binding: b, handle: this.#handle }, this);
+    registry.register(this, { binding: b, handle: this.#handle, writers: this.#writers }, this);
     hookExit(b);
+    this.#batch = options.sendPath !== "fields" && batchAvailable(b);
+  }
+
+  /** How `send` reaches the library: `"batch"` (one `ddffi_batch_send` per send) or `"fields"` (field by field). */
+  get sendPath(): "batch" | "fields" {
+    return this.#batch ? "batch" : "fields";
   }
 
   /**
-   * Sends trace chunks: builds each span field by field through the C ABI
-   * (`ddog_tracer_span_new`, `_set_meta`, `_set_metric`, …,
-   * `ddog_tracer_trace_chunks_push_span`) on the calling thread, then calls
-   * `ddog_trace_exporter_send_trace_chunks` off the JS thread.
+   * Sends trace chunks. On the batch path (the default when the library or
+   * its shim has `ddffi_batch_send`) it writes them into one batch buffer
+   * (`ffi/batch.ts`) on the calling thread, then `ddffi_batch_send` decodes
+   * it off the JS thread, builds every span through the C ABI
+   * (`ddog_tracer_span_new`, `_set_meta`, …, `ddog_tracer_trace_chunks_push_span`)
+   * and calls `ddog_trace_exporter_send_trace_chunks`. On the per-field path
+   * (`sendPath: "fields"`) it builds each span through those calls on the
+   * calling thread, then sends off it. Both put the same bytes on the wire.
    *
    * @param traces An array of trace chunks, each an array of spans (times in nanoseconds).
    * @returns The agent's answer.
@@ -146,15 +164,79 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     if (this.#closed) return Promise.reject(new ClosedError("The trace exporter is closed"));
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    if (this.#batch) {
+      const writer = this.#writers.pop() ?? new BatchWriter(this.#binding.native);
+      let length: number;
+      try {
+        length = writer.write(traces);
+      } catch (e) {
+        this.#release(writer);
+        return Promise.reject(e);
+      }
+      return this.#track(this.#sendBatch(writer, length, signal));
+    }
     let chunks: Word;
     try {
       chunks = buildTraceChunks(this.#binding, traces);
     } catch (e) {
       return Promise.reject(e);
     }
-    // Every send has a token: close({ timeoutMs }) and the exit hook cancel through it.
-    const token = this.#binding.symbols.ddog_trace_exporter_cancel_token_new() ?? 0;
-    return this.#track(this.#sendChunks(chunks, token, signal));
+    return this.#track(this.#sendChunks(chunks, signal));
+  }
+
+  /** Returns a writer to the pool once its send is done (or frees it). */
+  #release(writer: BatchWriter): void {
+    if (this.#writers.length < POOLED_WRITERS && !this.#closed) this.#writers.push(writer);
+    else writer.free();
+  }
+
+  /** Sends a written batch with `ddffi_batch_send`; the batch memory stays untouched until it returns. */
+  async #sendBatch(writer: BatchWriter, length: number, signal: AbortSignal | undefined): Promise<AgentResponse> {
+    const b = this.#binding;
+    const done = this.#watch(signal);
+    try {
+      const slot = writer.slot;
+      const u32 = new Uint32Array(slot.buffer, 0, 2);
+      u32[0] = 0;
+      u32[1] = 0;
+      const error = await b.native.async.ddffi_batch_send!(this.#handle, writer.address, length, slot.address, done.token);
+      if (error) throw this.#sendError(b.takeError(error, "ddffi_batch_send"), signal);
+      const response = readPointer(slot);
+      if (!response) throw new TraceExporterError("Internal", "ddffi_batch_send returned no response (the decoder is not bound)", "ddffi_batch_send");
+      return this.#takeResponse(response);
+    } finally {
+      done();
+      this.#release(writer);
+    }
+  }
+
+  /**
+   * Gives a send its cancel token, which the signal, `close({ timeoutMs })` and
+   * the exit hook cancel through; the function returned drops it.
+   */
+  #watch(signal: AbortSignal | undefined): (() => void) & { token: Word } {
+    const s = this.#binding.symbols;
+    const token: Word = s.ddog_trace_exporter_cancel_token_new() ?? 0;
+    const onAbort = () => s.ddog_trace_exporter_cancel_token_cancel(token);
+    if (token) {
+      liveTokens.add(token);
+      this.#tokens.add(token);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }
+    return Object.assign(() => {
+      if (!token) return;
+      signal?.removeEventListener("abort", onAbort);
+      liveTokens.delete(token);
+      this.#tokens.delete(token);
+      s.ddog_trace_exporter_cancel_token_drop(token);
+    }, { token });
+  }
+
+  /** What a failed send rejects with: an `AbortError` when it was cancelled, else libdatadog's error. */
+  #sendError(e: TraceExporterError, signal: AbortSignal | undefined): Error {
+    if (signal?.aborted) return new AbortError(undefined, { cause: signal.reason ?? e });
+    if (this.#cancelledByClose) return new AbortError("The send was cancelled: close() ran out of time", { cause: e });
+    return e;
   }
 
   /**
@@ -194,37 +276,17 @@ export class TraceExporter implements Disposable, AsyncDisposable {
     }
   }
 
-  async #sendChunks(chunks: Word, token: Word, signal: AbortSignal | undefined): Promise<AgentResponse> {
+  async #sendChunks(chunks: Word, signal: AbortSignal | undefined): Promise<AgentResponse> {
     const b = this.#binding;
-    const s = b.symbols;
     const slot: NativeMemory = b.native.alloc(8);
-    let onAbort: (() => void) | undefined;
-    if (token) {
-      liveTokens.add(token);
-      this.#tokens.add(token);
-    }
-    if (signal && token) {
-      onAbort = () => s.ddog_trace_exporter_cancel_token_cancel(token);
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
+    const done = this.#watch(signal);
     try {
       // Consumes the chunks on every path.
-      const error = await b.native.async.ddog_trace_exporter_send_trace_chunks(this.#handle, chunks, slot.address, token);
-      if (error) {
-        const e = b.takeError(error, "ddog_trace_exporter_send_trace_chunks");
-        if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason ?? e });
-        if (this.#cancelledByClose) throw new AbortError("The send was cancelled: close() ran out of time", { cause: e });
-        throw e;
-      }
-      const response = readPointer(slot);
-      return this.#takeResponse(response);
+      const error = await b.native.async.ddog_trace_exporter_send_trace_chunks(this.#handle, chunks, slot.address, done.token);
+      if (error) throw this.#sendError(b.takeError(error, "ddog_trace_exporter_send_trace_chunks"), signal);
+      return this.#takeResponse(readPointer(slot));
     } finally {
-      if (onAbort) signal!.removeEventListener("abort", onAbort);
-      if (token) {
-        liveTokens.delete(token);
-        this.#tokens.delete(token);
-        s.ddog_trace_exporter_cancel_token_drop(token);
-      }
+      done();
       b.native.free(slot);
     }
   }
@@ -310,6 +372,8 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   }
 
   #free(): Promise<void> {
+    for (const w of this.#writers) w.free();
+    this.#writers.length = 0;
     registry.unregister(this);
     const handle = this.#handle;
     this.#handle = 0;

@@ -167,6 +167,13 @@ export interface ExporterOptions {
    * exporter builds its own.
    */
   sharedRuntime?: SharedRuntime;
+  /**
+   * How `send` reaches the library (no config setter): `"batch"` (default) writes one batch
+   * buffer and crosses once (`ddffi_batch_send`, lib/batch.c, off the JS thread); `"fields"`
+   * builds each span field by field on the calling thread (the reference path, and the
+   * fallback when neither the library nor its shim has the batch decoder).
+   */
+  sendPath?: "batch" | "fields";
 }
 
 /** One config setter call. */

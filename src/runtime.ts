@@ -108,7 +108,7 @@ export class SharedRuntime implements Disposable, AsyncDisposable {
     const b = this.#binding;
     const handle = handles.get(this)!;
     try {
-      const error = await b.native.async.ddog_shared_runtime_shutdown(handle, BigInt(timeoutMs));
+      const error = await b.native.async.ddog_shared_runtime_shutdown!(handle, BigInt(timeoutMs));
       if (error) throw takeError(b, error, "ddog_shared_runtime_shutdown");
     } finally {
       this.#free();

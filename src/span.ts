@@ -112,7 +112,7 @@ const ATTR = layouts.TracerSpanLinkAttribute;
 const TOKEN = layouts.TracerValueToken;
 const SLICE = layouts.Slice;
 
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   if (typeof v === "bigint") return `bigint ${v}`;
@@ -122,7 +122,7 @@ function describe(v: unknown): string {
 }
 
 /** `path["k"]`; a key over 100 UTF-16 units is cut short (…) in the path. */
-function key(path: string, k: string): string {
+export function key(path: string, k: string): string {
   return `${path}[${JSON.stringify(k.length > 100 ? k.slice(0, 100) + "…" : k)}]`;
 }
 
@@ -152,11 +152,11 @@ function noEnumerableOnObjectPrototype(): boolean {
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /** The path of span `i` of chunk `c`; built only for an error message. */
-function spanPath(c: number, i: number): string {
+export function spanPath(c: number, i: number): string {
   return `traces[${c}][${i}]`;
 }
 
-function idError(v: unknown, limit: bigint, path: string): ValidationError {
+export function idError(v: unknown, limit: bigint, path: string): ValidationError {
   if (typeof v === "number") return new ValidationError(path, `expected a non-negative integer id (bigint), got ${describe(v)}`);
   if (typeof v !== "bigint") return new ValidationError(path, `expected a bigint id, got ${describe(v)}`);
   return new ValidationError(path, `id out of range: must be 0 ≤ id < 2^${limit === U64_LIMIT ? 64 : 128}, got ${v}`);
@@ -220,16 +220,16 @@ function asFieldError(e: unknown, path: string): unknown {
   return e instanceof ScratchOverflow ? new ValidationError(path, e.message, { cause: e }) : e;
 }
 
-function requireString(v: unknown, path: string): string {
+export function requireString(v: unknown, path: string): string {
   if (typeof v !== "string") throw new ValidationError(path, `expected a string, got ${describe(v)}`);
   return v;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function requireRecord(v: unknown, path: string): Record<string, unknown> {
+export function requireRecord(v: unknown, path: string): Record<string, unknown> {
   if (!isRecord(v)) throw new ValidationError(path, `expected an object, got ${describe(v)}`);
   return v;
 }
@@ -696,9 +696,9 @@ function addEvents(b: Binding, span: Word, events: readonly SpanEvent[], c: numb
   }
 }
 
-type ArrayKind = "string" | "bool" | "int" | "double";
+export type ArrayKind = "string" | "bool" | "int" | "double";
 
-function arrayKind(v: readonly unknown[], forceDouble: boolean, path: string): ArrayKind {
+export function arrayKind(v: readonly unknown[], forceDouble: boolean, path: string): ArrayKind {
   if (v.length === 0) return forceDouble ? "double" : "string";
   const first = typeof v[0];
   let kind: ArrayKind;
@@ -724,11 +724,11 @@ function arrayKind(v: readonly unknown[], forceDouble: boolean, path: string): A
 }
 
 
-function eventPath(c: number, i: number, j: number): string {
+export function eventPath(c: number, i: number, j: number): string {
   return `${spanPath(c, i)}.events[${j}]`;
 }
 
-function attrPath(c: number, i: number, j: number, k: string): string {
+export function attrPath(c: number, i: number, j: number, k: string): string {
   return key(`${eventPath(c, i, j)}.attributes`, k);
 }
 

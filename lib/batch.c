@@ -1,0 +1,454 @@
+/* The batch decoder: ddffi_batch_send() turns one batch buffer (the format of
+ * ffi/batch.ts, offsets and tags from the generated batch-format.h) into trace
+ * chunks and sends them, on the calling thread (the adapters' send thread).
+ *
+ * Not part of libdatadog's ABI: our own code. It calls nothing but the public
+ * ddog_* functions, through pointers that ddffi_batch_bind() resolves from the
+ * library that is loaded. So the same source is part of the bundled library
+ * and, on its own, the shim (libddffi_batch.so) that goes with a real
+ * libdatadog at DD_LIBDATADOG_PATH.
+ *
+ * Every read is bounds-checked: a corrupt or truncated batch is
+ * InvalidArgument (an error made by the library itself), never a crash, and
+ * everything built so far is freed. */
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch-format.h"
+#include "data-pipeline.h"
+
+#define DDFFI_BATCH_EXPORT __attribute__((visibility("default")))
+
+/* The public functions the decoder calls, resolved by ddffi_batch_bind(). */
+#define DDFFI_BATCH_API(X)                      \
+  X(ddog_tracer_span_new)                       \
+  X(ddog_tracer_span_free)                      \
+  X(ddog_tracer_span_set_meta)                  \
+  X(ddog_tracer_span_set_metric)                \
+  X(ddog_tracer_span_set_meta_struct_blob)      \
+  X(ddog_tracer_span_set_meta_struct)           \
+  X(ddog_tracer_span_set_links)                 \
+  X(ddog_tracer_span_event_new)                 \
+  X(ddog_tracer_span_event_free)                \
+  X(ddog_tracer_span_event_set_string)          \
+  X(ddog_tracer_span_event_set_bool)            \
+  X(ddog_tracer_span_event_set_int)             \
+  X(ddog_tracer_span_event_set_double)          \
+  X(ddog_tracer_span_event_set_string_array)    \
+  X(ddog_tracer_span_event_set_bool_array)      \
+  X(ddog_tracer_span_event_set_int_array)       \
+  X(ddog_tracer_span_event_set_double_array)    \
+  X(ddog_tracer_span_add_event)                 \
+  X(ddog_tracer_trace_chunks_new)               \
+  X(ddog_tracer_trace_chunks_free)              \
+  X(ddog_tracer_trace_chunks_begin_chunk)       \
+  X(ddog_tracer_trace_chunks_push_span)         \
+  X(ddog_trace_exporter_send_trace_chunks)
+
+#define DDFFI_BATCH_FIELD(name) __typeof__(name) *name;
+static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
+static volatile int bound;
+
+/* Resolves the public functions from the library file at `path` (already
+ * loaded by the runtime: dlopen returns the same handle); an empty path
+ * means the program itself. Returns how many are missing (0: ready). */
+DDFFI_BATCH_EXPORT int32_t ddffi_batch_bind(ddog_CharSlice path) {
+  char file[4096];
+  if (path.len >= sizeof file || (path.len > 0 && !path.ptr)) return -1;
+  if (path.len) memcpy(file, path.ptr, path.len);
+  file[path.len] = 0;
+  void *lib = dlopen(path.len ? file : NULL, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return -1;
+  int32_t missing = 0;
+#define DDFFI_BATCH_RESOLVE(name)                          \
+  *(void **)&api.name = dlsym(lib, #name);                 \
+  if (!api.name) missing++;
+  DDFFI_BATCH_API(DDFFI_BATCH_RESOLVE)
+  __atomic_store_n(&bound, missing == 0, __ATOMIC_RELEASE);
+  return missing;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+typedef struct {
+  const uint8_t *p, *end;
+  bool bad;                  /* a read went past the end, or a value was out of range */
+  ddog_CharSlice *strings;   /* the string table */
+  uint32_t string_cap, string_count;
+} reader;
+
+static const uint8_t *take(reader *r, size_t n) {
+  if (r->bad || (size_t)(r->end - r->p) < n) {
+    r->bad = true;
+    return NULL;
+  }
+  const uint8_t *at = r->p;
+  r->p += n;
+  return at;
+}
+
+/* `n` bytes and the zeros after them, to a multiple of 4 (the format's unit). */
+static size_t padded(uint32_t n) { return ((size_t)n + 3) & ~(size_t)3; }
+
+static uint32_t rd_u32(reader *r) {
+  const uint8_t *p = take(r, 4);
+  uint32_t v = 0;
+  if (p) memcpy(&v, p, 4);
+  return v;
+}
+
+static uint64_t rd_u64(reader *r) {
+  const uint8_t *p = take(r, 8);
+  uint64_t v = 0;
+  if (p) memcpy(&v, p, 8);
+  return v;
+}
+
+static double rd_f64(reader *r) {
+  const uint8_t *p = take(r, 8);
+  double v = 0;
+  if (p) memcpy(&v, p, 8);
+  return v;
+}
+
+static uint32_t at_u32(const uint8_t *p, size_t offset) {
+  uint32_t v;
+  memcpy(&v, p + offset, 4);
+  return v;
+}
+
+static uint64_t at_u64(const uint8_t *p, size_t offset) {
+  uint64_t v;
+  memcpy(&v, p + offset, 8);
+  return v;
+}
+
+/* A count of records of at least `min_size` bytes each that must fit in what is left. */
+static uint32_t rd_count(reader *r, size_t min_size) {
+  uint32_t n = rd_u32(r);
+  if (!r->bad && (size_t)n > (size_t)(r->end - r->p) / min_size) r->bad = true;
+  return r->bad ? 0 : n;
+}
+
+static ddog_CharSlice rd_str(reader *r) {
+  ddog_CharSlice s = {"", 0};
+  uint32_t w = rd_u32(r);
+  if (r->bad) return s;
+  uint32_t tag = w & ((1u << DDFFI_BATCH_STRING_TAG_BITS) - 1), n = w >> DDFFI_BATCH_STRING_TAG_BITS;
+  if (tag == DDFFI_BATCH_STR_REF) {
+    if (n >= r->string_count) {
+      r->bad = true;
+      return s;
+    }
+    return r->strings[n];
+  }
+  if (tag != DDFFI_BATCH_STR_DEFINE && tag != DDFFI_BATCH_STR_LITERAL) {
+    r->bad = true;
+    return s;
+  }
+  const uint8_t *p = take(r, padded(n));
+  if (!p) return s;
+  s.ptr = (const char *)p;
+  s.len = n;
+  if (tag == DDFFI_BATCH_STR_DEFINE) {
+    if (r->string_count >= r->string_cap) {
+      r->bad = true;
+      return s;
+    }
+    r->strings[r->string_count++] = s;
+  }
+  return s;
+}
+
+static ddog_ByteSlice rd_bytes(reader *r) {
+  uint32_t n = rd_u32(r);
+  const uint8_t *p = take(r, padded(n));
+  ddog_ByteSlice b = {p ? p : (const uint8_t *)"", p ? n : 0};
+  return b;
+}
+
+/* ---- building ---------------------------------------------------------------- */
+
+/* An InvalidArgument error made by the library (only it may allocate errors). */
+static ddog_TraceExporterError *invalid(void) {
+  ddog_CharSlice empty = {"", 0};
+  ddog_TraceExporterError *e = api.ddog_tracer_span_set_meta(NULL, empty, empty);
+  return e;
+}
+
+static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
+  ddog_CharSlice key = rd_str(r);
+  uint32_t kind = rd_u32(r);
+  if (r->bad) return NULL;
+  if (kind == DDFFI_BATCH_META_STRUCT_BLOB) {
+    ddog_ByteSlice blob = rd_bytes(r);
+    return r->bad ? NULL : api.ddog_tracer_span_set_meta_struct_blob(span, key, blob);
+  }
+  if (kind != DDFFI_BATCH_META_STRUCT_TOKENS) {
+    r->bad = true;
+    return NULL;
+  }
+  uint32_t count = rd_count(r, 1);
+  if (r->bad) return NULL;
+  ddog_TracerValueToken *tokens = calloc(count ? count : 1, sizeof *tokens);
+  if (!tokens) return invalid();
+  for (uint32_t i = 0; i < count && !r->bad; i++) {
+    ddog_TracerValueToken *t = &tokens[i];
+    uint32_t kind = rd_u32(r);
+    t->kind = (ddog_TracerValueKind)kind;
+    switch (kind) {
+      case DDOG_TRACER_VALUE_NIL: break;
+      case DDOG_TRACER_VALUE_BOOL: t->bool_value = rd_u32(r) != 0; break;
+      case DDOG_TRACER_VALUE_I64: t->i64_value = (int64_t)rd_u64(r); break;
+      case DDOG_TRACER_VALUE_U64: t->u64_value = rd_u64(r); break;
+      case DDOG_TRACER_VALUE_F64: t->f64_value = rd_f64(r); break;
+      case DDOG_TRACER_VALUE_STRING: {
+        ddog_CharSlice s = rd_str(r);
+        t->bytes.ptr = (const uint8_t *)s.ptr;
+        t->bytes.len = s.len;
+        break;
+      }
+      case DDOG_TRACER_VALUE_BINARY: t->bytes = rd_bytes(r); break;
+      case DDOG_TRACER_VALUE_ARRAY:
+      case DDOG_TRACER_VALUE_MAP: t->child_count = rd_u32(r); break;
+      default: r->bad = true;
+    }
+  }
+  ddog_TraceExporterError *err = NULL;
+  if (!r->bad) {
+    ddog_Slice_TracerValueToken slice = {tokens, count};
+    err = api.ddog_tracer_span_set_meta_struct(span, key, slice);
+  }
+  free(tokens);
+  return err;
+}
+
+static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t count) {
+  if ((size_t)count > (size_t)(r->end - r->p) / DDFFI_BATCH_LINK_SIZE) {
+    r->bad = true;
+    return NULL;
+  }
+  ddog_TracerSpanLink *list = calloc(count, sizeof *list);
+  if (!list) return invalid();
+  ddog_TraceExporterError *err = NULL;
+  uint32_t made = 0;
+  for (; made < count && !r->bad; made++) {
+    const uint8_t *f = take(r, DDFFI_BATCH_LINK_SIZE);
+    if (!f) break;
+    ddog_TracerSpanLink *l = &list[made];
+    l->trace_id_low = at_u64(f, DDFFI_BATCH_LINK_TRACE_ID_LOW);
+    l->trace_id_high = at_u64(f, DDFFI_BATCH_LINK_TRACE_ID_HIGH);
+    l->span_id = at_u64(f, DDFFI_BATCH_LINK_SPAN_ID);
+    l->flags = at_u32(f, DDFFI_BATCH_LINK_FLAGS);
+    uint32_t n = at_u32(f, DDFFI_BATCH_LINK_ATTRIBUTE_COUNT);
+    l->tracestate = rd_str(r);
+    if ((size_t)n > (size_t)(r->end - r->p) / 8) r->bad = true;
+    if (r->bad) break;
+    ddog_TracerSpanLinkAttribute *attrs = calloc(n ? n : 1, sizeof *attrs);
+    if (!attrs) {
+      err = invalid();
+      break;
+    }
+    l->attributes.ptr = attrs;
+    l->attributes.len = n;
+    for (uint32_t k = 0; k < n; k++) {
+      attrs[k].key = rd_str(r);
+      attrs[k].value = rd_str(r);
+    }
+  }
+  if (!err && !r->bad) {
+    ddog_Slice_TracerSpanLink slice = {list, count};
+    err = api.ddog_tracer_span_set_links(span, slice);
+  }
+  for (uint32_t i = 0; i < count; i++) free((void *)list[i].attributes.ptr);
+  free(list);
+  return err;
+}
+
+static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent *event) {
+  ddog_CharSlice key = rd_str(r);
+  uint32_t kind = rd_u32(r);
+  if (r->bad) return NULL;
+  switch (kind) {
+    case DDFFI_BATCH_ATTR_STRING: {
+      ddog_CharSlice v = rd_str(r);
+      return r->bad ? NULL : api.ddog_tracer_span_event_set_string(event, key, v);
+    }
+    case DDFFI_BATCH_ATTR_BOOL: {
+      bool v = rd_u32(r) != 0;
+      return r->bad ? NULL : api.ddog_tracer_span_event_set_bool(event, key, v);
+    }
+    case DDFFI_BATCH_ATTR_INT: {
+      int64_t v = (int64_t)rd_u64(r);
+      return r->bad ? NULL : api.ddog_tracer_span_event_set_int(event, key, v);
+    }
+    case DDFFI_BATCH_ATTR_DOUBLE: {
+      double v = rd_f64(r);
+      return r->bad ? NULL : api.ddog_tracer_span_event_set_double(event, key, v);
+    }
+    case DDFFI_BATCH_ATTR_STRING_ARRAY:
+    case DDFFI_BATCH_ATTR_BOOL_ARRAY:
+    case DDFFI_BATCH_ATTR_INT_ARRAY:
+    case DDFFI_BATCH_ATTR_DOUBLE_ARRAY: break;
+    default:
+      r->bad = true;
+      return NULL;
+  }
+  size_t width = kind == DDFFI_BATCH_ATTR_STRING_ARRAY || kind == DDFFI_BATCH_ATTR_BOOL_ARRAY ? 4 : 8;
+  uint32_t n = rd_count(r, width);
+  if (r->bad) return NULL;
+  /* Copies: C arrays must be aligned, and a bool must be 0 or 1. */
+  size_t elem = kind == DDFFI_BATCH_ATTR_STRING_ARRAY ? sizeof(ddog_CharSlice) : kind == DDFFI_BATCH_ATTR_BOOL_ARRAY ? sizeof(bool) : 8;
+  void *values = calloc(n ? n : 1, elem);
+  if (!values) return invalid();
+  for (uint32_t i = 0; i < n; i++) {
+    if (kind == DDFFI_BATCH_ATTR_STRING_ARRAY) ((ddog_CharSlice *)values)[i] = rd_str(r);
+    else if (kind == DDFFI_BATCH_ATTR_BOOL_ARRAY) ((bool *)values)[i] = rd_u32(r) != 0;
+    else if (kind == DDFFI_BATCH_ATTR_INT_ARRAY) ((int64_t *)values)[i] = (int64_t)rd_u64(r);
+    else ((double *)values)[i] = rd_f64(r);
+  }
+  ddog_TraceExporterError *err = NULL;
+  if (!r->bad) {
+    if (kind == DDFFI_BATCH_ATTR_STRING_ARRAY) {
+      ddog_Slice_CharSlice s = {values, n};
+      err = api.ddog_tracer_span_event_set_string_array(event, key, s);
+    } else if (kind == DDFFI_BATCH_ATTR_BOOL_ARRAY) {
+      ddog_Slice_bool s = {values, n};
+      err = api.ddog_tracer_span_event_set_bool_array(event, key, s);
+    } else if (kind == DDFFI_BATCH_ATTR_INT_ARRAY) {
+      ddog_Slice_I64 s = {values, n};
+      err = api.ddog_tracer_span_event_set_int_array(event, key, s);
+    } else {
+      ddog_Slice_F64 s = {values, n};
+      err = api.ddog_tracer_span_event_set_double_array(event, key, s);
+    }
+  }
+  free(values);
+  return err;
+}
+
+static ddog_TraceExporterError *events(reader *r, ddog_TracerSpan *span, uint32_t count) {
+  for (uint32_t j = 0; j < count && !r->bad; j++) {
+    const uint8_t *f = take(r, DDFFI_BATCH_EVENT_SIZE);
+    ddog_CharSlice name = rd_str(r);
+    if (r->bad) return NULL;
+    uint32_t n = at_u32(f, DDFFI_BATCH_EVENT_ATTRIBUTE_COUNT);
+    ddog_TracerSpanEvent *event = NULL;
+    ddog_TraceExporterError *err = api.ddog_tracer_span_event_new(&event, name, at_u64(f, DDFFI_BATCH_EVENT_TIME));
+    if (err) return err;
+    for (uint32_t k = 0; k < n && !r->bad && !err; k++) err = event_attribute(r, event);
+    if (err || r->bad) {
+      api.ddog_tracer_span_event_free(event);
+      return err;
+    }
+    /* add_event consumes the event, also when it fails. */
+    if ((err = api.ddog_tracer_span_add_event(span, event))) return err;
+  }
+  return NULL;
+}
+
+/* Reads one span; on success *out owns it. */
+static ddog_TraceExporterError *span(reader *r, ddog_TracerSpan **out) {
+  const uint8_t *f = take(r, DDFFI_BATCH_SPAN_SIZE);
+  ddog_TracerSpanFields fields;
+  memset(&fields, 0, sizeof fields);
+  fields.service = rd_str(r);
+  fields.name = rd_str(r);
+  fields.resource = rd_str(r);
+  fields.span_type = rd_str(r);
+  if (r->bad) return NULL;
+  fields.trace_id_low = at_u64(f, DDFFI_BATCH_SPAN_TRACE_ID_LOW);
+  fields.trace_id_high = at_u64(f, DDFFI_BATCH_SPAN_TRACE_ID_HIGH);
+  fields.span_id = at_u64(f, DDFFI_BATCH_SPAN_SPAN_ID);
+  fields.parent_id = at_u64(f, DDFFI_BATCH_SPAN_PARENT_ID);
+  fields.start = (int64_t)at_u64(f, DDFFI_BATCH_SPAN_START);
+  fields.duration = (int64_t)at_u64(f, DDFFI_BATCH_SPAN_DURATION);
+  fields.error = (int32_t)at_u32(f, DDFFI_BATCH_SPAN_ERROR);
+  ddog_TracerSpan *s = NULL;
+  ddog_TraceExporterError *err = api.ddog_tracer_span_new(&s, &fields);
+  if (err) return err;
+  uint32_t n = at_u32(f, DDFFI_BATCH_SPAN_META_COUNT);
+  for (uint32_t i = 0; i < n && !r->bad && !err; i++) {
+    ddog_CharSlice k = rd_str(r), v = rd_str(r);
+    if (!r->bad) err = api.ddog_tracer_span_set_meta(s, k, v);
+  }
+  n = at_u32(f, DDFFI_BATCH_SPAN_METRIC_COUNT);
+  for (uint32_t i = 0; i < n && !r->bad && !err; i++) {
+    ddog_CharSlice k = rd_str(r);
+    double v = rd_f64(r);
+    if (!r->bad) err = api.ddog_tracer_span_set_metric(s, k, v);
+  }
+  n = at_u32(f, DDFFI_BATCH_SPAN_META_STRUCT_COUNT);
+  for (uint32_t i = 0; i < n && !r->bad && !err; i++) err = meta_struct(r, s);
+  n = at_u32(f, DDFFI_BATCH_SPAN_LINK_COUNT);
+  if (n && !r->bad && !err) err = links(r, s, n);
+  n = at_u32(f, DDFFI_BATCH_SPAN_EVENT_COUNT);
+  if (n && !r->bad && !err) err = events(r, s, n);
+  if (err || r->bad) {
+    api.ddog_tracer_span_free(s);
+    return err;
+  }
+  *out = s;
+  return NULL;
+}
+
+/* Decodes `batch` into a new trace chunks handle (*out, owned by the caller
+ * on success). Any failure frees everything and returns an error: the
+ * library's, or InvalidArgument for a corrupt or truncated batch. */
+ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, ddog_TracerTraceChunks **out) {
+  if (!batch || len < DDFFI_BATCH_HEADER_SIZE) return invalid();
+  uint32_t chunk_count = at_u32(batch, DDFFI_BATCH_HEADER_CHUNK_COUNT);
+  uint32_t span_count = at_u32(batch, DDFFI_BATCH_HEADER_SPAN_COUNT);
+  uint32_t string_count = at_u32(batch, DDFFI_BATCH_HEADER_STRING_COUNT);
+  uint16_t version;
+  memcpy(&version, batch + DDFFI_BATCH_HEADER_VERSION, 2);
+  size_t body = len - DDFFI_BATCH_HEADER_SIZE;
+  /* Each chunk takes 4 bytes at least, each span SPAN_SIZE, each string 4. */
+  if (at_u32(batch, DDFFI_BATCH_HEADER_MAGIC) != DDFFI_BATCH_MAGIC || version != DDFFI_BATCH_VERSION ||
+      chunk_count > body / 4 || span_count > body / DDFFI_BATCH_SPAN_SIZE || string_count > body / 4) {
+    return invalid();
+  }
+  reader r = {batch + DDFFI_BATCH_HEADER_SIZE, batch + len, false, NULL, string_count, 0};
+  r.strings = calloc(string_count ? string_count : 1, sizeof *r.strings);
+  if (!r.strings) return invalid();
+  ddog_TracerTraceChunks *chunks = NULL;
+  ddog_TraceExporterError *err = api.ddog_tracer_trace_chunks_new(chunk_count, &chunks);
+  uint32_t spans = 0;
+  for (uint32_t c = 0; c < chunk_count && !err && !r.bad; c++) {
+    uint32_t n = rd_count(&r, DDFFI_BATCH_SPAN_SIZE);
+    if (r.bad || (err = api.ddog_tracer_trace_chunks_begin_chunk(chunks, n))) break;
+    for (uint32_t i = 0; i < n && !err && !r.bad; i++) {
+      ddog_TracerSpan *s = NULL;
+      err = span(&r, &s);
+      /* push_span consumes the span, also when it fails. */
+      if (s) err = api.ddog_tracer_trace_chunks_push_span(chunks, s);
+      spans++;
+    }
+  }
+  if (!err && !r.bad && (r.p != r.end || spans != span_count || r.string_count != string_count)) r.bad = true;
+  free(r.strings);
+  if (err || r.bad) {
+    if (chunks) api.ddog_tracer_trace_chunks_free(chunks);
+    return err ? err : invalid();
+  }
+  *out = chunks;
+  return NULL;
+}
+
+/* Decodes `batch` (`len` bytes), builds its trace chunks through the public
+ * ABI and sends them with ddog_trace_exporter_send_trace_chunks(exporter,
+ * chunks, response_out, cancel_token). Blocks until the agent answers. The
+ * batch is only read; the caller frees it after this returns. Needs a
+ * successful ddffi_batch_bind() first. */
+DDFFI_BATCH_EXPORT ddog_TraceExporterError *ddffi_batch_send(const ddog_TraceExporter *exporter, const uint8_t *batch,
+                                                             uintptr_t len, ddog_TraceExporterResponse **response_out,
+                                                             const ddog_TraceExporterCancelToken *cancel_token) {
+  if (!__atomic_load_n(&bound, __ATOMIC_ACQUIRE)) return NULL; /* unreachable: the core binds first; *response_out stays NULL */
+  ddog_TracerTraceChunks *chunks = NULL;
+  ddog_TraceExporterError *err = ddffi_batch_build(batch, len, &chunks);
+  if (err) return err;
+  return api.ddog_trace_exporter_send_trace_chunks(exporter, chunks, response_out, cancel_token);
+}

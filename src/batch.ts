@@ -1,0 +1,801 @@
+/**
+ * The batch writer: turns a `send`'s trace chunks into one batch buffer (the
+ * format of `ffi/batch.ts`) in native memory, on the calling thread, for
+ * `ddffi_batch_send` to decode and build off it. One FFI crossing per send.
+ *
+ * Validation is the per-field path's (src/span.ts): the same
+ * `ValidationError`s naming `traces[c][i].field`, and nothing is sent. The
+ * writer reads each user value once, and checks room before every write
+ * (`_ensure`): the buffer grows (a new block, the bytes copied), never
+ * overflows.
+ *
+ * @module
+ */
+import { MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
+import {
+  BATCH_MAGIC,
+  BATCH_VERSION,
+  eventAttributeKinds,
+  MAX_STRING_BYTES,
+  metaStructKinds,
+  records,
+  STRING_TAG_BITS,
+  stringTags,
+} from "../ffi/batch.ts";
+import type { Native, NativeMemory } from "../ffi/native.ts";
+import type { Binding } from "./binding.ts";
+import { ValidationError } from "./errors.ts";
+import {
+  arrayKind,
+  attrPath,
+  type Double,
+  describe,
+  eventPath,
+  idError,
+  isRecord,
+  key,
+  requireRecord,
+  requireString,
+  type Span,
+  type SpanEvent,
+  type SpanLink,
+  spanPath,
+  type TraceChunk,
+} from "./span.ts";
+
+const H = records.header;
+const S = records.span;
+const L = records.link;
+const E = records.event;
+const TAG = 2 ** STRING_TAG_BITS;
+const REF = stringTags.ref;
+const DEFINE = stringTags.define;
+const LITERAL = stringTags.literal;
+/** Strings longer than this (UTF-16 units) are never kept in the string table. */
+const KEEP_MAX_CHARS = 256;
+
+const U64_LIMIT = 1n << 64n;
+const U128_LIMIT = 1n << 128n;
+const I64_MIN = -(1n << 63n);
+const I64_LIMIT = 1n << 63n;
+const TWO_32 = 2 ** 32;
+const TWO_63 = 2 ** 63;
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
+
+/** Whether the loaded library (or its shim) has a bound batch decoder; checked once per binding. */
+const ready = new WeakMap<Binding, boolean>();
+
+/**
+ * Whether `ddffi_batch_send` can be used: present in the library or the
+ * shim, and `ddffi_batch_bind` resolved every ddog_* function it calls from
+ * the loaded library.
+ */
+export function batchAvailable(b: Binding): boolean {
+  let ok = ready.get(b);
+  if (ok === undefined) {
+    const bind = b.symbols.ddffi_batch_bind;
+    ok = false;
+    if (bind && b.native.async.ddffi_batch_send) {
+      const path = b.native.path;
+      b.reserve(3 * path.length);
+      b.arg(path, false);
+      ok = bind(b.argPtrWord, b.argLenWord) === 0;
+    }
+    ready.set(b, ok);
+  }
+  return ok;
+}
+
+/**
+ * One batch buffer and its string table. Reused send after send (a pool in
+ * the exporter); the memory lives until the send that reads it completes.
+ *
+ * Its members are TypeScript-private (`private _x`), not `#x`: JavaScriptCore
+ * (Bun) runs this hot path about 1.6× slower with `#` fields and methods.
+ */
+export class BatchWriter {
+  private readonly _native: Native;
+  private _memory: NativeMemory;
+  /** Where the send's response pointer goes (`response_out`). */
+  readonly slot: NativeMemory;
+  private _u8!: Uint8Array;
+  /** The same memory as u32 words: every item of the format is 4-aligned. */
+  private _w32!: Uint32Array;
+  private _view!: DataView;
+  private _pos: number = H.size;
+  private _strings = new Map<string, number>();
+  /** How many strings the table has (the `define`s so far). */
+  private _defined = 0;
+  private _spans = 0;
+  /** The string at each slot position of the previous span (see `SLOTS`), and its table index (-1: none). */
+  private readonly _slotStrings: string[] = new Array<string>(SLOT_COUNT).fill("");
+  private readonly _slotIndex = new Int32Array(SLOT_COUNT).fill(-1);
+  /** The last `FIELD_WAYS` services, names, resources and types, with their indexes. */
+  private readonly _fieldStrings: string[] = new Array<string>(4 * FIELD_WAYS).fill("");
+  private readonly _fieldIndex = new Int32Array(4 * FIELD_WAYS).fill(-1);
+  private _fieldNext = 0;
+
+  constructor(native: Native, size = 1 << 16) {
+    this._native = native;
+    this._memory = native.alloc(size);
+    this._map();
+    this.slot = native.alloc(8);
+  }
+
+  private _map(): void {
+    this._u8 = new Uint8Array(this._memory.buffer);
+    this._w32 = new Uint32Array(this._memory.buffer, 0, this._u8.length >> 2);
+    this._view = new DataView(this._memory.buffer);
+  }
+
+  /** The batch's native address. */
+  get address(): number {
+    return this._memory.address;
+  }
+
+  /** The buffer's size in bytes. */
+  get capacity(): number {
+    return this._u8.length;
+  }
+
+  /** Frees the memory (the writer is not used again). */
+  free(): void {
+    this._native.free(this._memory);
+    this._native.free(this.slot);
+  }
+
+  /** Makes room for `n` more bytes at `_pos`: a bigger block, the bytes so far copied over. */
+  private _ensure(n: number): void {
+    const need = this._pos + n;
+    if (need <= this._u8.length) return;
+    let size = this._u8.length * 2;
+    while (size < need) size *= 2;
+    const old = this._memory;
+    const oldU8 = this._u8;
+    this._memory = this._native.alloc(size);
+    this._map();
+    this._u8.set(oldU8.subarray(0, this._pos));
+    this._native.free(old);
+  }
+
+  /**
+   * Writes the whole batch for `traces`; returns its length in bytes.
+   * @throws {ValidationError} naming `traces[c][i].field`; the batch is then unusable until the next `write`.
+   */
+  write(traces: readonly TraceChunk[]): number {
+    if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
+    this._pos = H.size;
+    this._spans = 0;
+    if (this._defined > 0) {
+      this._strings = new Map();
+      this._defined = 0;
+      this._slotIndex.fill(-1);
+      this._fieldIndex.fill(-1);
+    }
+    const chunks = traces.length;
+    for (let c = 0; c < chunks; c++) {
+      const chunk = traces[c];
+      if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
+      const n = chunk.length;
+      this._ensure(4);
+      put32(this._w32, this._pos, n);
+      this._pos += 4;
+      for (let i = 0; i < n; i++) this._span(chunk[i], c, i);
+      this._spans += n;
+    }
+    const v = this._view;
+    v.setUint32(H.magic, BATCH_MAGIC, true);
+    v.setUint16(H.version, BATCH_VERSION, true);
+    v.setUint16(H.flags, 0, true);
+    v.setUint32(H.chunk_count, chunks, true);
+    v.setUint32(H.span_count, this._spans, true);
+    v.setUint32(H.string_count, this._defined, true);
+    v.setUint32(H.reserved, 0, true);
+    return this._pos;
+  }
+
+  /** Writes `s`, the service, name, resource or type (ways from `at`): a reference when one of the last `FIELD_WAYS` spans had it. */
+  private _field(at: number, s: string): void {
+    const strings = this._fieldStrings;
+    const indexes = this._fieldIndex;
+    for (let w = at; w < at + FIELD_WAYS; w++) {
+      if (strings[w] === s && indexes[w] >= 0) {
+        this._ref(indexes[w]);
+        return;
+      }
+    }
+    const w = at + (this._fieldNext++ & (FIELD_WAYS - 1));
+    strings[w] = s;
+    indexes[w] = this._str(s, true);
+  }
+
+  /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
+  private _slot(at: number, s: string, keep: boolean): void {
+    const index = this._slotIndex[at];
+    if (index >= 0 && this._slotStrings[at] === s) {
+      this._ref(index);
+      return;
+    }
+    this._slotStrings[at] = s;
+    this._slotIndex[at] = this._str(s, keep);
+  }
+
+  /**
+   * Writes a `str` for `s`; returns its string table index, or -1 when it
+   * went as a literal. `keep`: look it up, and add it to the lookup when new
+   * (keys, names: they repeat); else it is only defined (values: their
+   * `Slots` find repeats).
+   */
+  private _str(s: string, keep: boolean): number {
+    if (keep) {
+      if (s.length > KEEP_MAX_CHARS) {
+        this._bytes(s, LITERAL);
+        return -1;
+      }
+      const index = this._strings.get(s);
+      if (index !== undefined) {
+        this._ref(index);
+        return index;
+      }
+      this._strings.set(s, this._defined);
+    }
+    this._bytes(s, DEFINE);
+    return this._defined++;
+  }
+
+  /** Writes a `str` referring to string table entry `index`. */
+  private _ref(index: number): void {
+    this._ensure(4);
+    put32(this._w32, this._pos, index * TAG + REF);
+    this._pos += 4;
+  }
+
+  private _bytes(s: string, tag: number): void {
+    this._ensure(4 + 3 * s.length + 3);
+    const at = this._pos;
+    const u8 = this._u8;
+    const n = utf8(u8, at + 4, s);
+    if (n > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${n} bytes: at most ${MAX_STRING_BYTES}`);
+    put32(this._w32, at, n * TAG + tag);
+    let end = at + 4 + n;
+    while (end & 3) u8[end++] = 0;
+    this._pos = end;
+  }
+
+  private _u32(n: number): void {
+    this._ensure(4);
+    put32(this._w32, this._pos, n);
+    this._pos += 4;
+  }
+
+  /** A kind, a bool or another small value: one u32 word. */
+  private _word(n: number): void {
+    this._ensure(4);
+    this._w32[this._pos >> 2] = n;
+    this._pos += 4;
+  }
+
+  private _f64(n: number): void {
+    this._ensure(8);
+    putF64(this._w32, this._pos, n);
+    this._pos += 8;
+  }
+
+  private _i64(n: bigint): void {
+    this._ensure(8);
+    put64(this._w32, this._pos, n);
+    this._pos += 8;
+  }
+
+  private _u64(n: bigint): void {
+    this._ensure(8);
+    put64(this._w32, this._pos, n);
+    this._pos += 8;
+  }
+
+  private _blob(b: Uint8Array): void {
+    this._ensure(4 + b.length + 3);
+    put32(this._w32, this._pos, b.length);
+    this._u8.set(b, this._pos + 4);
+    let end = this._pos + 4 + b.length;
+    while (end & 3) this._u8[end++] = 0;
+    this._pos = end;
+  }
+
+  /** Writes the low 64 bits of an id (bigint or safe integer) at `at`; false when it is not an id below `limit`. */
+  private _id(at: number, v: unknown, limit: bigint): boolean {
+    if (typeof v === "bigint") {
+      if (v < 0n || v >= limit) return false;
+      put64(this._w32, at, v); // keeps the low 64 bits
+      return true;
+    }
+    if (typeof v === "number") {
+      if (!Number.isSafeInteger(v) || v < 0) return false;
+      put32(this._w32, at, v >>> 0);
+      put32(this._w32, at + 4, (v / TWO_32) >>> 0);
+      return true;
+    }
+    return false;
+  }
+
+  /** Writes a time or duration in ns (non-negative i64) at `at`, or throws. */
+  private _nanos(at: number, v: unknown, c: number, i: number, field: string): void {
+    if (typeof v === "bigint") {
+      if (v < 0n || v >= I64_LIMIT) throw new ValidationError(`${spanPath(c, i)}.${field}`, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
+      put64(this._w32, at, v);
+      return;
+    }
+    if (typeof v === "number") {
+      if (!Number.isInteger(v) || v < 0 || v >= TWO_63) {
+        throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
+      }
+      put32(this._w32, at, v >>> 0);
+      put32(this._w32, at + 4, (v / TWO_32) >>> 0);
+      return;
+    }
+    throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
+  }
+
+  private _span(span: Span, c: number, i: number): void {
+    if (typeof span !== "object" || span === null) {
+      throw new ValidationError(spanPath(c, i), `expected a span object, got ${describe(span)}`);
+    }
+    const name = span.name;
+    if (typeof name !== "string") throw new ValidationError(`${spanPath(c, i)}.name`, `expected a string, got ${describe(name)}`);
+    const service = span.service;
+    if (typeof service !== "string") throw new ValidationError(`${spanPath(c, i)}.service`, `expected a string, got ${describe(service)}`);
+    let resource = span.resource;
+    if (resource === undefined) resource = name;
+    else if (typeof resource !== "string") throw new ValidationError(`${spanPath(c, i)}.resource`, `expected a string, got ${describe(resource)}`);
+    let type = span.type;
+    if (type === undefined) type = "";
+    else if (typeof type !== "string") throw new ValidationError(`${spanPath(c, i)}.type`, `expected a string, got ${describe(type)}`);
+
+    this._ensure(S.size);
+    const at = this._pos;
+    this._pos += S.size;
+    const traceId = span.traceId;
+    if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.traceId`);
+    let high = 0n;
+    if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
+      high = traceId >> 64n;
+      put64(this._w32, at + S.trace_id_high, high);
+    } else {
+      put32(this._w32, at + S.trace_id_high, 0);
+      put32(this._w32, at + S.trace_id_high + 4, 0);
+    }
+    const spanId = span.spanId;
+    if (!this._id(at + S.span_id, spanId, U64_LIMIT)) throw idError(spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
+    const parentId = span.parentId;
+    if (parentId === undefined) {
+      put32(this._w32, at + S.parent_id, 0);
+      put32(this._w32, at + S.parent_id + 4, 0);
+    } else if (!this._id(at + S.parent_id, parentId, U64_LIMIT)) throw idError(parentId, U64_LIMIT, `${spanPath(c, i)}.parentId`);
+    this._nanos(at + S.start, span.start, c, i, "start");
+    this._nanos(at + S.duration, span.duration, c, i, "duration");
+    const error = span.error;
+    let errorCode: number;
+    if (error === undefined || error === false || error === 0) errorCode = 0;
+    else if (error === true) errorCode = 1;
+    else if (typeof error === "number" && Number.isInteger(error) && error >= -(2 ** 31) && error < 2 ** 31) errorCode = error;
+    else throw new ValidationError(`${spanPath(c, i)}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
+    put32(this._w32, at + S.error, errorCode);
+
+    this._field(0, service);
+    this._field(FIELD_WAYS, name);
+    this._field(2 * FIELD_WAYS, resource);
+    this._field(3 * FIELD_WAYS, type);
+
+    const meta = span.meta;
+    let metaCount = 0;
+    if (meta !== undefined) metaCount = this._meta(meta, c, i);
+    if (high !== 0n) {
+      // The v0.4 path does not add `_dd.p.tid`: the high 64 bits of a 128-bit trace id go there as 16 hex digits.
+      this._str("_dd.p.tid", true);
+      this._str(tid(high), false);
+      metaCount++;
+    }
+    const metrics = span.metrics;
+    const metricCount = metrics === undefined ? 0 : this._metrics(metrics, c, i);
+    const metaStruct = span.metaStruct;
+    const metaStructCount = metaStruct === undefined ? 0 : this._metaStruct(metaStruct, `${spanPath(c, i)}.metaStruct`);
+    const links = span.links;
+    const linkCount = links === undefined ? 0 : this._links(links, c, i);
+    const events = span.events;
+    const eventCount = events === undefined ? 0 : this._events(events, c, i);
+    put32(this._w32, at + S.meta_count, metaCount);
+    put32(this._w32, at + S.metric_count, metricCount);
+    put32(this._w32, at + S.meta_struct_count, metaStructCount);
+    put32(this._w32, at + S.link_count, linkCount);
+    put32(this._w32, at + S.event_count, eventCount);
+  }
+
+  private _meta(meta: Record<string, string>, c: number, i: number): number {
+    if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
+    let n = 0;
+    for (const k in meta) {
+      const v = meta[k];
+      if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
+      if (n < SLOTS) {
+        this._slot(META_KEY_SLOT + n, k, true);
+        this._slot(META_VALUE_SLOT + n, v, false);
+      } else {
+        this._str(k, true);
+        this._str(v, false);
+      }
+      n++;
+    }
+    return n;
+  }
+
+  private _metrics(metrics: Record<string, number>, c: number, i: number): number {
+    if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
+    let n = 0;
+    for (const k in metrics) {
+      const v = metrics[k];
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
+      }
+      if (n < SLOTS) this._slot(METRIC_KEY_SLOT + n, k, true);
+      else this._str(k, true);
+      this._f64(v);
+      n++;
+    }
+    return n;
+  }
+
+  private _metaStruct(metaStruct: Record<string, unknown>, path: string): number {
+    requireRecord(metaStruct, path);
+    let n = 0;
+    for (const k in metaStruct) {
+      const v = metaStruct[k];
+      this._str(k, true);
+      if (v instanceof Uint8Array) {
+        this._word(metaStructKinds.blob);
+        this._blob(v);
+      } else {
+        this._word(metaStructKinds.tokens);
+        this._ensure(4);
+        const countAt = this._pos;
+        this._pos += 4;
+        const tokens = this._value(v, key(path, k), 0, new Set());
+        put32(this._w32, countAt, tokens);
+      }
+      n++;
+    }
+    return n;
+  }
+
+  /** Writes a structured value's tokens (validating it on the way, as `planValue` does); returns how many. */
+  private _value(v: unknown, p: string, depth: number, ancestors: Set<object>): number {
+    switch (typeof v) {
+      case "string":
+        this._word(valueKinds.string);
+        this._str(v, false);
+        return 1;
+      case "boolean":
+        this._word(valueKinds.bool);
+        this._word(v ? 1 : 0);
+        return 1;
+      case "undefined":
+        this._word(valueKinds.nil);
+        return 1;
+      case "number":
+        if (Number.isSafeInteger(v)) {
+          this._word(valueKinds.i64);
+          this._int(v);
+        } else {
+          this._word(valueKinds.f64);
+          this._f64(v);
+        }
+        return 1;
+      case "bigint":
+        if (v < I64_MIN || v >= U64_LIMIT) throw new ValidationError(p, `bigint out of the i64/u64 range: ${v}`);
+        if (v < 0n) {
+          this._word(valueKinds.i64);
+          this._i64(v);
+        } else {
+          this._word(valueKinds.u64);
+          this._u64(v);
+        }
+        return 1;
+      case "object": {
+        if (v === null) {
+          this._word(valueKinds.nil);
+          return 1;
+        }
+        if (v instanceof Uint8Array) {
+          this._word(valueKinds.binary);
+          this._blob(v);
+          return 1;
+        }
+        if (depth >= MAX_VALUE_DEPTH) throw new ValidationError(p, `nested deeper than ${MAX_VALUE_DEPTH} levels`);
+        if (ancestors.has(v)) throw new ValidationError(p, "a cycle: the value contains itself");
+        ancestors.add(v);
+        let tokens = 1;
+        if (Array.isArray(v)) {
+          const n = v.length;
+          this._word(valueKinds.array);
+          this._u32(n);
+          for (let i = 0; i < n; i++) tokens += this._value(v[i], `${p}[${i}]`, depth + 1, ancestors);
+        } else {
+          const proto = Object.getPrototypeOf(v);
+          if (proto !== Object.prototype && proto !== null) {
+            throw new ValidationError(p, `cannot encode ${proto?.constructor?.name ?? "this object"}: only plain objects, arrays and Uint8Array`);
+          }
+          this._word(valueKinds.map);
+          this._ensure(4);
+          const countAt = this._pos;
+          this._pos += 4;
+          let n = 0;
+          const o = v as Record<string, unknown>;
+          for (const k in o) {
+            n++;
+            this._word(valueKinds.string);
+            this._str(k, true);
+            tokens += 1 + this._value(o[k], key(p, k), depth + 1, ancestors);
+          }
+          put32(this._w32, countAt, n);
+        }
+        ancestors.delete(v);
+        return tokens;
+      }
+      default:
+        throw new ValidationError(p, `cannot encode a ${typeof v} as msgpack`);
+    }
+  }
+
+  private _links(links: readonly SpanLink[], c: number, i: number): number {
+    if (!Array.isArray(links)) throw new ValidationError(`${spanPath(c, i)}.links`, `expected an array of span links, got ${describe(links)}`);
+    const count = links.length;
+    for (let j = 0; j < count; j++) {
+      const l = links[j];
+      const p = `${spanPath(c, i)}.links[${j}]`;
+      if (!isRecord(l)) requireRecord(l, p);
+      const attrs = l.attributes ?? NO_ATTRIBUTES;
+      if (!isRecord(attrs)) requireRecord(attrs, `${p}.attributes`);
+      const tracestate = l.tracestate ?? "";
+      if (typeof tracestate !== "string") requireString(tracestate, `${p}.tracestate`);
+      const flags = l.flags ?? 0;
+      if (!(Number.isInteger(flags) && flags >= 0 && flags < TWO_32)) {
+        throw new ValidationError(`${p}.flags`, `expected a u32 integer, got ${describe(flags)}`);
+      }
+      this._ensure(L.size);
+      const at = this._pos;
+      this._pos += L.size;
+      const traceId = l.traceId;
+      if (!this._id(at + L.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${p}.traceId`);
+      if (typeof traceId === "bigint" && traceId >= U64_LIMIT) put64(this._w32, at + L.trace_id_high, traceId >> 64n);
+      else put64(this._w32, at + L.trace_id_high, 0n);
+      if (!this._id(at + L.span_id, l.spanId, U64_LIMIT)) throw idError(l.spanId, U64_LIMIT, `${p}.spanId`);
+      put32(this._w32, at + L.flags, flags);
+      const slots = j === 0;
+      if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
+      else this._str(tracestate, false);
+      let n = 0;
+      for (const k in attrs) {
+        const v = attrs[k];
+        if (typeof v !== "string") requireString(v, key(`${p}.attributes`, k));
+        if (slots && n < LINK_SLOTS) {
+          this._slot(LINK_KEY_SLOT + n, k, true);
+          this._slot(LINK_VALUE_SLOT + n, v, false);
+        } else {
+          this._str(k, true);
+          this._str(v, false);
+        }
+        n++;
+      }
+      put32(this._w32, at + L.attribute_count, n);
+    }
+    return count;
+  }
+
+  private _events(events: readonly SpanEvent[], c: number, i: number): number {
+    if (!Array.isArray(events)) throw new ValidationError(`${spanPath(c, i)}.events`, `expected an array of span events, got ${describe(events)}`);
+    const count = events.length;
+    for (let j = 0; j < count; j++) {
+      const e = events[j];
+      if (!isRecord(e)) requireRecord(e, eventPath(c, i, j));
+      const name = e.name;
+      if (typeof name !== "string") requireString(name, `${eventPath(c, i, j)}.name`);
+      const time = e.time;
+      if (!(typeof time === "bigint" ? time >= 0n && time < U64_LIMIT : Number.isInteger(time) && time >= 0 && time < TWO_63)) {
+        throw new ValidationError(`${eventPath(c, i, j)}.time`, `expected nanoseconds since the epoch as bigint, got ${describe(time)}`);
+      }
+      const attrs = e.attributes;
+      if (attrs !== undefined && !isRecord(attrs)) requireRecord(attrs, `${eventPath(c, i, j)}.attributes`);
+      this._ensure(E.size);
+      const at = this._pos;
+      this._pos += E.size;
+      if (typeof time === "bigint") put64(this._w32, at + E.time, time);
+      else {
+        put32(this._w32, at + E.time, time >>> 0);
+        put32(this._w32, at + E.time + 4, (time / TWO_32) >>> 0);
+      }
+      const slots = j === 0;
+      if (slots) this._slot(EVENT_NAME_SLOT, name, true);
+      else this._str(name, true);
+      let n = 0;
+      if (attrs !== undefined) {
+        for (const k in attrs) {
+          this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
+          n++;
+        }
+      }
+      put32(this._w32, at + E.attribute_count, n);
+    }
+    return count;
+  }
+
+  /** Writes a key, through slot `slot` when it is not -1. */
+  private _key(slot: number, k: string): void {
+    if (slot >= 0) this._slot(slot, k, true);
+    else this._str(k, true);
+  }
+
+  /** Writes an i64 given as a safe-integer number: two's complement, as two words. */
+  private _int(v: number): void {
+    this._ensure(8);
+    const i = this._pos >> 2;
+    this._w32[i] = v >>> 0;
+    this._w32[i + 1] = Math.floor(v / TWO_32) >>> 0;
+    this._pos += 8;
+  }
+
+  /** Writes one attribute of an event; `n`: its position in the first event (slots), else -1. */
+  private _attribute(k: string, v: unknown, c: number, i: number, j: number, n: number): void {
+    const slot = n >= 0 ? EVENT_KEY_SLOT + n : -1;
+    let forceDouble = false;
+    if (typeof v === "object" && v !== null && !Array.isArray(v) && "double" in v) {
+      v = (v as Double).double;
+      forceDouble = true;
+    }
+    if (Array.isArray(v)) {
+      // Read each element once, into a copy that is checked and then written.
+      const xs: unknown[] = [];
+      for (let x = 0; x < v.length; x++) xs.push(v[x]);
+      const kind = arrayKind(xs, forceDouble, attrPath(c, i, j, k));
+      this._key(slot, k);
+      this._word(eventAttributeKinds[`${kind}_array`]);
+      this._u32(xs.length);
+      for (let x = 0; x < xs.length; x++) {
+        const e = xs[x];
+        if (kind === "string") this._str(e as string, false);
+        else if (kind === "bool") this._word(e ? 1 : 0);
+        else if (kind === "int") typeof e === "bigint" ? this._i64(e) : this._int(e as number);
+        else this._f64(e as number);
+      }
+      return;
+    }
+    if (typeof v === "string") {
+      this._key(slot, k);
+      this._word(eventAttributeKinds.string);
+      if (n >= 0) this._slot(EVENT_VALUE_SLOT + n, v, false);
+      else this._str(v, false);
+    } else if (typeof v === "boolean") {
+      this._key(slot, k);
+      this._word(eventAttributeKinds.bool);
+      this._word(v ? 1 : 0);
+    } else if (typeof v === "bigint") {
+      if (v < I64_MIN || v >= I64_LIMIT) throw new ValidationError(attrPath(c, i, j, k), `bigint out of the i64 range: ${v}`);
+      this._key(slot, k);
+      this._word(eventAttributeKinds.int);
+      this._i64(v);
+    } else if (typeof v === "number") {
+      if (!Number.isFinite(v)) throw new ValidationError(attrPath(c, i, j, k), `expected a finite number, got ${describe(v)}`);
+      this._key(slot, k);
+      if (Number.isSafeInteger(v) && !forceDouble) {
+        this._word(eventAttributeKinds.int);
+        this._int(v);
+      } else {
+        this._word(eventAttributeKinds.double);
+        this._f64(v);
+      }
+    } else {
+      throw new ValidationError(
+        attrPath(c, i, j, k),
+        `span event attributes must be strings, booleans, numbers, bigints or arrays of one of them, got ${describe(v)}`,
+      );
+    }
+  }
+}
+
+const scratch = new ArrayBuffer(8);
+const scratch32 = new Uint32Array(scratch);
+const scratchU64 = new BigUint64Array(scratch);
+const scratchF64 = new Float64Array(scratch);
+
+// Word stores instead of DataView: JavaScriptCore (Bun) does not inline DataView's setters. Typed
+// arrays are in the host's byte order: little-endian on every supported platform (LP64 x86_64, aarch64).
+
+/** Writes `v` (a u32, or an i32) at byte offset `at` (4-aligned). */
+function put32(w32: Uint32Array, at: number, v: number): void {
+  w32[at >> 2] = v;
+}
+
+/** Writes the low 64 bits of `v` (two's complement) at byte offset `at` (4-aligned). */
+function put64(w32: Uint32Array, at: number, v: bigint): void {
+  scratchU64[0] = v;
+  const i = at >> 2;
+  w32[i] = scratch32[0];
+  w32[i + 1] = scratch32[1];
+}
+
+/** Writes a float64 at byte offset `at` (4-aligned). */
+function putF64(w32: Uint32Array, at: number, v: number): void {
+  scratchF64[0] = v;
+  const i = at >> 2;
+  w32[i] = scratch32[0];
+  w32[i + 1] = scratch32[1];
+}
+
+/**
+ * Positions of a span whose previous string is remembered: up to `SLOTS`
+ * meta keys, meta values and metric keys.
+ * A span like the last one refers to those strings with one comparison each:
+ * no lookup, no encoding.
+ */
+const SLOTS = 32;
+/** Services, names, resources and types remembered each (a power of 2). */
+const FIELD_WAYS = 4;
+const META_KEY_SLOT = 0;
+const META_VALUE_SLOT = META_KEY_SLOT + SLOTS;
+const METRIC_KEY_SLOT = META_VALUE_SLOT + SLOTS;
+/** The first span link's tracestate, attribute keys and values; the first span event's name, attribute keys and string values. */
+const LINK_SLOTS = 8;
+const TRACESTATE_SLOT = METRIC_KEY_SLOT + SLOTS;
+const LINK_KEY_SLOT = TRACESTATE_SLOT + 1;
+const LINK_VALUE_SLOT = LINK_KEY_SLOT + LINK_SLOTS;
+const EVENT_NAME_SLOT = LINK_VALUE_SLOT + LINK_SLOTS;
+const EVENT_KEY_SLOT = EVENT_NAME_SLOT + 1;
+const EVENT_VALUE_SLOT = EVENT_KEY_SLOT + LINK_SLOTS;
+const SLOT_COUNT = EVENT_VALUE_SLOT + LINK_SLOTS;
+
+let lastHigh = -1n;
+let lastTid = "";
+
+/** The high 64 bits of a trace id as 16 lowercase hex digits (`_dd.p.tid`). */
+function tid(high: bigint): string {
+  if (high !== lastHigh) {
+    lastTid = high.toString(16).padStart(16, "0");
+    lastHigh = high;
+  }
+  return lastTid;
+}
+
+/**
+ * Writes `s` as UTF-8 into `u8` at `at` (room: 3 bytes per UTF-16 unit) and
+ * returns the byte length; a lone surrogate becomes U+FFFD, as with
+ * `TextEncoder`. One plain loop: no call out, no allocation.
+ */
+function utf8(u8: Uint8Array, at: number, s: string): number {
+  let p = at;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      u8[p++] = c;
+    } else if (c < 0x800) {
+      u8[p++] = 0xc0 | (c >> 6);
+      u8[p++] = 0x80 | (c & 0x3f);
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+          u8[p++] = 0xf0 | (c >> 18);
+          u8[p++] = 0x80 | ((c >> 12) & 0x3f);
+          u8[p++] = 0x80 | ((c >> 6) & 0x3f);
+          u8[p++] = 0x80 | (c & 0x3f);
+          continue;
+        }
+        c = 0xfffd;
+      }
+      u8[p++] = 0xe0 | (c >> 12);
+      u8[p++] = 0x80 | ((c >> 6) & 0x3f);
+      u8[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return p - at;
+}
