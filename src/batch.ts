@@ -413,7 +413,7 @@ export class BatchWriter {
   private _meta(meta: Record<string, string>, c: number, i: number): number {
     if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
     let n = 0;
-    for (const k in meta) {
+    for (const k of Object.keys(meta)) {
       const v = meta[k];
       if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
       if (n < SLOTS) {
@@ -431,7 +431,7 @@ export class BatchWriter {
   private _metrics(metrics: Record<string, number>, c: number, i: number): number {
     if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
     let n = 0;
-    for (const k in metrics) {
+    for (const k of Object.keys(metrics)) {
       const v = metrics[k];
       if (typeof v !== "number" || !Number.isFinite(v)) {
         throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
@@ -447,7 +447,7 @@ export class BatchWriter {
   private _metaStruct(metaStruct: Record<string, unknown>, path: string): number {
     requireRecord(metaStruct, path);
     let n = 0;
-    for (const k in metaStruct) {
+    for (const k of Object.keys(metaStruct)) {
       const v = metaStruct[k];
       this._str(k, true);
       if (v instanceof Uint8Array) {
@@ -529,7 +529,7 @@ export class BatchWriter {
           this._pos += 4;
           let n = 0;
           const o = v as Record<string, unknown>;
-          for (const k in o) {
+          for (const k of Object.keys(o)) {
             n++;
             this._word(valueKinds.string);
             this._str(k, true);
@@ -573,7 +573,7 @@ export class BatchWriter {
       if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
       else this._str(tracestate, false);
       let n = 0;
-      for (const k in attrs) {
+      for (const k of Object.keys(attrs)) {
         const v = attrs[k];
         if (typeof v !== "string") requireString(v, key(`${p}.attributes`, k));
         if (slots && n < LINK_SLOTS) {
@@ -617,7 +617,7 @@ export class BatchWriter {
       else this._str(name, true);
       let n = 0;
       if (attrs !== undefined) {
-        for (const k in attrs) {
+        for (const k of Object.keys(attrs)) {
           this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
           n++;
         }
@@ -653,7 +653,8 @@ export class BatchWriter {
     if (Array.isArray(v)) {
       // Read each element once, into a copy that is checked and then written.
       const xs: unknown[] = [];
-      for (let x = 0; x < v.length; x++) xs.push(v[x]);
+      const length = v.length;
+      for (let x = 0; x < length; x++) xs.push(v[x]);
       const kind = arrayKind(xs, forceDouble, attrPath(c, i, j, k));
       this._key(slot, k);
       this._word(eventAttributeKinds[`${kind}_array`]);

@@ -235,16 +235,31 @@ test("a Proxy whose keys grow inside a span of a batch is a ValidationError when
     assert.is(agent.requests.length, 1);
   }));
 
-test("a Uint8Array resized between being measured and written is a ValidationError; nothing is sent", () =>
-  withExporter(async (exporter, agent) => {
-    type Resizable = ArrayBuffer & { resize(n: number): void };
-    const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(8, { maxByteLength: 1 << 20 });
-    const bytes = new Uint8Array(buffer); // tracks the buffer's length
-    const later = {} as Record<string, unknown>;
-    Object.defineProperty(later, "x", { enumerable: true, get: () => (buffer.resize(1 << 20), 1) });
-    await rejects(exporter.send([[span({ metaStruct: { v: [bytes, later] } })]]), ValidationError, /metaStruct\["v"\]\[0\]: the Uint8Array changed length/);
-    assert.is(agent.requests.length, 0);
-  }));
+for (const sendPath of ["fields", "batch"] as const) {
+  test(`a Uint8Array resized while the span is read (${sendPath} path): a ValidationError (per field), or sent as read (batch, one pass)`, () =>
+    withExporter(async (exporter, agent) => {
+      type Resizable = ArrayBuffer & { resize(n: number): void };
+      const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(8, { maxByteLength: 1 << 20 });
+      const bytes = new Uint8Array(buffer); // tracks the buffer's length
+      bytes.fill(7);
+      const later = {} as Record<string, unknown>;
+      Object.defineProperty(later, "x", { enumerable: true, get: () => (buffer.resize(1 << 20), 1) });
+      const traces = [[span({ metaStruct: { v: [bytes, later] } })]];
+      if (sendPath === "fields") {
+        // Measured in a first pass, written in a second: the change is caught.
+        await rejects(exporter.send(traces), ValidationError, /metaStruct\["v"\]\[0\]: the Uint8Array changed length/);
+        assert.is(agent.requests.length, 0);
+      } else {
+        // Written as it is read: the 8 bytes of the first read go out.
+        await exporter.send(traces);
+        const [[s]] = await agent.waitForTraces(1);
+        assert.ok(s.meta_struct?.v, "meta_struct sent");
+        const decoded = decode(s.meta_struct!.v) as [Uint8Array, Record<string, unknown>];
+        assert.equal([...decoded[0]], [7, 7, 7, 7, 7, 7, 7, 7]);
+        assert.equal(decoded[1], { x: 1 });
+      }
+    }, { sendPath }));
+}
 
 test("properties added to Object.prototype are not keys of meta, metrics, metaStruct, links, events, nor options", async () => {
   const proto = Object.prototype as Record<string, unknown>;

@@ -343,7 +343,8 @@ export interface FuzzResult {
  */
 export async function runFuzz(timeMs: number, seed?: number): Promise<FuzzResult> {
   const agent = await TestAgent.start();
-  const exporter = new TraceExporter({ url: agent.url });
+  // Both send paths: the batch writer (one crossing) and the reference path, field by field.
+  const exporters = [new TraceExporter({ url: agent.url, sendPath: "batch" }), new TraceExporter({ url: agent.url, sendPath: "fields" })];
   const baseline = liveNativeObjects();
   // The same spans are also built with the string cache off (every string through the scratch buffer), then freed.
   const uncached = new Binding(getBinding().native, { stringCache: false });
@@ -367,7 +368,7 @@ export async function runFuzz(timeMs: number, seed?: number): Promise<FuzzResult
       const traces = models.map((c) => present(c, hostile)) as Span[][];
       let error: unknown;
       try {
-        await exporter.send(traces);
+        await exporters[b.seed & 1].send(traces);
       } catch (e) {
         error = e;
       }
@@ -413,7 +414,7 @@ export async function runFuzz(timeMs: number, seed?: number): Promise<FuzzResult
     }
     return result;
   } finally {
-    await exporter.close();
+    for (const exporter of exporters) await exporter.close();
     await agent.close();
   }
 }
