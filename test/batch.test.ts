@@ -13,7 +13,7 @@ import { TestAgent } from "../testing.ts";
 import { BATCH_MAGIC, records } from "../ffi/batch.ts";
 import { BatchWriter } from "../src/batch.ts";
 import { getBinding } from "../src/binding.ts";
-import { assertNoLeaks, rejects, span } from "./helpers.ts";
+import { assertNoLeaks, rejects, span, traceRequests } from "./helpers.ts";
 import { corpus, nest } from "./batch-corpus.ts";
 
 test.after.each(assertNoLeaks);
@@ -133,7 +133,6 @@ test("a getter is read once", async () => {
 });
 
 /** Requests with traces (a real libdatadog also asks for /info). */
-const traceRequests = (agent: TestAgent) => agent.requests.filter((r) => r.path === "/v0.4/traces").length;
 
 /** The raw bytes the writer makes for `traces`. */
 function batchBytes(traces: TraceChunk[]): Uint8Array {

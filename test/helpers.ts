@@ -107,3 +107,6 @@ export async function closedPort(): Promise<number> {
   await new Promise((r) => server.close(r));
   return port;
 }
+
+/** How many trace payloads (`/v0.4/traces`) the agent got: a real libdatadog also polls `/info`. */
+export const traceRequests = (agent: TestAgent): number => agent.requests.filter((r) => r.path === "/v0.4/traces").length;
