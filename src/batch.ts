@@ -31,6 +31,8 @@ import {
   type Double,
   describe,
   eventPath,
+  I64_LIMIT,
+  I64_MIN,
   idError,
   isRecord,
   key,
@@ -41,6 +43,10 @@ import {
   type SpanLink,
   spanPath,
   type TraceChunk,
+  TWO_32,
+  TWO_63,
+  U128_LIMIT,
+  U64_LIMIT,
 } from "./span.ts";
 
 const H = records.header;
@@ -54,12 +60,6 @@ const LITERAL = stringTags.literal;
 /** Strings longer than this (UTF-16 units) are never kept in the string table. */
 const KEEP_MAX_CHARS = 256;
 
-const U64_LIMIT = 1n << 64n;
-const U128_LIMIT = 1n << 128n;
-const I64_MIN = -(1n << 63n);
-const I64_LIMIT = 1n << 63n;
-const TWO_32 = 2 ** 32;
-const TWO_63 = 2 ** 63;
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
 
 /** Whether the loaded library (or its shim) has a bound batch decoder; checked once per binding. */

@@ -99,12 +99,13 @@ export interface Span {
 /** A trace chunk: spans of one trace sent together. */
 export type TraceChunk = readonly Span[];
 
-const U64_LIMIT = 1n << 64n;
-const U128_LIMIT = 1n << 128n;
-const I64_MIN = -(1n << 63n);
-const I64_LIMIT = 1n << 63n;
-const TWO_32 = 2 ** 32;
-const TWO_63 = 2 ** 63;
+/** Limits of the id and integer fields, shared with the batch writer (`src/batch.ts`). */
+export const U64_LIMIT = 1n << 64n;
+export const U128_LIMIT = 1n << 128n;
+export const I64_MIN = -(1n << 63n);
+export const I64_LIMIT = 1n << 63n;
+export const TWO_32 = 2 ** 32;
+export const TWO_63 = 2 ** 63;
 
 const F = layouts.TracerSpanFields;
 const LINK = layouts.TracerSpanLink;

@@ -19,6 +19,17 @@ const I64_LIMIT = 1n << 63n;
 /** A sampling decision as the trace holds it: an inherited one may lack its mechanism. */
 export type TraceDecision = Omit<SamplingDecision, "mechanism"> & { mechanism?: number };
 
+/** The own string-valued entries of `v` (from the application: anything else is left out). */
+function stringsOf(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof v !== "object" || v === null) return out;
+  for (const k of Object.keys(v)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === "string") out[k] = x;
+  }
+  return out;
+}
+
 /** What this process knows of one trace; shared by its spans here. Internal. */
 export class LocalTrace {
   /** The trace id, up to 128 bits. */
@@ -45,25 +56,11 @@ export class LocalTrace {
   /** `context`'s fields are copied; those of the wrong type are left out (it may come from the application). */
   constructor(traceId: bigint, context?: SpanContext) {
     this.traceId = traceId;
-    this.tags = {};
-    const tags = context?.traceTags;
-    if (typeof tags === "object" && tags !== null) {
-      for (const k of Object.keys(tags)) {
-        const v = tags[k];
-        if (typeof v === "string") this.tags[k] = v;
-      }
-    }
+    this.tags = stringsOf(context?.traceTags);
     this.origin = stringOrUndefined(context?.origin);
     this.tracestate = stringOrUndefined(context?.tracestate);
     this.lastParentId = stringOrUndefined(context?.lastParentId);
-    this.baggage = {};
-    const baggage = context?.baggage;
-    if (typeof baggage === "object" && baggage !== null) {
-      for (const k of Object.keys(baggage)) {
-        const v = baggage[k];
-        if (typeof v === "string") this.baggage[k] = v;
-      }
-    }
+    this.baggage = stringsOf(context?.baggage);
     const priority = context?.samplingPriority;
     if (typeof priority === "number" && Number.isSafeInteger(priority)) {
       const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
