@@ -87,7 +87,7 @@ export class TracerPropagator {
     });
   }
 
-  /** The headers this propagator may write. */
+  /** The headers this propagator may write, in every style the Tracer knows (its inject styles choose among them). */
   fields(): string[] {
     return [
       "x-datadog-trace-id",
@@ -97,6 +97,13 @@ export class TracerPropagator {
       "x-datadog-tags",
       "traceparent",
       "tracestate",
+      "b3",
+      "x-b3-traceid",
+      "x-b3-spanid",
+      "x-b3-parentspanid",
+      "x-b3-sampled",
+      "x-b3-flags",
+      "baggage",
     ];
   }
 }
