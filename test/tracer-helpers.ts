@@ -1,4 +1,5 @@
 /** Shared pieces of the tracer test files. */
+import { createServer, type Server } from "node:http";
 import { Tracer, type TracerOptions } from "../mod.ts";
 import { type DecodedSpan, TestAgent } from "../testing.ts";
 
@@ -51,3 +52,17 @@ export function sleep(ms: number): Promise<void> {
 
 /** The current runtime's name. */
 export const runtimeName: "deno" | "bun" | "node" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+
+/** Starts a node:http server for `listener` on a free loopback port; returns its URL and a close function. */
+export async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(listener);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}

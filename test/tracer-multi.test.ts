@@ -4,11 +4,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createServer, type Server } from "node:http";
 import { nodeListener, traceHandler, type Tracer } from "../mod.ts";
 import type { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { withTracer } from "./tracer-helpers.ts";
+import { listen, withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -78,19 +77,6 @@ test("two tracers' traces never mix: each tracer's activeSpan is the process's a
     assert.equal(spansB.map((s) => s.service), ["svc-b", "svc-b"]);
   }));
 
-/** Starts a node:http server for `listener`. */
-async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(listener);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => {
-      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** Counts console.error / console.warn calls during `fn`. */
 async function consoleCalls(fn: () => Promise<void>): Promise<number> {

@@ -1,10 +1,9 @@
 /** Tracer: Datadog and W3C header propagation, malformed headers, and the fetch-handler wrapper end to end (node:http, Deno.serve, Bun.serve). */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createServer, type Server } from "node:http";
 import { nodeListener, type SpanContext, traceHandler, Tracer } from "../mod.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { byName, runtimeName, traceIdOf, withTracer } from "./tracer-helpers.ts";
+import { byName, listen, runtimeName, traceIdOf, withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -156,19 +155,6 @@ test("propagation styles are configurable", () =>
     span.finish();
   }, { propagationStyleInject: ["tracecontext"], propagationStyleExtract: ["tracecontext"] }));
 
-/** Starts a node:http server for `listener`; returns its URL and a close function. */
-async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(listener);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => {
-      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 test("a distributed trace continued from incoming headers, through node:http and the fetch-handler wrapper", () =>
   withTracer(async (backend, agent) => {
