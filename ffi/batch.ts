@@ -29,6 +29,9 @@
  *               ref:     the string of index w >>> 2 of the string table
  *               define:  w >>> 2 bytes of UTF-8 follow (then zeros to a multiple of 4); it becomes the table's next index
  *               literal: the same, not kept in the table
+ *               utf16:   w >>> 2 UTF-16 code units follow (2 bytes each, then zeros to a multiple of 4); the
+ *                        decoder transcodes them to UTF-8 (a lone surrogate becomes U+FFFD) and the string
+ *                        becomes the table's next index, as with define
  * ```
  *
  * The string table is built as the batch is read: each distinct service,
@@ -36,7 +39,11 @@
  * (`define`), and referred to by index from then on; a meta value is
  * defined, and referred to when the next span has it at the same position
  * (most repeated values do: env, version, component); long strings go as
- * `literal`. `header.string_count` is the number of `define`s.
+ * `literal`. `header.string_count` is the number of `define`s and `utf16`s.
+ *
+ * A string with a character beyond U+007F goes as `utf16`: copying UTF-16
+ * code units costs the application's thread about half of encoding UTF-8,
+ * and the send thread transcodes it.
  *
  * @module
  */
@@ -44,7 +51,7 @@
 /** `"DDB1"` as a little-endian u32: the first 4 bytes of every batch. */
 export const BATCH_MAGIC = 0x31424444;
 /** The format's version; the decoder rejects any other. */
-export const BATCH_VERSION = 1;
+export const BATCH_VERSION = 2;
 
 /** Fixed-width records: total size and field offsets in bytes. */
 export const records = {
@@ -73,7 +80,7 @@ export const records = {
 } as const;
 
 /** The tag in the low 2 bits of a `str` word. */
-export const stringTags = { ref: 0, define: 1, literal: 2 } as const;
+export const stringTags = { ref: 0, define: 1, literal: 2, utf16: 3 } as const;
 /** Bits of a `str` word below the index or length. */
 export const STRING_TAG_BITS = 2;
 /** The longest string a `str` can carry, in bytes. */
