@@ -1,7 +1,7 @@
 /**
  * The benchmark, on the runtime running it (Node, Bun or Deno):
  *
- *   node scripts/runtimes.mjs node|bun|deno bench/main.ts [--json FILE] [--parts micro,library,e2e,memory] [--reps N]
+ *   node scripts/runtimes.mjs node|bun|deno bench/main.ts [--json FILE] [--parts micro,library,e2e,e2e-full,memory] [--reps N]
  *
  * 1. micro:   main-thread ns per span to turn plain span objects into a
  *             native trace chunks handle (`buildTraceChunks` + freeing the
@@ -12,9 +12,13 @@
  *             buffer. Also the binding with one lever off at a time.
  * 2. library: the C library's own work for the same calls, replayed from C
  *             (bench/replay.c) with no FFI: what no binding can go under.
- * 3. e2e:     spans per second from `send` to decoded at a local agent
+ * 3. e2e:     spans per second from `send` to checked at a local agent
  *             (bench/agent.mjs, its own Node process), against dd-trace-js's
- *             encoder + node:http to the same agent.
+ *             encoder + node:http to the same agent. `e2e`: the agent walks
+ *             every msgpack item of each payload (about what the Datadog
+ *             agent's Go decoder costs); `e2e-full`: it decodes each payload
+ *             into objects with @msgpack/msgpack, which makes the agent the
+ *             bottleneck of both senders on 2 CPUs.
  * 4. memory:  RSS after 1,000,000 spans sent in chunks of 100 against RSS
  *             after the first 100,000, in child processes: exporters closed
  *             explicitly, and exporters only dropped (finalizers free them).
@@ -65,7 +69,7 @@ function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const PARTS = (argValue("--parts") ?? "micro,library,e2e,memory").split(",");
+const PARTS = (argValue("--parts") ?? "micro,library,e2e,e2e-full,memory").split(",");
 const REPS = Number(argValue("--reps") ?? 7);
 const JSON_OUT = argValue("--json");
 /** Minimum time of one micro sample, ms. */
@@ -228,11 +232,16 @@ function libraryFloor(fixtures: Fixture[], native: Native): Record<string, Libra
 
 // ---- 3. end to end --------------------------------------------------------------
 
-/** The agent's URL: $BENCH_AGENT_URL, or a fresh bench/agent.mjs under Node. */
-async function startAgent(): Promise<{ url: string; stop: () => void }> {
-  if (process.env.BENCH_AGENT_URL) return { url: process.env.BENCH_AGENT_URL, stop: () => {} };
+/**
+ * An agent's URL: $BENCH_AGENT_URL (`decode` "walk": it walks every msgpack item, about the Datadog agent's
+ * cost) or $BENCH_AGENT_FULL_URL ("full": it decodes into objects, about 10 µs per span), else a fresh
+ * bench/agent.mjs under Node.
+ */
+async function startAgent(decode: "walk" | "full"): Promise<{ url: string; stop: () => void }> {
+  const given = decode === "walk" ? process.env.BENCH_AGENT_URL : process.env.BENCH_AGENT_FULL_URL;
+  if (given) return { url: given, stop: () => {} };
   const node = runtimeName === "node" ? process.execPath : process.env.NODE ?? "node";
-  const child = spawn(node, [join(here, "agent.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(node, [join(here, "agent.mjs"), "--decode", decode], { stdio: ["pipe", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = "";
     child.stdout!.on("data", (d: Uint8Array) => {
@@ -487,7 +496,9 @@ export interface Results {
   reps: number;
   micro?: Record<string, MicroSet>;
   library?: Record<string, LibrarySet> | { error: string };
+  /** End to end against the walking agent (the targets) and against the agent that decodes into objects. */
   e2e?: Record<string, E2eSet>;
+  e2eFull?: Record<string, E2eSet>;
   memory?: MemoryRun[];
 }
 
@@ -512,10 +523,11 @@ function print(r: Results): void {
     }
   }
   if (r.library && "error" in r.library) out.push(`library floor: ${r.library.error}`);
-  if (r.e2e) {
-    out.push("\nend to end, spans/s            ours      dd-trace+node:http   ratio   CPU µs/span here (ours, dd) agent (ours, dd)");
+  for (const [title, e2e] of [["walking agent", r.e2e], ["decoding agent", r.e2eFull]] as const) {
+    if (!e2e) continue;
+    out.push(`\nend to end (${title}), spans/s  ours      dd-trace+node:http   ratio   CPU µs/span here (ours, dd) agent (ours, dd)`);
     for (const s of SET_NAMES) {
-      const e = r.e2e[s];
+      const e = e2e[s];
       if (e) {
         out.push(`${s.padEnd(24)}${f0(e.ours.median).padStart(10)} ${f0(e.ddtrace.median).padStart(20)} ${f2(e.ratio.median).padStart(7)}   ` +
           `${f2(e.cpu.ours.median)}, ${f2(e.cpu.ddtrace.median)}   ${f2(e.cpu.oursAgent.median)}, ${f2(e.cpu.ddtraceAgent.median)}`);
@@ -575,10 +587,18 @@ async function main(): Promise<void> {
     }
   }
   if (PARTS.includes("e2e") || PARTS.includes("memory")) {
-    const agent = await startAgent();
+    const agent = await startAgent("walk");
     try {
       if (PARTS.includes("e2e")) results.e2e = e2eInChild(agent.url);
       if (PARTS.includes("memory")) results.memory = await memory(agent.url);
+    } finally {
+      agent.stop();
+    }
+  }
+  if (PARTS.includes("e2e-full")) {
+    const agent = await startAgent("full");
+    try {
+      results.e2eFull = e2eInChild(agent.url);
     } finally {
       agent.stop();
     }

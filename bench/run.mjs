@@ -35,8 +35,9 @@ const FLOOR_TARGET = 3;
 /** RSS growth from 100k to 1M spans that still counts as noise: 5 % or 16 MiB, whichever is more. */
 const noise = (rss) => Math.max(0.05 * rss, 16 * 2 ** 20);
 
-function startAgent() {
-  const child = spawn(process.execPath, [join(root, "bench", "agent.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
+/** A bench/agent.mjs, `decode`: "walk" (the end-to-end targets) or "full" (@msgpack/msgpack objects). */
+function startAgent(decode) {
+  const child = spawn(process.execPath, [join(root, "bench", "agent.mjs"), "--decode", decode], { stdio: ["pipe", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let buf = "";
     child.stdout.on("data", (d) => {
@@ -52,6 +53,43 @@ function run(cmd, argv, env) {
     const child = spawn(cmd, argv, { cwd: root, stdio: "inherit", env });
     child.on("close", (code) => resolve(code ?? 1));
   });
+}
+
+/** An end-to-end table (`key`: "e2e" or "e2eFull" of each runtime's results), with its heading and notes. */
+function e2eTables(all, key, title, intro) {
+  const L = [];
+  const any = Object.values(all)[0];
+  if (!Object.values(all).some((r) => r[key])) return [];
+  L.push(`## ${title}`);
+  L.push("");
+  L.push(intro + "`IN_FLIGHT` = 4 sends at a time; dd-trace-js's encoder + `node:http` (PUT /v0.4/traces, keep-alive) on the same runtime.");
+  L.push("");
+  L.push("| runtime | set | path | @dd-ffi/trace spans/s | dd-trace-js + node:http spans/s | ratio | ≥ 1.2 | sender CPU µs/span: ours | dd-trace-js | ratio | ≤ 0.8 | main thread µs/span in send: ours | dd-trace-js | agent CPU µs/span: ours | dd-trace-js |");
+  L.push("|---|---|---|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|---:|---:|---:|");
+  for (const [rt, r] of Object.entries(all)) {
+    for (const set of SETS) {
+      const e = r[key]?.[set];
+      if (!e) continue;
+      for (const [path, rate, ratio, cpu, main, agent] of [
+        ["batch", e.ours, e.ratio, e.cpu.ours, e.main?.ours, e.cpu.oursAgent],
+        ["per-field", e.fields, e.fieldsRatio, e.cpu.fields, e.main?.fields, e.cpu.fieldsAgent],
+      ]) {
+        if (!rate) continue;
+        const cpuRatio = cpu.median / e.cpu.ddtrace.median;
+        L.push(`| ${RT_TEXT[rt]} | ${set} | ${path} | ${n0(rate.median)} | ${n0(e.ddtrace.median)} | ${f(ratio.median)} | ${ratio.median >= RATE_TARGET ? "yes" : "no"} | ` +
+          `${f(cpu.median)} | ${f(e.cpu.ddtrace.median)} | ${f(cpuRatio)} | ${cpuRatio <= CPU_TARGET ? "yes" : "no"} | ${f(main?.median)} | ${f(e.main?.ddtrace.median)} | ` +
+          `${f(agent.median)} | ${f(e.cpu.ddtraceAgent.median)} |`);
+      }
+    }
+  }
+  L.push("");
+  L.push(`Sender CPU is every thread of the sending process (for ours: the main thread plus the send thread, which on the ` +
+    `batch path decodes the batch and builds the spans, and on both paths encodes the msgpack, sends it and frees the spans); ` +
+    `"main thread in send" is the time inside the synchronous part of each send call (dd-trace-js: encode, makePayload and ` +
+    `http.request); agent CPU is the agent process's. This machine has ` +
+    `${any.runtime.cpus} CPUs, shared by the sender and the agent, so end to end throughput follows total CPU per span.`);
+  L.push("");
+  return L;
 }
 
 /** The summary table, for RESULTS.md and the README: a row per runtime and send path. */
@@ -181,36 +219,13 @@ function markdown(all, minutes) {
     }
   }
   L.push("");
-  L.push("## End to end: spans per second from send to decoded at a local agent");
-  L.push("");
-  L.push("The agent (bench/agent.mjs) runs in its own Node process and decodes every payload in full before it answers; " +
-    "`IN_FLIGHT` = 4 sends at a time; dd-trace-js's encoder + `node:http` (PUT /v0.4/traces, keep-alive) on the same runtime.");
-  L.push("");
-  L.push("| runtime | set | path | @dd-ffi/trace spans/s | dd-trace-js + node:http spans/s | ratio | ≥ 1.2 | sender CPU µs/span: ours | dd-trace-js | ratio | ≤ 0.8 | main thread µs/span in send: ours | dd-trace-js | agent CPU µs/span: ours | dd-trace-js |");
-  L.push("|---|---|---|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|---:|---:|---:|");
-  for (const [rt, r] of Object.entries(all)) {
-    for (const set of SETS) {
-      const e = r.e2e?.[set];
-      if (!e) continue;
-      for (const [path, rate, ratio, cpu, main, agent] of [
-        ["batch", e.ours, e.ratio, e.cpu.ours, e.main?.ours, e.cpu.oursAgent],
-        ["per-field", e.fields, e.fieldsRatio, e.cpu.fields, e.main?.fields, e.cpu.fieldsAgent],
-      ]) {
-        if (!rate) continue;
-        const cpuRatio = cpu.median / e.cpu.ddtrace.median;
-        L.push(`| ${RT_TEXT[rt]} | ${set} | ${path} | ${n0(rate.median)} | ${n0(e.ddtrace.median)} | ${f(ratio.median)} | ${ratio.median >= RATE_TARGET ? "yes" : "no"} | ` +
-          `${f(cpu.median)} | ${f(e.cpu.ddtrace.median)} | ${f(cpuRatio)} | ${cpuRatio <= CPU_TARGET ? "yes" : "no"} | ${f(main?.median)} | ${f(e.main?.ddtrace.median)} | ` +
-          `${f(agent.median)} | ${f(e.cpu.ddtraceAgent.median)} |`);
-      }
-    }
-  }
-  L.push("");
-  L.push(`Sender CPU is every thread of the sending process (for ours: the main thread plus the send thread, which on the ` +
-    `batch path decodes the batch and builds the spans, and on both paths encodes the msgpack, sends it and frees the spans); ` +
-    `"main thread in send" is the time inside the synchronous part of each send call (dd-trace-js: encode, makePayload and ` +
-    `http.request); agent CPU is the agent process's. This machine has ` +
-    `${any.runtime.cpus} CPUs, shared by the sender and the agent, so end to end throughput follows total CPU per span.`);
-  L.push("");
+  L.push(...e2eTables(all, "e2e", "End to end: spans per second from send to checked at a local agent",
+    "The agent (bench/agent.mjs `--decode walk`) runs in its own Node process and walks every msgpack item of each payload " +
+      "(types, lengths, every span a map with a string `name`) before it answers, without building objects: about what the " +
+      "Datadog agent's Go decoder costs, so that the agent is not what limits either sender. "));
+  L.push(...e2eTables(all, "e2eFull", "End to end against an agent that decodes into objects",
+    "The same, but the agent (`--decode full`) decodes each payload into objects with @msgpack/msgpack, about 10 µs of its " +
+      "CPU per span: on 2 CPUs it is then the bottleneck of both senders, and spans/s measure the agent. "));
   L.push("## Memory: 1,000,000 spans in chunks of 100");
   L.push("");
   L.push("Each variant in a fresh process: sends of 10 trace chunks × 100 spans, 4 in flight at a time, a new `TraceExporter` " +
@@ -311,7 +326,8 @@ function chart(all) {
 // ---- main --------------------------------------------------------------------------
 
 const started = Date.now();
-const agent = await startAgent();
+const agent = await startAgent("walk");
+const fullAgent = await startAgent("full");
 const dir = mkdtempSync(join(tmpdir(), "ddffi-bench-"));
 const results = {};
 const commands = runtimeCommands();
@@ -323,12 +339,14 @@ try {
     const code = await run(cmd, [...pre, join(root, "bench", "main.ts"), "--json", out, "--reps", reps, ...forward], {
       ...process.env,
       BENCH_AGENT_URL: agent.url,
+      BENCH_AGENT_FULL_URL: fullAgent.url,
     });
     if (code !== 0) throw new Error(`bench/main.ts failed on ${rt} (exit ${code})`);
     results[rt] = JSON.parse(readFileSync(out, "utf8"));
   }
 } finally {
   agent.stop();
+  fullAgent.stop();
 }
 const minutes = (Date.now() - started) / 60000;
 console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
