@@ -907,62 +907,83 @@ static void encode_events(ddffi_buf *b, const ddog_TracerSpan *span) {
   }
 }
 
+/* The most bytes encode_span writes for a span, links and events aside
+ * (written after, through the checked writers): each string or number at
+ * most DDFFI_MP_HEAD bytes of header, the field names below SPAN_NAMES. */
+#define SPAN_NAMES 112
+static size_t span_bound(const ddog_TracerSpan *span) {
+  size_t n = SPAN_NAMES + 16 * DDFFI_MP_HEAD + span->service.len + span->name.len + span->resource.len + span->type.len;
+  for (size_t i = 0; i < span->meta.len; i++)
+    n += 2 * DDFFI_MP_HEAD + span->meta.items[i].key.len + span->meta.items[i].value.len;
+  n += span->metrics.len * 2 * DDFFI_MP_HEAD;
+  for (size_t i = 0; i < span->metrics.len; i++) n += span->metrics.items[i].key.len;
+  for (size_t i = 0; i < span->meta_struct.len; i++)
+    n += 2 * DDFFI_MP_HEAD + span->meta_struct.items[i].key.len + span->meta_struct.items[i].value.len;
+  return n;
+}
+
+static uint8_t *mpw_s(uint8_t *p, const ddffi_str *s) { return ddffi_mpw_str(p, s->data, s->len); }
+
 static void encode_span(ddffi_buf *b, const ddog_TracerSpan *span) {
+  ddffi_buf_reserve(b, span_bound(span));
+  if (b->failed) return;
+  uint8_t *p = b->data + b->len;
   uint32_t n = 7 + (span->type.len != 0) + (span->parent_id != 0) + (span->error != 0) + (span->meta.len != 0) +
                (span->metrics.len != 0) + (span->meta_struct.len != 0) + (span->n_links != 0) +
                (span->n_events != 0);
-  ddffi_mp_map(b, n);
-  ddffi_mp_cstr(b, "service");
-  mp_s(b, &span->service);
-  ddffi_mp_cstr(b, "name");
-  mp_s(b, &span->name);
-  ddffi_mp_cstr(b, "resource");
-  mp_s(b, &span->resource);
-  ddffi_mp_cstr(b, "trace_id");
-  ddffi_mp_u64(b, span->trace_id_low); /* the low 64 bits only */
-  ddffi_mp_cstr(b, "span_id");
-  ddffi_mp_u64(b, span->span_id);
+  p = ddffi_mpw_map(p, n);
+  p = DDFFI_MPW_LIT(p, "\xa7service");
+  p = mpw_s(p, &span->service);
+  p = DDFFI_MPW_LIT(p, "\xa4name");
+  p = mpw_s(p, &span->name);
+  p = DDFFI_MPW_LIT(p, "\xa8resource");
+  p = mpw_s(p, &span->resource);
+  p = DDFFI_MPW_LIT(p, "\xa8trace_id");
+  p = ddffi_mpw_be64(p, 0xcf, span->trace_id_low); /* the low 64 bits only */
+  p = DDFFI_MPW_LIT(p, "\xa7span_id");
+  p = ddffi_mpw_be64(p, 0xcf, span->span_id);
   if (span->parent_id) {
-    ddffi_mp_cstr(b, "parent_id");
-    ddffi_mp_u64(b, span->parent_id);
+    p = DDFFI_MPW_LIT(p, "\xa9parent_id");
+    p = ddffi_mpw_be64(p, 0xcf, span->parent_id);
   }
-  ddffi_mp_cstr(b, "start");
-  ddffi_mp_i64(b, span->start);
-  ddffi_mp_cstr(b, "duration");
-  ddffi_mp_sint(b, span->duration);
+  p = DDFFI_MPW_LIT(p, "\xa5start");
+  p = ddffi_mpw_be64(p, 0xd3, (uint64_t)span->start);
+  p = DDFFI_MPW_LIT(p, "\xa8" "duration");
+  p = ddffi_mpw_sint(p, span->duration);
   if (span->error) {
-    ddffi_mp_cstr(b, "error");
-    ddffi_mp_sint(b, span->error);
+    p = DDFFI_MPW_LIT(p, "\xa5" "error");
+    p = ddffi_mpw_sint(p, span->error);
   }
   /* Maps go out newest-first: see ddffi_str_map in span.h. */
   if (span->meta.len) {
-    ddffi_mp_cstr(b, "meta");
-    ddffi_mp_map(b, (uint32_t)span->meta.len);
+    p = DDFFI_MPW_LIT(p, "\xa4meta");
+    p = ddffi_mpw_map(p, (uint32_t)span->meta.len);
     for (size_t i = span->meta.len; i-- > 0;) {
-      mp_s(b, &span->meta.items[i].key);
-      mp_s(b, &span->meta.items[i].value);
+      p = mpw_s(p, &span->meta.items[i].key);
+      p = mpw_s(p, &span->meta.items[i].value);
     }
   }
   if (span->metrics.len) {
-    ddffi_mp_cstr(b, "metrics");
-    ddffi_mp_map(b, (uint32_t)span->metrics.len);
+    p = DDFFI_MPW_LIT(p, "\xa7metrics");
+    p = ddffi_mpw_map(p, (uint32_t)span->metrics.len);
     for (size_t i = span->metrics.len; i-- > 0;) {
-      mp_s(b, &span->metrics.items[i].key);
-      ddffi_mp_f64(b, span->metrics.items[i].value);
+      p = mpw_s(p, &span->metrics.items[i].key);
+      p = ddffi_mpw_f64(p, span->metrics.items[i].value);
     }
   }
   if (span->type.len) {
-    ddffi_mp_cstr(b, "type");
-    mp_s(b, &span->type);
+    p = DDFFI_MPW_LIT(p, "\xa4type");
+    p = mpw_s(p, &span->type);
   }
   if (span->meta_struct.len) {
-    ddffi_mp_cstr(b, "meta_struct");
-    ddffi_mp_map(b, (uint32_t)span->meta_struct.len);
+    p = DDFFI_MPW_LIT(p, "\xabmeta_struct");
+    p = ddffi_mpw_map(p, (uint32_t)span->meta_struct.len);
     for (size_t i = span->meta_struct.len; i-- > 0;) {
-      mp_s(b, &span->meta_struct.items[i].key);
-      ddffi_mp_bin(b, span->meta_struct.items[i].value.data, span->meta_struct.items[i].value.len);
+      p = mpw_s(p, &span->meta_struct.items[i].key);
+      p = ddffi_mpw_bin(p, span->meta_struct.items[i].value.data, span->meta_struct.items[i].value.len);
     }
   }
+  b->len = (size_t)(p - b->data);
   if (span->n_links) encode_links(b, span);
   if (span->n_events) encode_events(b, span);
 }
