@@ -37,7 +37,8 @@ static bool grow(void *arrp, size_t *cap, size_t need, size_t elem_size) {
 }
 
 static bool str_is(const ddffi_str *s, const void *p, size_t n) {
-  return s->len == n && (n == 0 || memcmp(s->data, p, n) == 0);
+  /* The same pointer: a borrowed key from the batch's string table. */
+  return s->len == n && (n == 0 || s->data == p || memcmp(s->data, p, n) == 0);
 }
 
 
@@ -212,8 +213,9 @@ static void index_build(ddffi_arena *a, ddffi_key_index *ix, const void *items, 
 /* The position of `key` among `len` entries, or -1. Builds the index once
  * the entries are many enough; with an index, *h is the key's hash (what
  * index_added and map_moved need), else 0 (a small map hashes nothing). */
-static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items, size_t esz, size_t len,
-                          const void *key, size_t n, uint32_t *h) {
+static inline __attribute__((always_inline)) ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix,
+                                                                 const void *items, size_t esz, size_t len,
+                                                                 const void *key, size_t n, uint32_t *h) {
   if (!ix->slots && len - ix->holes >= DDFFI_INDEX_MIN) index_build(a, ix, items, esz, len);
   *h = 0;
   if (ix->slots) {
@@ -229,8 +231,12 @@ static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items
 /* Indexes the entry just put at position len - 1, a new key (hash `h`);
  * the index doubles when half full (its slots carry their hashes: no key
  * is looked at again). */
-static void index_added(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
-  if (!ix->slots) return;
+static void index_grow_put(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h);
+static inline void index_added(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
+  if (ix->slots) index_grow_put(a, ix, len, h);
+}
+
+static void index_grow_put(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
   size_t keys = len - ix->holes;
   if (keys * 2 > ix->cap) {
     ddffi_key_index grown = {.holes = ix->holes};
@@ -306,34 +312,53 @@ static bool replace_value(ddffi_arena *a, ddffi_str *dst, const void *value, siz
  * order of last writes. The encoders read these arrays backwards to match.
  * O(1) on average (the key index; a rewrite leaves a hole, see span.h).
  * On failure (out of memory) the map is unchanged. */
+/* A key or value: borrowed (the pointer kept) or copied into the arena. */
+static bool put_str(ddffi_arena *a, ddffi_str *dst, const void *p, size_t n, bool borrowed) {
+  if (!borrowed) return arena_str(a, dst, p, n);
+  *dst = (ddffi_str){n ? (char *)(uintptr_t)p : NULL, n};
+  return true;
+}
+
+/* A new value for an entry: rewritten in the old value's bytes when the map
+ * holds only copies and it fits, else borrowed or copied anew. */
+static bool set_value(ddffi_arena *a, ddffi_str_map *m, ddffi_str *dst, const void *value, size_t value_len,
+                      bool borrowed) {
+  if (borrowed || m->borrows) return put_str(a, dst, value, value_len, borrowed);
+  return replace_value(a, dst, value, value_len);
+}
+
 static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, const void *key, size_t key_len,
-                        const void *value, size_t value_len) {
+                        const void *value, size_t value_len, bool borrowed) {
   if (m->len >= UINT32_MAX - 1) return false;
   uint32_t h;
   ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
   ddffi_str_entry e;
   if (i >= 0 && (size_t)i == m->len - 1) { /* already the last write: in place */
     e = m->items[i];
-    if (!replace_value(a, &e.value, value, value_len)) return false;
+    if (!set_value(a, m, &e.value, value, value_len, borrowed)) return false;
     m->items[i] = e;
+    m->borrows |= borrowed;
     return true;
   }
   if (!arena_grow(a, &m->items, m->len, &m->cap, first_cap, sizeof *m->items, _Alignof(ddffi_str_entry)))
     return false;
   if (i < 0) {
-    if (!arena_str(a, &e.key, key, key_len) || !arena_str(a, &e.value, value, value_len)) return false;
+    if (!put_str(a, &e.key, key, key_len, borrowed) || !put_str(a, &e.value, value, value_len, borrowed)) return false;
     m->items[m->len++] = e;
+    m->borrows |= borrowed;
     index_added(a, &m->index, m->len, h);
     return true;
   }
   e = m->items[i]; /* keeps its key */
-  if (!replace_value(a, &e.value, value, value_len)) return false;
+  if (!set_value(a, m, &e.value, value, value_len, borrowed)) return false;
   m->items[m->len++] = e;
+  m->borrows |= borrowed;
   map_moved(a, &m->index, m->items, sizeof *m->items, &m->len, (size_t)i, h);
   return true;
 }
 
-static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value) {
+static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value,
+                        bool borrowed) {
   if (m->len >= UINT32_MAX - 1) return false;
   uint32_t h;
   ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
@@ -345,7 +370,7 @@ static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_
     return false;
   if (i < 0) {
     ddffi_f64_entry e = {.value = value};
-    if (!arena_str(a, &e.key, key, key_len)) return false;
+    if (!put_str(a, &e.key, key, key_len, borrowed)) return false;
     m->items[m->len++] = e;
     index_added(a, &m->index, m->len, h);
     return true;
@@ -393,8 +418,8 @@ void ddffi_span_destroy(ddog_TracerSpan *span) {
 
 /* ---- spans -------------------------------------------------------------- */
 
-DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out_handle,
-                                                           const ddog_TracerSpanFields *fields) {
+static ddog_TraceExporterError *span_new(ddog_TracerSpan **out_handle, const ddog_TracerSpanFields *fields,
+                                         bool borrowed) {
   if (!fields || !out_handle) return invalid_argument();
   ddog_TracerSpan *span = malloc(sizeof *span + SPAN_FIRST_BLOCK);
   if (!span) return out_of_memory();
@@ -403,8 +428,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out
   const ddog_CharSlice *src[] = {&fields->service, &fields->name, &fields->resource, &fields->span_type};
   ddffi_str *dst[] = {&span->service, &span->name, &span->resource, &span->type};
   for (size_t i = 0; i < 4; i++) {
-    ddog_TraceExporterError *err = check_str(*src[i]);
-    if (!err && !arena_str(&span->arena, dst[i], src[i]->ptr, src[i]->len)) err = out_of_memory();
+    ddog_TraceExporterError *err = borrowed ? NULL : check_str(*src[i]);
+    if (!err && !put_str(&span->arena, dst[i], src[i]->ptr, src[i]->len, borrowed)) err = out_of_memory();
     if (err) {
       ddffi_span_destroy(span);
       return err;
@@ -422,6 +447,16 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out
   return NULL;
 }
 
+DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out_handle,
+                                                           const ddog_TracerSpanFields *fields) {
+  return span_new(out_handle, fields, false);
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_new_borrowed(ddog_TracerSpan **out_handle,
+                                                              const ddog_TracerSpanFields *fields) {
+  return span_new(out_handle, fields, true);
+}
+
 DDFFI_EXPORT void ddog_tracer_span_free(ddog_TracerSpan *handle) {
   if (!handle) return;
   ddffi_span_destroy(handle);
@@ -433,7 +468,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta(ddog_TracerSpan 
   if (!handle) return invalid_argument();
   ddog_TraceExporterError *err;
   if ((err = check_str(key)) || (err = check_str(value))) return err;
-  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len)
+  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len, false)
              ? NULL
              : out_of_memory();
 }
@@ -443,7 +478,21 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_metric(ddog_TracerSpa
   if (!handle) return invalid_argument();
   ddog_TraceExporterError *err = check_str(key);
   if (err) return err;
-  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value) ? NULL : out_of_memory();
+  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, false) ? NULL : out_of_memory();
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+                                                                   ddog_CharSlice value) {
+  if (!handle) return invalid_argument();
+  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len, true)
+             ? NULL
+             : out_of_memory();
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+                                                                     double value) {
+  if (!handle) return invalid_argument();
+  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, true) ? NULL : out_of_memory();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
@@ -454,7 +503,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog
   if (err) return err;
   /* The blob is opaque: not checked to be msgpack. */
   if (!ddffi_slice_ok(value.ptr, value.len, 1, 1)) return invalid_argument();
-  return str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, value.ptr, value.len)
+  return str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, value.ptr, value.len, false)
              ? NULL
              : out_of_memory();
 }
@@ -469,7 +518,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct(ddog_Trac
     ddffi_buf_free(&buf);
     return err; /* the span is unchanged */
   }
-  bool ok = str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, buf.data, buf.len);
+  bool ok = str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, buf.data, buf.len, false);
   ddffi_buf_free(&buf);
   return ok ? NULL : out_of_memory();
 }

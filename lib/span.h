@@ -49,6 +49,7 @@ typedef struct ddffi_str_map {
   ddffi_str_entry *items;
   size_t len, cap;
   ddffi_key_index index;
+  bool borrows; /* some value may be borrowed (ddffi_span_set_meta_borrowed): never rewritten in place */
 } ddffi_str_map;
 
 typedef struct ddffi_f64_map {
@@ -139,6 +140,11 @@ struct ddog_TracerTraceChunks {
   ddffi_chunk *chunks;
   size_t len, cap;
 };
+
+/* Borrowed strings: the batch decoder's (lib/batch.c) entries, declared in
+ * internal.h. A span's strings are copies into its arena, except these,
+ * which keep the caller's pointers: a ddffi_str may point outside the
+ * span's memory, and is then never written to. */
 
 /* Squeezes the holes out of a span's meta, metrics and meta_struct (see
  * ddffi_str_map); run on every span that goes into a chunks object. */
