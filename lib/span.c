@@ -345,6 +345,7 @@ static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, cons
   if (i < 0) {
     if (!put_str(a, &e.key, key, key_len, borrowed) || !put_str(a, &e.value, value, value_len, borrowed)) return false;
     m->items[m->len++] = e;
+    m->seen |= ddffi_key_bit(key, key_len);
     m->borrows |= borrowed;
     index_added(a, &m->index, m->len, h);
     return true;
@@ -372,6 +373,7 @@ static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_
     ddffi_f64_entry e = {.value = value};
     if (!put_str(a, &e.key, key, key_len, borrowed)) return false;
     m->items[m->len++] = e;
+    m->seen |= ddffi_key_bit(key, key_len);
     index_added(a, &m->index, m->len, h);
     return true;
   }
@@ -435,6 +437,15 @@ static ddog_TraceExporterError *span_new(ddog_TracerSpan **out_handle, const ddo
       return err;
     }
   }
+  if (borrowed) {
+    /* The batch decoder's spans mostly have meta and metrics: room for
+     * them now, in the first block, spares their first insertions the
+     * slow path. (Out of memory here is no error: the arrays grow later.) */
+    (void)arena_grow(&span->arena, &span->meta.items, 0, &span->meta.cap, META_CAP, sizeof *span->meta.items,
+                     _Alignof(ddffi_str_entry));
+    (void)arena_grow(&span->arena, &span->metrics.items, 0, &span->metrics.cap, METRICS_CAP,
+                     sizeof *span->metrics.items, _Alignof(ddffi_f64_entry));
+  }
   span->trace_id_low = fields->trace_id_low;
   span->trace_id_high = fields->trace_id_high;
   span->span_id = fields->span_id;
@@ -481,9 +492,32 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_metric(ddog_TracerSpa
   return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, false) ? NULL : out_of_memory();
 }
 
+/* True when a small map (no index yet, room for one more entry) surely
+ * lacks `key`: its bit is clear, or a search finds nothing. Then the key
+ * can be appended as is: what str_map_set / f64_map_set would do. */
+static inline __attribute__((always_inline)) bool small_map_new_key(const void *items, size_t esz, size_t len,
+                                                                    size_t cap, const ddffi_key_index *ix,
+                                                                    uint64_t seen, const void *key, size_t n,
+                                                                    uint64_t bit) {
+  if (ix->slots || len >= cap || len + 1 >= DDFFI_INDEX_MIN) return false;
+  if (!(seen & bit)) return true;
+  for (size_t i = 0; i < len; i++)
+    if (str_is(key_at(items, esz, i), key, n)) return false;
+  return true;
+}
+
 DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                    ddog_CharSlice value) {
   if (!handle) return invalid_argument();
+  ddffi_str_map *m = &handle->meta;
+  uint64_t bit = ddffi_key_bit(key.ptr, key.len);
+  if (small_map_new_key(m->items, sizeof *m->items, m->len, m->cap, &m->index, m->seen, key.ptr, key.len, bit)) {
+    m->items[m->len++] = (ddffi_str_entry){{key.len ? (char *)(uintptr_t)key.ptr : NULL, key.len},
+                                           {value.len ? (char *)(uintptr_t)value.ptr : NULL, value.len}};
+    m->seen |= bit;
+    m->borrows = true;
+    return NULL;
+  }
   return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len, true)
              ? NULL
              : out_of_memory();
@@ -492,6 +526,13 @@ DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSp
 DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                      double value) {
   if (!handle) return invalid_argument();
+  ddffi_f64_map *m = &handle->metrics;
+  uint64_t bit = ddffi_key_bit(key.ptr, key.len);
+  if (small_map_new_key(m->items, sizeof *m->items, m->len, m->cap, &m->index, m->seen, key.ptr, key.len, bit)) {
+    m->items[m->len++] = (ddffi_f64_entry){{key.len ? (char *)(uintptr_t)key.ptr : NULL, key.len}, value};
+    m->seen |= bit;
+    return NULL;
+  }
   return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, true) ? NULL : out_of_memory();
 }
 
