@@ -42,13 +42,23 @@ void ddffi_mp_bin(ddffi_buf *b, const void *p, size_t n);
 /* A marker followed by v's low 8 bytes, big-endian (0xcb, 0xcf, 0xd3). */
 static inline uint8_t *ddffi_mpw_be64(uint8_t *p, uint8_t marker, uint64_t v) {
   p[0] = marker;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+  memcpy(p + 1, &v, 8);
+#else
   for (int i = 0; i < 8; i++) p[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+#endif
   return p + 9;
 }
 
 static inline uint8_t *ddffi_mpw_be32(uint8_t *p, uint8_t marker, uint32_t v) {
   p[0] = marker;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap32(v);
+  memcpy(p + 1, &v, 4);
+#else
   for (int i = 0; i < 4; i++) p[1 + i] = (uint8_t)(v >> (24 - 8 * i));
+#endif
   return p + 5;
 }
 
