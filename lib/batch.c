@@ -19,6 +19,7 @@
 
 #include "batch-format.h"
 #include "data-pipeline.h"
+#include "internal.h" /* only the declarations of our own entries (DDFFI_BATCH_OWN_API) */
 
 #define DDFFI_BATCH_EXPORT __attribute__((visibility("default")))
 
@@ -48,9 +49,20 @@
   X(ddog_tracer_trace_chunks_push_span)         \
   X(ddog_trace_exporter_send_trace_chunks)
 
+/* Our own library's entries for strings the decoder knows valid (see
+ * internal.h): optional, resolved when all are there (the bundled library),
+ * else every string goes through the public functions (a real libdatadog). */
+#define DDFFI_BATCH_OWN_API(X)      \
+  X(ddffi_span_new_borrowed)        \
+  X(ddffi_span_set_meta_borrowed)   \
+  X(ddffi_span_set_metric_borrowed) \
+  X(ddffi_utf8_check)
+
 #define DDFFI_BATCH_FIELD(name) __typeof__(name) *name;
 static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
+static struct { DDFFI_BATCH_OWN_API(DDFFI_BATCH_FIELD) } own;
 static volatile int bound;
+static bool own_bound; /* written before `bound` is released */
 
 /* Resolves the public functions from the library file at `path` (already
  * loaded by the runtime: dlopen returns the same handle); an empty path
@@ -67,17 +79,43 @@ DDFFI_BATCH_EXPORT int32_t ddffi_batch_bind(ddog_CharSlice path) {
   *(void **)&api.name = dlsym(lib, #name);                 \
   if (!api.name) missing++;
   DDFFI_BATCH_API(DDFFI_BATCH_RESOLVE)
+  int32_t own_missing = 0;
+#define DDFFI_BATCH_RESOLVE_OWN(name)                      \
+  *(void **)&own.name = dlsym(lib, #name);                 \
+  if (!own.name) own_missing++;
+  DDFFI_BATCH_OWN_API(DDFFI_BATCH_RESOLVE_OWN)
+  own_bound = own_missing == 0;
   __atomic_store_n(&bound, missing == 0, __ATOMIC_RELEASE);
   return missing;
 }
 
 /* ---- reading --------------------------------------------------------------- */
 
+/* A string read from the batch; `ok`: valid UTF-8, checked once (for a
+ * table entry, when it is defined), and our own entries are bound: it may
+ * go to them, borrowed. */
+typedef struct {
+  const char *ptr;
+  uint32_t len;
+  bool ok;
+} bstr;
+
+/* Where utf16 strings are transcoded to: blocks that live until
+ * ddffi_batch_text_free (after the spans that borrow from them). */
+struct ddffi_batch_text {
+  struct ddffi_batch_text *next; /* the block's bytes follow */
+};
+#define TEXT_BLOCK_MIN 4096
+#define TEXT_BLOCK_MAX (1u << 20)
+
 typedef struct {
   const uint8_t *p, *end;
   bool bad;                  /* a read went past the end, or a value was out of range */
-  ddog_CharSlice *strings;   /* the string table */
+  bstr *strings;             /* the string table */
   uint32_t string_cap, string_count;
+  ddffi_batch_text *text;    /* blocks, newest first */
+  char *text_pos, *text_end; /* the free part of the newest */
+  size_t text_next;          /* size of the next block */
 } reader;
 
 static const uint8_t *take(reader *r, size_t n) {
@@ -133,8 +171,76 @@ static uint32_t rd_count(reader *r, size_t min_size) {
   return r->bad ? 0 : n;
 }
 
-static ddog_CharSlice rd_str(reader *r) {
-  ddog_CharSlice s = {"", 0};
+/* Room for n bytes of transcoded text, or NULL when out of memory. */
+static char *text_room(reader *r, size_t n) {
+  if ((size_t)(r->text_end - r->text_pos) >= n) return r->text_pos;
+  size_t size = r->text_next > n ? r->text_next : n;
+  if (size > SIZE_MAX - sizeof(ddffi_batch_text)) return NULL;
+  ddffi_batch_text *b = malloc(sizeof *b + size);
+  if (!b) return NULL;
+  b->next = r->text;
+  r->text = b;
+  r->text_pos = (char *)(b + 1);
+  r->text_end = r->text_pos + size;
+  if (r->text_next < TEXT_BLOCK_MAX) r->text_next *= 2;
+  return r->text_pos;
+}
+
+void ddffi_batch_text_free(ddffi_batch_text *text) {
+  while (text) {
+    ddffi_batch_text *next = text->next;
+    free(text);
+    text = next;
+  }
+}
+
+/* `units` UTF-16 code units (little-endian) transcoded to UTF-8, as JS
+ * TextEncoder does: a lone surrogate becomes U+FFFD. */
+static bstr rd_utf16(reader *r, uint32_t units) {
+  bstr s = {"", 0, own_bound};
+  const uint8_t *p = take(r, ((size_t)units * 2 + 3) & ~(size_t)3);
+  if (!p || units == 0) return s;
+  /* At most 3 bytes per unit: a pair (2 units) is 4, anything else 1 to 3. */
+  char *d = text_room(r, (size_t)units * 3);
+  if (!d) {
+    r->bad = true;
+    return s;
+  }
+  size_t o = 0;
+  for (uint32_t i = 0; i < units; i++) {
+    uint32_t c = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+    if (c < 0x80) {
+      d[o++] = (char)c;
+    } else if (c < 0x800) {
+      d[o++] = (char)(0xc0 | c >> 6);
+      d[o++] = (char)(0x80 | (c & 0x3f));
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        uint32_t c2 = i + 1 < units ? ((uint32_t)p[2 * i + 2] | (uint32_t)p[2 * i + 3] << 8) : 0;
+        if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
+          i++;
+          d[o++] = (char)(0xf0 | c >> 18);
+          d[o++] = (char)(0x80 | ((c >> 12) & 0x3f));
+          d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
+          d[o++] = (char)(0x80 | (c & 0x3f));
+          continue;
+        }
+        c = 0xfffd;
+      }
+      d[o++] = (char)(0xe0 | c >> 12);
+      d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
+      d[o++] = (char)(0x80 | (c & 0x3f));
+    }
+  }
+  r->text_pos = d + o;
+  s.ptr = d;
+  s.len = (uint32_t)o; /* at most 3 * (2^30 - 1) */
+  return s;
+}
+
+static bstr rd_str_slow(reader *r) {
+  bstr s = {"", 0, own_bound};
   uint32_t w = rd_u32(r);
   if (r->bad) return s;
   uint32_t tag = w & ((1u << DDFFI_BATCH_STRING_TAG_BITS) - 1), n = w >> DDFFI_BATCH_STRING_TAG_BITS;
@@ -145,22 +251,42 @@ static ddog_CharSlice rd_str(reader *r) {
     }
     return r->strings[n];
   }
-  if (tag != DDFFI_BATCH_STR_DEFINE && tag != DDFFI_BATCH_STR_LITERAL) {
+  if (tag == DDFFI_BATCH_STR_UTF16) {
+    s = rd_utf16(r, n);
+  } else {
+    const uint8_t *p = take(r, padded(n));
+    if (!p) return s;
+    s.ptr = (const char *)p;
+    s.len = n;
+    s.ok = own_bound && own.ddffi_utf8_check(p, n);
+    if (tag == DDFFI_BATCH_STR_LITERAL) return s;
+  }
+  if (r->bad) return s;
+  if (r->string_count >= r->string_cap) {
     r->bad = true;
     return s;
   }
-  const uint8_t *p = take(r, padded(n));
-  if (!p) return s;
-  s.ptr = (const char *)p;
-  s.len = n;
-  if (tag == DDFFI_BATCH_STR_DEFINE) {
-    if (r->string_count >= r->string_cap) {
-      r->bad = true;
-      return s;
-    }
-    r->strings[r->string_count++] = s;
-  }
+  r->strings[r->string_count++] = s;
   return s;
+}
+
+/* A str; inline for its usual case, a ref. */
+static inline __attribute__((always_inline)) bstr rd_str(reader *r) {
+  if (!r->bad && (size_t)(r->end - r->p) >= 4) {
+    uint32_t w;
+    memcpy(&w, r->p, 4);
+    if ((w & ((1u << DDFFI_BATCH_STRING_TAG_BITS) - 1)) == DDFFI_BATCH_STR_REF &&
+        (w >> DDFFI_BATCH_STRING_TAG_BITS) < r->string_count) {
+      r->p += 4;
+      return r->strings[w >> DDFFI_BATCH_STRING_TAG_BITS];
+    }
+  }
+  return rd_str_slow(r);
+}
+
+static ddog_CharSlice cs(bstr s) {
+  ddog_CharSlice c = {s.ptr, s.len};
+  return c;
 }
 
 static ddog_ByteSlice rd_bytes(reader *r) {
@@ -180,7 +306,7 @@ static ddog_TraceExporterError *invalid(void) {
 }
 
 static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
-  ddog_CharSlice key = rd_str(r);
+  ddog_CharSlice key = cs(rd_str(r));
   uint32_t kind = rd_u32(r);
   if (r->bad) return NULL;
   if (kind == DDFFI_BATCH_META_STRUCT_BLOB) {
@@ -206,7 +332,7 @@ static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
       case DDOG_TRACER_VALUE_U64: t->u64_value = rd_u64(r); break;
       case DDOG_TRACER_VALUE_F64: t->f64_value = rd_f64(r); break;
       case DDOG_TRACER_VALUE_STRING: {
-        ddog_CharSlice s = rd_str(r);
+        ddog_CharSlice s = cs(rd_str(r));
         t->bytes.ptr = (const uint8_t *)s.ptr;
         t->bytes.len = s.len;
         break;
@@ -244,7 +370,7 @@ static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t
     l->span_id = at_u64(f, DDFFI_BATCH_LINK_SPAN_ID);
     l->flags = at_u32(f, DDFFI_BATCH_LINK_FLAGS);
     uint32_t n = at_u32(f, DDFFI_BATCH_LINK_ATTRIBUTE_COUNT);
-    l->tracestate = rd_str(r);
+    l->tracestate = cs(rd_str(r));
     if ((size_t)n > (size_t)(r->end - r->p) / 8) r->bad = true;
     if (r->bad) break;
     ddog_TracerSpanLinkAttribute *attrs = calloc(n ? n : 1, sizeof *attrs);
@@ -255,8 +381,8 @@ static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t
     l->attributes.ptr = attrs;
     l->attributes.len = n;
     for (uint32_t k = 0; k < n; k++) {
-      attrs[k].key = rd_str(r);
-      attrs[k].value = rd_str(r);
+      attrs[k].key = cs(rd_str(r));
+      attrs[k].value = cs(rd_str(r));
     }
   }
   if (!err && !r->bad) {
@@ -269,12 +395,12 @@ static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t
 }
 
 static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent *event) {
-  ddog_CharSlice key = rd_str(r);
+  ddog_CharSlice key = cs(rd_str(r));
   uint32_t kind = rd_u32(r);
   if (r->bad) return NULL;
   switch (kind) {
     case DDFFI_BATCH_ATTR_STRING: {
-      ddog_CharSlice v = rd_str(r);
+      ddog_CharSlice v = cs(rd_str(r));
       return r->bad ? NULL : api.ddog_tracer_span_event_set_string(event, key, v);
     }
     case DDFFI_BATCH_ATTR_BOOL: {
@@ -305,7 +431,7 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
   void *values = calloc(n ? n : 1, elem);
   if (!values) return invalid();
   for (uint32_t i = 0; i < n; i++) {
-    if (kind == DDFFI_BATCH_ATTR_STRING_ARRAY) ((ddog_CharSlice *)values)[i] = rd_str(r);
+    if (kind == DDFFI_BATCH_ATTR_STRING_ARRAY) ((ddog_CharSlice *)values)[i] = cs(rd_str(r));
     else if (kind == DDFFI_BATCH_ATTR_BOOL_ARRAY) ((bool *)values)[i] = rd_u32(r) != 0;
     else if (kind == DDFFI_BATCH_ATTR_INT_ARRAY) ((int64_t *)values)[i] = (int64_t)rd_u64(r);
     else ((double *)values)[i] = rd_f64(r);
@@ -333,7 +459,7 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
 static ddog_TraceExporterError *events(reader *r, ddog_TracerSpan *span, uint32_t count) {
   for (uint32_t j = 0; j < count && !r->bad; j++) {
     const uint8_t *f = take(r, DDFFI_BATCH_EVENT_SIZE);
-    ddog_CharSlice name = rd_str(r);
+    ddog_CharSlice name = cs(rd_str(r));
     if (r->bad) return NULL;
     uint32_t n = at_u32(f, DDFFI_BATCH_EVENT_ATTRIBUTE_COUNT);
     ddog_TracerSpanEvent *event = NULL;
@@ -355,11 +481,12 @@ static ddog_TraceExporterError *span(reader *r, ddog_TracerSpan **out) {
   const uint8_t *f = take(r, DDFFI_BATCH_SPAN_SIZE);
   ddog_TracerSpanFields fields;
   memset(&fields, 0, sizeof fields);
-  fields.service = rd_str(r);
-  fields.name = rd_str(r);
-  fields.resource = rd_str(r);
-  fields.span_type = rd_str(r);
+  bstr service = rd_str(r), name = rd_str(r), resource = rd_str(r), type = rd_str(r);
   if (r->bad) return NULL;
+  fields.service = cs(service);
+  fields.name = cs(name);
+  fields.resource = cs(resource);
+  fields.span_type = cs(type);
   fields.trace_id_low = at_u64(f, DDFFI_BATCH_SPAN_TRACE_ID_LOW);
   fields.trace_id_high = at_u64(f, DDFFI_BATCH_SPAN_TRACE_ID_HIGH);
   fields.span_id = at_u64(f, DDFFI_BATCH_SPAN_SPAN_ID);
@@ -368,18 +495,24 @@ static ddog_TraceExporterError *span(reader *r, ddog_TracerSpan **out) {
   fields.duration = (int64_t)at_u64(f, DDFFI_BATCH_SPAN_DURATION);
   fields.error = (int32_t)at_u32(f, DDFFI_BATCH_SPAN_ERROR);
   ddog_TracerSpan *s = NULL;
-  ddog_TraceExporterError *err = api.ddog_tracer_span_new(&s, &fields);
+  /* Strings known valid go borrowed to our own entries; any other to the
+   * public ones, which check them (and fail as they do). */
+  ddog_TraceExporterError *err = service.ok && name.ok && resource.ok && type.ok
+                                     ? own.ddffi_span_new_borrowed(&s, &fields)
+                                     : api.ddog_tracer_span_new(&s, &fields);
   if (err) return err;
   uint32_t n = at_u32(f, DDFFI_BATCH_SPAN_META_COUNT);
   for (uint32_t i = 0; i < n && !r->bad && !err; i++) {
-    ddog_CharSlice k = rd_str(r), v = rd_str(r);
-    if (!r->bad) err = api.ddog_tracer_span_set_meta(s, k, v);
+    bstr k = rd_str(r), v = rd_str(r);
+    if (r->bad) break;
+    err = k.ok && v.ok ? own.ddffi_span_set_meta_borrowed(s, cs(k), cs(v)) : api.ddog_tracer_span_set_meta(s, cs(k), cs(v));
   }
   n = at_u32(f, DDFFI_BATCH_SPAN_METRIC_COUNT);
   for (uint32_t i = 0; i < n && !r->bad && !err; i++) {
-    ddog_CharSlice k = rd_str(r);
+    bstr k = rd_str(r);
     double v = rd_f64(r);
-    if (!r->bad) err = api.ddog_tracer_span_set_metric(s, k, v);
+    if (r->bad) break;
+    err = k.ok ? own.ddffi_span_set_metric_borrowed(s, cs(k), v) : api.ddog_tracer_span_set_metric(s, cs(k), v);
   }
   n = at_u32(f, DDFFI_BATCH_SPAN_META_STRUCT_COUNT);
   for (uint32_t i = 0; i < n && !r->bad && !err; i++) err = meta_struct(r, s);
@@ -396,9 +529,14 @@ static ddog_TraceExporterError *span(reader *r, ddog_TracerSpan **out) {
 }
 
 /* Decodes `batch` into a new trace chunks handle (*out, owned by the caller
- * on success). Any failure frees everything and returns an error: the
- * library's, or InvalidArgument for a corrupt or truncated batch. */
-ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, ddog_TracerTraceChunks **out) {
+ * on success). Its spans may borrow the bytes of `batch` and of *text (the
+ * transcoded utf16 strings; NULL when none): free the chunks first, then
+ * *text with ddffi_batch_text_free, and the batch last. Any failure frees
+ * everything and returns an error: the library's, or InvalidArgument for a
+ * corrupt or truncated batch. */
+ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, ddog_TracerTraceChunks **out,
+                                           ddffi_batch_text **text) {
+  *text = NULL;
   if (!batch || len < DDFFI_BATCH_HEADER_SIZE) return invalid();
   uint32_t chunk_count = at_u32(batch, DDFFI_BATCH_HEADER_CHUNK_COUNT);
   uint32_t span_count = at_u32(batch, DDFFI_BATCH_HEADER_SPAN_COUNT);
@@ -411,8 +549,9 @@ ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, 
       chunk_count > body / 4 || span_count > body / DDFFI_BATCH_SPAN_SIZE || string_count > body / 4) {
     return invalid();
   }
-  reader r = {batch + DDFFI_BATCH_HEADER_SIZE, batch + len, false, NULL, string_count, 0};
-  r.strings = calloc(string_count ? string_count : 1, sizeof *r.strings);
+  reader r = {.p = batch + DDFFI_BATCH_HEADER_SIZE, .end = batch + len, .string_cap = string_count,
+              .text_next = TEXT_BLOCK_MIN};
+  r.strings = malloc((string_count ? string_count : 1) * sizeof *r.strings);
   if (!r.strings) return invalid();
   ddog_TracerTraceChunks *chunks = NULL;
   ddog_TraceExporterError *err = api.ddog_tracer_trace_chunks_new(chunk_count, &chunks);
@@ -432,9 +571,11 @@ ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, 
   free(r.strings);
   if (err || r.bad) {
     if (chunks) api.ddog_tracer_trace_chunks_free(chunks);
+    ddffi_batch_text_free(r.text);
     return err ? err : invalid();
   }
   *out = chunks;
+  *text = r.text;
   return NULL;
 }
 
@@ -448,7 +589,11 @@ DDFFI_BATCH_EXPORT ddog_TraceExporterError *ddffi_batch_send(const ddog_TraceExp
                                                              const ddog_TraceExporterCancelToken *cancel_token) {
   if (!__atomic_load_n(&bound, __ATOMIC_ACQUIRE)) return NULL; /* unreachable: the core binds first; *response_out stays NULL */
   ddog_TracerTraceChunks *chunks = NULL;
-  ddog_TraceExporterError *err = ddffi_batch_build(batch, len, &chunks);
+  ddffi_batch_text *text = NULL;
+  ddog_TraceExporterError *err = ddffi_batch_build(batch, len, &chunks, &text);
   if (err) return err;
-  return api.ddog_trace_exporter_send_trace_chunks(exporter, chunks, response_out, cancel_token);
+  /* The send consumes the chunks, also when it fails: then nothing borrows the text. */
+  err = api.ddog_trace_exporter_send_trace_chunks(exporter, chunks, response_out, cancel_token);
+  ddffi_batch_text_free(text);
+  return err;
 }

@@ -37,7 +37,8 @@ static bool grow(void *arrp, size_t *cap, size_t need, size_t elem_size) {
 }
 
 static bool str_is(const ddffi_str *s, const void *p, size_t n) {
-  return s->len == n && (n == 0 || memcmp(s->data, p, n) == 0);
+  /* The same pointer: a borrowed key from the batch's string table. */
+  return s->len == n && (n == 0 || s->data == p || memcmp(s->data, p, n) == 0);
 }
 
 
@@ -212,8 +213,9 @@ static void index_build(ddffi_arena *a, ddffi_key_index *ix, const void *items, 
 /* The position of `key` among `len` entries, or -1. Builds the index once
  * the entries are many enough; with an index, *h is the key's hash (what
  * index_added and map_moved need), else 0 (a small map hashes nothing). */
-static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items, size_t esz, size_t len,
-                          const void *key, size_t n, uint32_t *h) {
+static inline __attribute__((always_inline)) ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix,
+                                                                 const void *items, size_t esz, size_t len,
+                                                                 const void *key, size_t n, uint32_t *h) {
   if (!ix->slots && len - ix->holes >= DDFFI_INDEX_MIN) index_build(a, ix, items, esz, len);
   *h = 0;
   if (ix->slots) {
@@ -229,8 +231,12 @@ static ptrdiff_t key_find(ddffi_arena *a, ddffi_key_index *ix, const void *items
 /* Indexes the entry just put at position len - 1, a new key (hash `h`);
  * the index doubles when half full (its slots carry their hashes: no key
  * is looked at again). */
-static void index_added(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
-  if (!ix->slots) return;
+static void index_grow_put(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h);
+static inline void index_added(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
+  if (ix->slots) index_grow_put(a, ix, len, h);
+}
+
+static void index_grow_put(ddffi_arena *a, ddffi_key_index *ix, size_t len, uint32_t h) {
   size_t keys = len - ix->holes;
   if (keys * 2 > ix->cap) {
     ddffi_key_index grown = {.holes = ix->holes};
@@ -306,34 +312,54 @@ static bool replace_value(ddffi_arena *a, ddffi_str *dst, const void *value, siz
  * order of last writes. The encoders read these arrays backwards to match.
  * O(1) on average (the key index; a rewrite leaves a hole, see span.h).
  * On failure (out of memory) the map is unchanged. */
+/* A key or value: borrowed (the pointer kept) or copied into the arena. */
+static bool put_str(ddffi_arena *a, ddffi_str *dst, const void *p, size_t n, bool borrowed) {
+  if (!borrowed) return arena_str(a, dst, p, n);
+  *dst = (ddffi_str){n ? (char *)(uintptr_t)p : NULL, n};
+  return true;
+}
+
+/* A new value for an entry: rewritten in the old value's bytes when the map
+ * holds only copies and it fits, else borrowed or copied anew. */
+static bool set_value(ddffi_arena *a, ddffi_str_map *m, ddffi_str *dst, const void *value, size_t value_len,
+                      bool borrowed) {
+  if (borrowed || m->borrows) return put_str(a, dst, value, value_len, borrowed);
+  return replace_value(a, dst, value, value_len);
+}
+
 static bool str_map_set(ddffi_arena *a, ddffi_str_map *m, size_t first_cap, const void *key, size_t key_len,
-                        const void *value, size_t value_len) {
+                        const void *value, size_t value_len, bool borrowed) {
   if (m->len >= UINT32_MAX - 1) return false;
   uint32_t h;
   ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
   ddffi_str_entry e;
   if (i >= 0 && (size_t)i == m->len - 1) { /* already the last write: in place */
     e = m->items[i];
-    if (!replace_value(a, &e.value, value, value_len)) return false;
+    if (!set_value(a, m, &e.value, value, value_len, borrowed)) return false;
     m->items[i] = e;
+    m->borrows |= borrowed;
     return true;
   }
   if (!arena_grow(a, &m->items, m->len, &m->cap, first_cap, sizeof *m->items, _Alignof(ddffi_str_entry)))
     return false;
   if (i < 0) {
-    if (!arena_str(a, &e.key, key, key_len) || !arena_str(a, &e.value, value, value_len)) return false;
+    if (!put_str(a, &e.key, key, key_len, borrowed) || !put_str(a, &e.value, value, value_len, borrowed)) return false;
     m->items[m->len++] = e;
+    m->seen |= ddffi_key_bit(key, key_len);
+    m->borrows |= borrowed;
     index_added(a, &m->index, m->len, h);
     return true;
   }
   e = m->items[i]; /* keeps its key */
-  if (!replace_value(a, &e.value, value, value_len)) return false;
+  if (!set_value(a, m, &e.value, value, value_len, borrowed)) return false;
   m->items[m->len++] = e;
+  m->borrows |= borrowed;
   map_moved(a, &m->index, m->items, sizeof *m->items, &m->len, (size_t)i, h);
   return true;
 }
 
-static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value) {
+static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_t key_len, double value,
+                        bool borrowed) {
   if (m->len >= UINT32_MAX - 1) return false;
   uint32_t h;
   ptrdiff_t i = key_find(a, &m->index, m->items, sizeof *m->items, m->len, key, key_len, &h);
@@ -345,8 +371,9 @@ static bool f64_map_set(ddffi_arena *a, ddffi_f64_map *m, const void *key, size_
     return false;
   if (i < 0) {
     ddffi_f64_entry e = {.value = value};
-    if (!arena_str(a, &e.key, key, key_len)) return false;
+    if (!put_str(a, &e.key, key, key_len, borrowed)) return false;
     m->items[m->len++] = e;
+    m->seen |= ddffi_key_bit(key, key_len);
     index_added(a, &m->index, m->len, h);
     return true;
   }
@@ -393,8 +420,8 @@ void ddffi_span_destroy(ddog_TracerSpan *span) {
 
 /* ---- spans -------------------------------------------------------------- */
 
-DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out_handle,
-                                                           const ddog_TracerSpanFields *fields) {
+static ddog_TraceExporterError *span_new(ddog_TracerSpan **out_handle, const ddog_TracerSpanFields *fields,
+                                         bool borrowed) {
   if (!fields || !out_handle) return invalid_argument();
   ddog_TracerSpan *span = malloc(sizeof *span + SPAN_FIRST_BLOCK);
   if (!span) return out_of_memory();
@@ -403,12 +430,21 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out
   const ddog_CharSlice *src[] = {&fields->service, &fields->name, &fields->resource, &fields->span_type};
   ddffi_str *dst[] = {&span->service, &span->name, &span->resource, &span->type};
   for (size_t i = 0; i < 4; i++) {
-    ddog_TraceExporterError *err = check_str(*src[i]);
-    if (!err && !arena_str(&span->arena, dst[i], src[i]->ptr, src[i]->len)) err = out_of_memory();
+    ddog_TraceExporterError *err = borrowed ? NULL : check_str(*src[i]);
+    if (!err && !put_str(&span->arena, dst[i], src[i]->ptr, src[i]->len, borrowed)) err = out_of_memory();
     if (err) {
       ddffi_span_destroy(span);
       return err;
     }
+  }
+  if (borrowed) {
+    /* The batch decoder's spans mostly have meta and metrics: room for
+     * them now, in the first block, spares their first insertions the
+     * slow path. (Out of memory here is no error: the arrays grow later.) */
+    (void)arena_grow(&span->arena, &span->meta.items, 0, &span->meta.cap, META_CAP, sizeof *span->meta.items,
+                     _Alignof(ddffi_str_entry));
+    (void)arena_grow(&span->arena, &span->metrics.items, 0, &span->metrics.cap, METRICS_CAP,
+                     sizeof *span->metrics.items, _Alignof(ddffi_f64_entry));
   }
   span->trace_id_low = fields->trace_id_low;
   span->trace_id_high = fields->trace_id_high;
@@ -422,6 +458,16 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out
   return NULL;
 }
 
+DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out_handle,
+                                                           const ddog_TracerSpanFields *fields) {
+  return span_new(out_handle, fields, false);
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_new_borrowed(ddog_TracerSpan **out_handle,
+                                                              const ddog_TracerSpanFields *fields) {
+  return span_new(out_handle, fields, true);
+}
+
 DDFFI_EXPORT void ddog_tracer_span_free(ddog_TracerSpan *handle) {
   if (!handle) return;
   ddffi_span_destroy(handle);
@@ -433,7 +479,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta(ddog_TracerSpan 
   if (!handle) return invalid_argument();
   ddog_TraceExporterError *err;
   if ((err = check_str(key)) || (err = check_str(value))) return err;
-  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len)
+  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len, false)
              ? NULL
              : out_of_memory();
 }
@@ -443,7 +489,51 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_metric(ddog_TracerSpa
   if (!handle) return invalid_argument();
   ddog_TraceExporterError *err = check_str(key);
   if (err) return err;
-  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value) ? NULL : out_of_memory();
+  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, false) ? NULL : out_of_memory();
+}
+
+/* True when a small map (no index yet, room for one more entry) surely
+ * lacks `key`: its bit is clear, or a search finds nothing. Then the key
+ * can be appended as is: what str_map_set / f64_map_set would do. */
+static inline __attribute__((always_inline)) bool small_map_new_key(const void *items, size_t esz, size_t len,
+                                                                    size_t cap, const ddffi_key_index *ix,
+                                                                    uint64_t seen, const void *key, size_t n,
+                                                                    uint64_t bit) {
+  if (ix->slots || len >= cap || len + 1 >= DDFFI_INDEX_MIN) return false;
+  if (!(seen & bit)) return true;
+  for (size_t i = 0; i < len; i++)
+    if (str_is(key_at(items, esz, i), key, n)) return false;
+  return true;
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+                                                                   ddog_CharSlice value) {
+  if (!handle) return invalid_argument();
+  ddffi_str_map *m = &handle->meta;
+  uint64_t bit = ddffi_key_bit(key.ptr, key.len);
+  if (small_map_new_key(m->items, sizeof *m->items, m->len, m->cap, &m->index, m->seen, key.ptr, key.len, bit)) {
+    m->items[m->len++] = (ddffi_str_entry){{key.len ? (char *)(uintptr_t)key.ptr : NULL, key.len},
+                                           {value.len ? (char *)(uintptr_t)value.ptr : NULL, value.len}};
+    m->seen |= bit;
+    m->borrows = true;
+    return NULL;
+  }
+  return str_map_set(&handle->arena, &handle->meta, META_CAP, key.ptr, key.len, value.ptr, value.len, true)
+             ? NULL
+             : out_of_memory();
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+                                                                     double value) {
+  if (!handle) return invalid_argument();
+  ddffi_f64_map *m = &handle->metrics;
+  uint64_t bit = ddffi_key_bit(key.ptr, key.len);
+  if (small_map_new_key(m->items, sizeof *m->items, m->len, m->cap, &m->index, m->seen, key.ptr, key.len, bit)) {
+    m->items[m->len++] = (ddffi_f64_entry){{key.len ? (char *)(uintptr_t)key.ptr : NULL, key.len}, value};
+    m->seen |= bit;
+    return NULL;
+  }
+  return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, true) ? NULL : out_of_memory();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
@@ -454,7 +544,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog
   if (err) return err;
   /* The blob is opaque: not checked to be msgpack. */
   if (!ddffi_slice_ok(value.ptr, value.len, 1, 1)) return invalid_argument();
-  return str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, value.ptr, value.len)
+  return str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, value.ptr, value.len, false)
              ? NULL
              : out_of_memory();
 }
@@ -469,7 +559,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct(ddog_Trac
     ddffi_buf_free(&buf);
     return err; /* the span is unchanged */
   }
-  bool ok = str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, buf.data, buf.len);
+  bool ok = str_map_set(&handle->arena, &handle->meta_struct, META_STRUCT_CAP, key.ptr, key.len, buf.data, buf.len, false);
   ddffi_buf_free(&buf);
   return ok ? NULL : out_of_memory();
 }
@@ -907,62 +997,83 @@ static void encode_events(ddffi_buf *b, const ddog_TracerSpan *span) {
   }
 }
 
+/* The most bytes encode_span writes for a span, links and events aside
+ * (written after, through the checked writers): each string or number at
+ * most DDFFI_MP_HEAD bytes of header, the field names below SPAN_NAMES. */
+#define SPAN_NAMES 112
+static size_t span_bound(const ddog_TracerSpan *span) {
+  size_t n = SPAN_NAMES + 16 * DDFFI_MP_HEAD + span->service.len + span->name.len + span->resource.len + span->type.len;
+  for (size_t i = 0; i < span->meta.len; i++)
+    n += 2 * DDFFI_MP_HEAD + span->meta.items[i].key.len + span->meta.items[i].value.len;
+  n += span->metrics.len * 2 * DDFFI_MP_HEAD;
+  for (size_t i = 0; i < span->metrics.len; i++) n += span->metrics.items[i].key.len;
+  for (size_t i = 0; i < span->meta_struct.len; i++)
+    n += 2 * DDFFI_MP_HEAD + span->meta_struct.items[i].key.len + span->meta_struct.items[i].value.len;
+  return n;
+}
+
+static uint8_t *mpw_s(uint8_t *p, const ddffi_str *s) { return ddffi_mpw_str(p, s->data, s->len); }
+
 static void encode_span(ddffi_buf *b, const ddog_TracerSpan *span) {
+  ddffi_buf_reserve(b, span_bound(span));
+  if (b->failed) return;
+  uint8_t *p = b->data + b->len;
   uint32_t n = 7 + (span->type.len != 0) + (span->parent_id != 0) + (span->error != 0) + (span->meta.len != 0) +
                (span->metrics.len != 0) + (span->meta_struct.len != 0) + (span->n_links != 0) +
                (span->n_events != 0);
-  ddffi_mp_map(b, n);
-  ddffi_mp_cstr(b, "service");
-  mp_s(b, &span->service);
-  ddffi_mp_cstr(b, "name");
-  mp_s(b, &span->name);
-  ddffi_mp_cstr(b, "resource");
-  mp_s(b, &span->resource);
-  ddffi_mp_cstr(b, "trace_id");
-  ddffi_mp_u64(b, span->trace_id_low); /* the low 64 bits only */
-  ddffi_mp_cstr(b, "span_id");
-  ddffi_mp_u64(b, span->span_id);
+  p = ddffi_mpw_map(p, n);
+  p = DDFFI_MPW_LIT(p, "\xa7service");
+  p = mpw_s(p, &span->service);
+  p = DDFFI_MPW_LIT(p, "\xa4name");
+  p = mpw_s(p, &span->name);
+  p = DDFFI_MPW_LIT(p, "\xa8resource");
+  p = mpw_s(p, &span->resource);
+  p = DDFFI_MPW_LIT(p, "\xa8trace_id");
+  p = ddffi_mpw_be64(p, 0xcf, span->trace_id_low); /* the low 64 bits only */
+  p = DDFFI_MPW_LIT(p, "\xa7span_id");
+  p = ddffi_mpw_be64(p, 0xcf, span->span_id);
   if (span->parent_id) {
-    ddffi_mp_cstr(b, "parent_id");
-    ddffi_mp_u64(b, span->parent_id);
+    p = DDFFI_MPW_LIT(p, "\xa9parent_id");
+    p = ddffi_mpw_be64(p, 0xcf, span->parent_id);
   }
-  ddffi_mp_cstr(b, "start");
-  ddffi_mp_i64(b, span->start);
-  ddffi_mp_cstr(b, "duration");
-  ddffi_mp_sint(b, span->duration);
+  p = DDFFI_MPW_LIT(p, "\xa5start");
+  p = ddffi_mpw_be64(p, 0xd3, (uint64_t)span->start);
+  p = DDFFI_MPW_LIT(p, "\xa8" "duration");
+  p = ddffi_mpw_sint(p, span->duration);
   if (span->error) {
-    ddffi_mp_cstr(b, "error");
-    ddffi_mp_sint(b, span->error);
+    p = DDFFI_MPW_LIT(p, "\xa5" "error");
+    p = ddffi_mpw_sint(p, span->error);
   }
   /* Maps go out newest-first: see ddffi_str_map in span.h. */
   if (span->meta.len) {
-    ddffi_mp_cstr(b, "meta");
-    ddffi_mp_map(b, (uint32_t)span->meta.len);
+    p = DDFFI_MPW_LIT(p, "\xa4meta");
+    p = ddffi_mpw_map(p, (uint32_t)span->meta.len);
     for (size_t i = span->meta.len; i-- > 0;) {
-      mp_s(b, &span->meta.items[i].key);
-      mp_s(b, &span->meta.items[i].value);
+      p = mpw_s(p, &span->meta.items[i].key);
+      p = mpw_s(p, &span->meta.items[i].value);
     }
   }
   if (span->metrics.len) {
-    ddffi_mp_cstr(b, "metrics");
-    ddffi_mp_map(b, (uint32_t)span->metrics.len);
+    p = DDFFI_MPW_LIT(p, "\xa7metrics");
+    p = ddffi_mpw_map(p, (uint32_t)span->metrics.len);
     for (size_t i = span->metrics.len; i-- > 0;) {
-      mp_s(b, &span->metrics.items[i].key);
-      ddffi_mp_f64(b, span->metrics.items[i].value);
+      p = mpw_s(p, &span->metrics.items[i].key);
+      p = ddffi_mpw_f64(p, span->metrics.items[i].value);
     }
   }
   if (span->type.len) {
-    ddffi_mp_cstr(b, "type");
-    mp_s(b, &span->type);
+    p = DDFFI_MPW_LIT(p, "\xa4type");
+    p = mpw_s(p, &span->type);
   }
   if (span->meta_struct.len) {
-    ddffi_mp_cstr(b, "meta_struct");
-    ddffi_mp_map(b, (uint32_t)span->meta_struct.len);
+    p = DDFFI_MPW_LIT(p, "\xabmeta_struct");
+    p = ddffi_mpw_map(p, (uint32_t)span->meta_struct.len);
     for (size_t i = span->meta_struct.len; i-- > 0;) {
-      mp_s(b, &span->meta_struct.items[i].key);
-      ddffi_mp_bin(b, span->meta_struct.items[i].value.data, span->meta_struct.items[i].value.len);
+      p = mpw_s(p, &span->meta_struct.items[i].key);
+      p = ddffi_mpw_bin(p, span->meta_struct.items[i].value.data, span->meta_struct.items[i].value.len);
     }
   }
+  b->len = (size_t)(p - b->data);
   if (span->n_links) encode_links(b, span);
   if (span->n_events) encode_events(b, span);
 }

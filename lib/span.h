@@ -49,13 +49,25 @@ typedef struct ddffi_str_map {
   ddffi_str_entry *items;
   size_t len, cap;
   ddffi_key_index index;
+  uint64_t seen; /* a bit for each key ever put (ddffi_key_bit): a key whose bit is clear is not here */
+  bool borrows;  /* some value may be borrowed (ddffi_span_set_meta_borrowed): never rewritten in place */
 } ddffi_str_map;
 
 typedef struct ddffi_f64_map {
   ddffi_f64_entry *items;
   size_t len, cap;
   ddffi_key_index index;
+  uint64_t seen; /* as in ddffi_str_map */
 } ddffi_f64_map;
+
+/* A key's bit among 64 (its length and first, middle and last bytes):
+ * lets a small map skip the search for most new keys. */
+static inline uint64_t ddffi_key_bit(const void *key, size_t n) {
+  const uint8_t *k = (const uint8_t *)key;
+  uint32_t x = n ? (uint32_t)k[0] | (uint32_t)k[n / 2] << 8 | (uint32_t)k[n - 1] << 16 : 0;
+  x |= (uint32_t)n << 24;
+  return (uint64_t)1 << ((x * 0x9e3779b1u) >> 26);
+}
 
 /* Span event attribute value types, as libdatadog tags them on the wire. */
 enum { DDFFI_ATTR_STRING = 0, DDFFI_ATTR_BOOL = 1, DDFFI_ATTR_INT = 2, DDFFI_ATTR_DOUBLE = 3 };
@@ -139,6 +151,11 @@ struct ddog_TracerTraceChunks {
   ddffi_chunk *chunks;
   size_t len, cap;
 };
+
+/* Borrowed strings: the batch decoder's (lib/batch.c) entries, declared in
+ * internal.h. A span's strings are copies into its arena, except these,
+ * which keep the caller's pointers: a ddffi_str may point outside the
+ * span's memory, and is then never written to. */
 
 /* Squeezes the holes out of a span's meta, metrics and meta_struct (see
  * ddffi_str_map); run on every span that goes into a chunks object. */

@@ -1,0 +1,206 @@
+/**
+ * The batch format's `utf16` string tag, with batches written by hand (not
+ * by the writer): the decoder transcodes UTF-16 code units to UTF-8 exactly
+ * as TextEncoder does (a lone surrogate becomes U+FFFD), the string joins
+ * the table as a `define` would, and a truncated or out-of-range one is
+ * InvalidArgument with nothing sent and nothing leaked.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { TestAgent } from "../testing.ts";
+import { BATCH_MAGIC, BATCH_VERSION, records, STRING_TAG_BITS, stringTags } from "../ffi/batch.ts";
+import { batchAvailable } from "../src/batch.ts";
+import { getBinding } from "../src/binding.ts";
+import { assertNoLeaks, traceRequests } from "./helpers.ts";
+
+test.after.each(assertNoLeaks);
+
+/** A batch written word by word. */
+class Hand {
+  bytes: number[] = [];
+  u32(v: number): this {
+    for (let i = 0; i < 4; i++) this.bytes.push((v >>> (8 * i)) & 0xff);
+    return this;
+  }
+  u64(v: bigint): this {
+    return this.u32(Number(v & 0xffffffffn)).u32(Number(v >> 32n));
+  }
+  f64(v: number): this {
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    this.bytes.push(...b);
+    return this;
+  }
+  private pad(): void {
+    while (this.bytes.length % 4) this.bytes.push(0);
+  }
+  ref(i: number): this {
+    return this.u32((i << STRING_TAG_BITS) | stringTags.ref);
+  }
+  define(s: string): this {
+    const b = new TextEncoder().encode(s);
+    this.u32((b.length << STRING_TAG_BITS) | stringTags.define);
+    this.bytes.push(...b);
+    this.pad();
+    return this;
+  }
+  literal(s: string): this {
+    const b = new TextEncoder().encode(s);
+    this.u32((b.length << STRING_TAG_BITS) | stringTags.literal);
+    this.bytes.push(...b);
+    this.pad();
+    return this;
+  }
+  utf16(s: string): this {
+    this.u32(((s.length << STRING_TAG_BITS) | stringTags.utf16) >>> 0);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      this.bytes.push(c & 0xff, c >> 8);
+    }
+    this.pad();
+    return this;
+  }
+  /** A span's fixed part (ids 1, 2; no parent; times 3, 4) with these counts. */
+  span(meta: number, metrics: number): this {
+    const f = new Uint8Array(records.span.size);
+    const v = new DataView(f.buffer);
+    v.setBigUint64(records.span.trace_id_low, 1n, true);
+    v.setBigUint64(records.span.span_id, 2n, true);
+    v.setBigInt64(records.span.start, 3n, true);
+    v.setBigInt64(records.span.duration, 4n, true);
+    v.setUint32(records.span.meta_count, meta, true);
+    v.setUint32(records.span.metric_count, metrics, true);
+    this.bytes.push(...f);
+    return this;
+  }
+  /** The whole batch: a header for one chunk of `spans` spans, then the body. */
+  batch(spans: number, strings: number): Uint8Array {
+    const h = new Uint8Array(records.header.size);
+    const v = new DataView(h.buffer);
+    v.setUint32(records.header.magic, BATCH_MAGIC, true);
+    v.setUint16(records.header.version, BATCH_VERSION, true);
+    v.setUint32(records.header.chunk_count, 1, true);
+    v.setUint32(records.header.span_count, spans, true);
+    v.setUint32(records.header.string_count, strings, true);
+    const out = new Uint8Array(h.length + 4 + this.bytes.length);
+    out.set(h);
+    new DataView(out.buffer).setUint32(h.length, spans, true);
+    out.set(this.bytes, h.length + 4);
+    return out;
+  }
+}
+
+/** Calls ddffi_batch_send on each batch with a raw exporter; the error code names, or "ok". */
+async function sendRaw(url: string, list: Uint8Array[]): Promise<string[]> {
+  const b = getBinding();
+  assert.ok(batchAvailable(b), "the batch decoder is bound");
+  const s = b.symbols;
+  s.ddog_trace_exporter_config_new(b.out);
+  const config = b.takeOut();
+  b.reserve(3 * url.length);
+  b.arg(url, false);
+  b.unwrap(s.ddog_trace_exporter_config_set_url(config, b.argPtrWord, b.argLenWord), "set_url");
+  b.unwrap(s.ddog_trace_exporter_new(b.out, config), "exporter_new");
+  const exporter = b.takeOut();
+  s.ddog_trace_exporter_config_free(config);
+  const results: string[] = [];
+  try {
+    for (const bytes of list) {
+      const memory = b.native.alloc(8 + Math.max(bytes.length, 1));
+      try {
+        new Uint8Array(memory.buffer).set(bytes, 8);
+        const error = await b.native.async.ddffi_batch_send!(exporter, memory.address + 8, bytes.length, memory.address, 0);
+        if (error) {
+          results.push(b.takeError(error, "ddffi_batch_send").code);
+        } else {
+          const u32 = new Uint32Array(memory.buffer, 0, 2);
+          s.ddog_trace_exporter_response_free(u32[0] + u32[1] * 2 ** 32);
+          results.push("ok");
+        }
+      } finally {
+        b.native.free(memory);
+      }
+    }
+  } finally {
+    s.ddog_trace_exporter_free(exporter);
+  }
+  return results;
+}
+
+/** What TextEncoder makes of `s`, read back as a JS string (lone surrogates become U+FFFD). */
+const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s));
+
+const service = "sérvice";
+const name = "日本語 🚀 ok"; // a surrogate pair
+const resource = "a\uD800b\uDC00c\uDBFF"; // lone surrogates, one at the very end
+const key = "clé";
+const value = "\u00ff\u0100\u07ff\u0800\uffff\uD83D\uDE00"; // the 1-2-3-4 byte boundaries
+const long = "ü".repeat(300) + "x".repeat(70000); // a long string: str16/str32 headers
+
+function good(): Uint8Array {
+  const h = new Hand();
+  // span 1: fields as utf16 (table 0, 1, 2), type a ref to one
+  h.span(4, 1).utf16(service).utf16(name).utf16(resource).ref(0);
+  h.utf16(key).utf16(value); // table 3, 4
+  h.literal("k").utf16(""); // table 5: empty
+  h.define("d").ref(1); // table 6
+  h.ref(3).utf16(long); // a rewrite of `key` (last write wins); table 7
+  h.ref(3).f64(1.5);
+  // span 2: everything by reference
+  h.span(1, 0).ref(2).ref(1).ref(0).ref(5).ref(6).ref(7);
+  return h.batch(2, 8);
+}
+
+test("utf16 strings transcode as TextEncoder does and join the string table", async () => {
+  const agent = await TestAgent.start({});
+  try {
+    assert.equal(await sendRaw(agent.url, [good()]), ["ok"]);
+    const [[a, b]] = await agent.waitForTraces(1);
+    assert.is(a.service, utf8(service));
+    assert.is(a.name, utf8(name));
+    assert.is(a.resource, "a\uFFFDb\uFFFDc\uFFFD");
+    assert.is(a.resource, utf8(resource));
+    assert.is(a.type, utf8(service));
+    assert.equal(a.meta, { [utf8(key)]: utf8(long), k: "", d: utf8(name) });
+    assert.equal(Object.keys(a.meta), [utf8(key), "d", "k"]); // newest write first
+    assert.equal(a.metrics, { [utf8(key)]: 1.5 });
+    assert.is(b.service, utf8(resource));
+    assert.is(b.name, utf8(name));
+    assert.is(b.resource, utf8(service));
+    assert.ok(!b.type); // the empty string
+    assert.equal(b.meta, { d: utf8(long) });
+  } finally {
+    await agent.close();
+  }
+});
+
+test("a truncated or out-of-range utf16 string is InvalidArgument; nothing is sent", async () => {
+  const agent = await TestAgent.start({});
+  try {
+    const cases: Uint8Array[] = [];
+    const one = (units: number, payload: number[]) => {
+      const h = new Hand().span(0, 0);
+      h.u32(((units << STRING_TAG_BITS) | stringTags.utf16) >>> 0);
+      h.bytes.push(...payload);
+      h.ref(0).ref(0).ref(0);
+      return h.batch(1, 1);
+    };
+    cases.push(one(3, [0x41, 0, 0x42, 0])); // 3 units, 2 there (then the refs' words)
+    cases.push(one(0x3fffffff, [0x41, 0, 0x42, 0])); // the longest count
+    cases.push(one(2, [0x41, 0])); // cut inside the units
+    const g = good();
+    for (let n = records.header.size + 4 + records.span.size; n < 400; n += 7) cases.push(g.slice(0, n));
+    // The table holds 8 strings: a header that says otherwise is wrong.
+    for (const count of [7, 9]) {
+      const c = g.slice();
+      new DataView(c.buffer).setUint32(records.header.string_count, count, true);
+      cases.push(c);
+    }
+    const results = await sendRaw(agent.url, cases);
+    for (const [i, r] of results.entries()) assert.is(r, "InvalidArgument", `case ${i}`);
+    assert.is(traceRequests(agent), 0);
+  } finally {
+    await agent.close();
+  }
+});
+
+test.run();
