@@ -206,36 +206,56 @@ static bstr rd_utf16(reader *r, uint32_t units) {
     r->bad = true;
     return s;
   }
-  size_t o = 0;
-  for (uint32_t i = 0; i < units; i++) {
-    uint32_t c = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+  char *o = d;
+  const uint8_t *q = p, *qend = p + 2 * (size_t)units;
+  while (q < qend) {
+    /* ASCII runs four units at a time */
+    if (qend - q >= 8) {
+      uint64_t w;
+      memcpy(&w, q, 8);
+      if (!(w & 0xff80ff80ff80ff80u)) {
+        o[0] = (char)q[0];
+        o[1] = (char)q[2];
+        o[2] = (char)q[4];
+        o[3] = (char)q[6];
+        o += 4;
+        q += 8;
+        continue;
+      }
+    }
+    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+    q += 2;
     if (c < 0x80) {
-      d[o++] = (char)c;
+      *o++ = (char)c;
     } else if (c < 0x800) {
-      d[o++] = (char)(0xc0 | c >> 6);
-      d[o++] = (char)(0x80 | (c & 0x3f));
+      o[0] = (char)(0xc0 | c >> 6);
+      o[1] = (char)(0x80 | (c & 0x3f));
+      o += 2;
     } else {
       if (c >= 0xd800 && c <= 0xdfff) {
-        uint32_t c2 = i + 1 < units ? ((uint32_t)p[2 * i + 2] | (uint32_t)p[2 * i + 3] << 8) : 0;
+        uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
         if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
           c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
-          i++;
-          d[o++] = (char)(0xf0 | c >> 18);
-          d[o++] = (char)(0x80 | ((c >> 12) & 0x3f));
-          d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-          d[o++] = (char)(0x80 | (c & 0x3f));
+          q += 2;
+          o[0] = (char)(0xf0 | c >> 18);
+          o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+          o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+          o[3] = (char)(0x80 | (c & 0x3f));
+          o += 4;
           continue;
         }
-        c = 0xfffd;
+        c = 0xfffd; /* a lone surrogate */
       }
-      d[o++] = (char)(0xe0 | c >> 12);
-      d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-      d[o++] = (char)(0x80 | (c & 0x3f));
+      o[0] = (char)(0xe0 | c >> 12);
+      o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+      o[2] = (char)(0x80 | (c & 0x3f));
+      o += 3;
     }
   }
-  r->text_pos = d + o;
+  size_t len = (size_t)(o - d);
+  r->text_pos = o;
   s.ptr = d;
-  s.len = (uint32_t)o; /* at most 3 * (2^30 - 1) */
+  s.len = (uint32_t)len; /* at most 3 * (2^30 - 1) */
   return s;
 }
 

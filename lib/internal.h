@@ -36,8 +36,18 @@ typedef struct ddffi_buf {
 } ddffi_buf;
 
 void ddffi_buf_reserve(ddffi_buf *b, size_t extra);
-void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n);
+void ddffi_buf_put_slow(ddffi_buf *b, const void *p, size_t n);
 void ddffi_buf_free(ddffi_buf *b);
+
+/* Appends n bytes; inline when they fit. */
+static inline void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n) {
+  if (b->cap - b->len >= n && n && !b->failed) {
+    __builtin_memcpy(b->data + b->len, p, n);
+    b->len += n;
+  } else {
+    ddffi_buf_put_slow(b, p, n);
+  }
+}
 
 /* An owned copy of a slice's bytes (len may be 0; data NULL then). */
 typedef struct ddffi_str {
