@@ -50,8 +50,9 @@
   X(ddog_trace_exporter_send_trace_chunks)
 
 /* Our own library's entries for strings the decoder knows valid (see
- * internal.h): optional, resolved when all are there (the bundled library),
- * else every string goes through the public functions (a real libdatadog). */
+ * internal.h): used when batch.c is part of the bundled library and bound
+ * to it; else (the shim next to a real libdatadog) every string goes
+ * through the public functions. */
 #define DDFFI_BATCH_OWN_API(X)      \
   X(ddffi_span_new_borrowed)        \
   X(ddffi_span_set_meta_borrowed)   \
@@ -60,7 +61,24 @@
 
 #define DDFFI_BATCH_FIELD(name) __typeof__(name) *name;
 static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
+/* Not exported: span.c, where batch.c is part of the bundled library (or
+ * the fuzzer), hands them over when the library loads (ddffi_batch_own);
+ * in the shim they stay NULL. */
 static struct { DDFFI_BATCH_OWN_API(DDFFI_BATCH_FIELD) } own;
+
+void ddffi_batch_own(__typeof__(ddffi_span_new_borrowed) *span_new, __typeof__(ddffi_span_set_meta_borrowed) *set_meta,
+                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check) {
+  own.ddffi_span_new_borrowed = span_new;
+  own.ddffi_span_set_meta_borrowed = set_meta;
+  own.ddffi_span_set_metric_borrowed = set_metric;
+  own.ddffi_utf8_check = utf8_check;
+}
+
+/* Whether two functions are in the same loaded file. */
+static bool same_file(void *a, void *b) {
+  Dl_info x, y;
+  return a && b && dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
+}
 static volatile int bound;
 static bool own_bound; /* written before `bound` is released */
 
@@ -80,11 +98,11 @@ DDFFI_BATCH_EXPORT int32_t ddffi_batch_bind(ddog_CharSlice path) {
   if (!api.name) missing++;
   DDFFI_BATCH_API(DDFFI_BATCH_RESOLVE)
   int32_t own_missing = 0;
-#define DDFFI_BATCH_RESOLVE_OWN(name)                      \
-  *(void **)&own.name = dlsym(lib, #name);                 \
+#define DDFFI_BATCH_COUNT_OWN(name) \
   if (!own.name) own_missing++;
-  DDFFI_BATCH_OWN_API(DDFFI_BATCH_RESOLVE_OWN)
-  own_bound = own_missing == 0;
+  DDFFI_BATCH_OWN_API(DDFFI_BATCH_COUNT_OWN)
+  /* Only with the spans of the very library they come with. */
+  own_bound = missing == 0 && own_missing == 0 && same_file((void *)api.ddog_tracer_span_new, (void *)own.ddffi_span_new_borrowed);
   __atomic_store_n(&bound, missing == 0, __ATOMIC_RELEASE);
   return missing;
 }

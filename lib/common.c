@@ -135,7 +135,7 @@ bool ddffi_utf8_valid(const uint8_t *p, size_t n) {
   return true;
 }
 
-DDFFI_EXPORT bool ddffi_utf8_check(const uint8_t *p, uintptr_t n) { return n == 0 || ddffi_utf8_valid(p, n); }
+bool ddffi_utf8_check(const uint8_t *p, uintptr_t n) { return n == 0 || ddffi_utf8_valid(p, n); }
 
 ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s) {
   if ((!s.ptr && s.len) || s.len > PTRDIFF_MAX) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
