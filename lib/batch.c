@@ -50,8 +50,9 @@
   X(ddog_trace_exporter_send_trace_chunks)
 
 /* Our own library's entries for strings the decoder knows valid (see
- * internal.h): optional, resolved when all are there (the bundled library),
- * else every string goes through the public functions (a real libdatadog). */
+ * internal.h): used when batch.c is part of the bundled library and bound
+ * to it; else (the shim next to a real libdatadog) every string goes
+ * through the public functions. */
 #define DDFFI_BATCH_OWN_API(X)      \
   X(ddffi_span_new_borrowed)        \
   X(ddffi_span_set_meta_borrowed)   \
@@ -60,7 +61,24 @@
 
 #define DDFFI_BATCH_FIELD(name) __typeof__(name) *name;
 static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
+/* Not exported: span.c, where batch.c is part of the bundled library (or
+ * the fuzzer), hands them over when the library loads (ddffi_batch_own);
+ * in the shim they stay NULL. */
 static struct { DDFFI_BATCH_OWN_API(DDFFI_BATCH_FIELD) } own;
+
+void ddffi_batch_own(__typeof__(ddffi_span_new_borrowed) *span_new, __typeof__(ddffi_span_set_meta_borrowed) *set_meta,
+                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check) {
+  own.ddffi_span_new_borrowed = span_new;
+  own.ddffi_span_set_meta_borrowed = set_meta;
+  own.ddffi_span_set_metric_borrowed = set_metric;
+  own.ddffi_utf8_check = utf8_check;
+}
+
+/* Whether two functions are in the same loaded file. */
+static bool same_file(void *a, void *b) {
+  Dl_info x, y;
+  return a && b && dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
+}
 static volatile int bound;
 static bool own_bound; /* written before `bound` is released */
 
@@ -80,11 +98,11 @@ DDFFI_BATCH_EXPORT int32_t ddffi_batch_bind(ddog_CharSlice path) {
   if (!api.name) missing++;
   DDFFI_BATCH_API(DDFFI_BATCH_RESOLVE)
   int32_t own_missing = 0;
-#define DDFFI_BATCH_RESOLVE_OWN(name)                      \
-  *(void **)&own.name = dlsym(lib, #name);                 \
+#define DDFFI_BATCH_COUNT_OWN(name) \
   if (!own.name) own_missing++;
-  DDFFI_BATCH_OWN_API(DDFFI_BATCH_RESOLVE_OWN)
-  own_bound = own_missing == 0;
+  DDFFI_BATCH_OWN_API(DDFFI_BATCH_COUNT_OWN)
+  /* Only with the spans of the very library they come with. */
+  own_bound = missing == 0 && own_missing == 0 && same_file((void *)api.ddog_tracer_span_new, (void *)own.ddffi_span_new_borrowed);
   __atomic_store_n(&bound, missing == 0, __ATOMIC_RELEASE);
   return missing;
 }
@@ -206,36 +224,56 @@ static bstr rd_utf16(reader *r, uint32_t units) {
     r->bad = true;
     return s;
   }
-  size_t o = 0;
-  for (uint32_t i = 0; i < units; i++) {
-    uint32_t c = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+  char *o = d;
+  const uint8_t *q = p, *qend = p + 2 * (size_t)units;
+  while (q < qend) {
+    /* ASCII runs four units at a time */
+    if (qend - q >= 8) {
+      uint64_t w;
+      memcpy(&w, q, 8);
+      if (!(w & 0xff80ff80ff80ff80u)) {
+        o[0] = (char)q[0];
+        o[1] = (char)q[2];
+        o[2] = (char)q[4];
+        o[3] = (char)q[6];
+        o += 4;
+        q += 8;
+        continue;
+      }
+    }
+    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+    q += 2;
     if (c < 0x80) {
-      d[o++] = (char)c;
+      *o++ = (char)c;
     } else if (c < 0x800) {
-      d[o++] = (char)(0xc0 | c >> 6);
-      d[o++] = (char)(0x80 | (c & 0x3f));
+      o[0] = (char)(0xc0 | c >> 6);
+      o[1] = (char)(0x80 | (c & 0x3f));
+      o += 2;
     } else {
       if (c >= 0xd800 && c <= 0xdfff) {
-        uint32_t c2 = i + 1 < units ? ((uint32_t)p[2 * i + 2] | (uint32_t)p[2 * i + 3] << 8) : 0;
+        uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
         if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
           c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
-          i++;
-          d[o++] = (char)(0xf0 | c >> 18);
-          d[o++] = (char)(0x80 | ((c >> 12) & 0x3f));
-          d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-          d[o++] = (char)(0x80 | (c & 0x3f));
+          q += 2;
+          o[0] = (char)(0xf0 | c >> 18);
+          o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+          o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+          o[3] = (char)(0x80 | (c & 0x3f));
+          o += 4;
           continue;
         }
-        c = 0xfffd;
+        c = 0xfffd; /* a lone surrogate */
       }
-      d[o++] = (char)(0xe0 | c >> 12);
-      d[o++] = (char)(0x80 | ((c >> 6) & 0x3f));
-      d[o++] = (char)(0x80 | (c & 0x3f));
+      o[0] = (char)(0xe0 | c >> 12);
+      o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+      o[2] = (char)(0x80 | (c & 0x3f));
+      o += 3;
     }
   }
-  r->text_pos = d + o;
+  size_t len = (size_t)(o - d);
+  r->text_pos = o;
   s.ptr = d;
-  s.len = (uint32_t)o; /* at most 3 * (2^30 - 1) */
+  s.len = (uint32_t)len; /* at most 3 * (2^30 - 1) */
   return s;
 }
 

@@ -97,43 +97,45 @@ static bool all_ascii(const uint8_t *p, size_t n) {
   return (acc & 0x8080808080808080u) == 0;
 }
 
+/* Well-formed UTF-8 (the Unicode table 3-7; Rust's str::from_utf8). */
 bool ddffi_utf8_valid(const uint8_t *p, size_t n) {
   if (all_ascii(p, n)) return true; /* the usual case */
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = p[i];
+  const uint8_t *end = p + n;
+  while (p < end) {
+    uint8_t c = *p;
     if (c < 0x80) {
-      i++;
+      p++;
+      /* ASCII runs a word at a time */
+      while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080u) break;
+        p += 8;
+      }
       continue;
     }
-    size_t need;
-    uint32_t cp;
+    size_t left = (size_t)(end - p);
     if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-      cp = c & 0x1F;
+      if (left < 2 || (p[1] & 0xC0) != 0x80) return false;
+      p += 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      cp = c & 0x0F;
+      if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return false;
+      if (c == 0xE0 && p[1] < 0xA0) return false; /* overlong */
+      if (c == 0xED && p[1] > 0x9F) return false; /* a surrogate */
+      p += 3;
     } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      cp = c & 0x07;
+      if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return false;
+      if (c == 0xF0 && p[1] < 0x90) return false; /* overlong */
+      if (c == 0xF4 && p[1] > 0x8F) return false; /* over U+10FFFF */
+      p += 4;
     } else {
       return false;
     }
-    if (n - i <= need) return false;
-    for (size_t k = 1; k <= need; k++) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += need + 1;
   }
   return true;
 }
 
-DDFFI_EXPORT bool ddffi_utf8_check(const uint8_t *p, uintptr_t n) { return n == 0 || ddffi_utf8_valid(p, n); }
+bool ddffi_utf8_check(const uint8_t *p, uintptr_t n) { return n == 0 || ddffi_utf8_valid(p, n); }
 
 ddog_TraceExporterError *ddffi_check_bytes(ddog_ByteSlice s) {
   if ((!s.ptr && s.len) || s.len > PTRDIFF_MAX) return ddffi_error(DDOG_TRACE_EXPORTER_ERROR_CODE_INVALID_ARGUMENT, NULL);
@@ -166,7 +168,7 @@ void ddffi_buf_reserve(ddffi_buf *b, size_t extra) {
   b->cap = cap;
 }
 
-void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n) {
+void ddffi_buf_put_slow(ddffi_buf *b, const void *p, size_t n) {
   ddffi_buf_reserve(b, n);
   if (b->failed || !n) return;
   memcpy(b->data + b->len, p, n);

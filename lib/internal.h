@@ -36,8 +36,18 @@ typedef struct ddffi_buf {
 } ddffi_buf;
 
 void ddffi_buf_reserve(ddffi_buf *b, size_t extra);
-void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n);
+void ddffi_buf_put_slow(ddffi_buf *b, const void *p, size_t n);
 void ddffi_buf_free(ddffi_buf *b);
+
+/* Appends n bytes; inline when they fit. */
+static inline void ddffi_buf_put(ddffi_buf *b, const void *p, size_t n) {
+  if (b->cap - b->len >= n && n && !b->failed) {
+    __builtin_memcpy(b->data + b->len, p, n);
+    b->len += n;
+  } else {
+    ddffi_buf_put_slow(b, p, n);
+  }
+}
 
 /* An owned copy of a slice's bytes (len may be 0; data NULL then). */
 typedef struct ddffi_str {
@@ -49,12 +59,12 @@ typedef struct ddffi_str {
 bool ddffi_str_copy(ddffi_str *dst, const void *p, size_t n);
 void ddffi_str_free(ddffi_str *s);
 
-/* ---- for the batch decoder (batch.c), exported --------------------------
+/* ---- for the batch decoder (batch.c), not exported -----------------------
  * ddog_tracer_span_new, _set_meta and _set_metric without their checks and
  * copies: every string must be valid UTF-8 (not checked) and its bytes must
- * outlive the span (they are borrowed, not copied). ddffi_batch_send
- * resolves these with dlsym when the library has them (ours does, a real
- * libdatadog does not) and uses them for the strings it knows valid; its
+ * outlive the span (they are borrowed, not copied). span.c hands them to
+ * batch.c (ddffi_batch_own, when the bundled library loads: the shim has
+ * none), whose ddffi_batch_send uses them for the strings it knows valid; its
  * spans are consumed before it returns, while the batch is still alive.
  * Same results otherwise, errors included (a NULL handle or fields is
  * InvalidArgument). */
@@ -64,6 +74,8 @@ ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, d
 ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key, double value);
 /* ddffi_utf8_valid, for the decoder to check a string once and reuse the answer. */
 bool ddffi_utf8_check(const uint8_t *p, uintptr_t n);
+void ddffi_batch_own(__typeof__(ddffi_span_new_borrowed) *span_new, __typeof__(ddffi_span_set_meta_borrowed) *set_meta,
+                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check);
 
 /* batch.c: the transcoded strings of a decoded batch (see ddffi_batch_build). */
 typedef struct ddffi_batch_text ddffi_batch_text;

@@ -463,7 +463,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_new(ddog_TracerSpan **out
   return span_new(out_handle, fields, false);
 }
 
-DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_new_borrowed(ddog_TracerSpan **out_handle,
+ddog_TraceExporterError *ddffi_span_new_borrowed(ddog_TracerSpan **out_handle,
                                                               const ddog_TracerSpanFields *fields) {
   return span_new(out_handle, fields, true);
 }
@@ -506,7 +506,7 @@ static inline __attribute__((always_inline)) bool small_map_new_key(const void *
   return true;
 }
 
-DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                    ddog_CharSlice value) {
   if (!handle) return invalid_argument();
   ddffi_str_map *m = &handle->meta;
@@ -523,7 +523,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSp
              : out_of_memory();
 }
 
-DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
+ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key,
                                                                      double value) {
   if (!handle) return invalid_argument();
   ddffi_f64_map *m = &handle->metrics;
@@ -534,6 +534,12 @@ DDFFI_EXPORT ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_Tracer
     return NULL;
   }
   return f64_map_set(&handle->arena, &handle->metrics, key.ptr, key.len, value, true) ? NULL : out_of_memory();
+}
+
+/* Hands the borrowed entries to the batch decoder when the library loads. */
+__attribute__((constructor)) static void hand_to_batch(void) {
+  ddffi_batch_own(ddffi_span_new_borrowed, ddffi_span_set_meta_borrowed, ddffi_span_set_metric_borrowed,
+                  ddffi_utf8_check);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
