@@ -15,10 +15,10 @@
  * 3. e2e:     spans per second from `send` to checked at a local agent
  *             (bench/agent.mjs, its own Node process), against dd-trace-js's
  *             encoder + node:http to the same agent. `e2e`: the agent walks
- *             every msgpack item of each payload (about what the Datadog
- *             agent's Go decoder costs); `e2e-full`: it decodes each payload
- *             into objects with @msgpack/msgpack, which makes the agent the
- *             bottleneck of both senders on 2 CPUs.
+ *             every msgpack item of each payload without building objects;
+ *             `e2e-full`: it decodes each payload into objects with
+ *             @msgpack/msgpack, which makes the agent the bottleneck of both
+ *             senders on 2 CPUs.
  * 4. memory:  RSS after 1,000,000 spans sent in chunks of 100 against RSS
  *             after the first 100,000, in child processes: exporters closed
  *             explicitly, and exporters only dropped (finalizers free them).
@@ -233,9 +233,9 @@ function libraryFloor(fixtures: Fixture[], native: Native): Record<string, Libra
 // ---- 3. end to end --------------------------------------------------------------
 
 /**
- * An agent's URL: $BENCH_AGENT_URL (`decode` "walk": it walks every msgpack item, about the Datadog agent's
- * cost) or $BENCH_AGENT_FULL_URL ("full": it decodes into objects, about 10 µs per span), else a fresh
- * bench/agent.mjs under Node.
+ * An agent's URL: $BENCH_AGENT_URL (`decode` "walk": it walks every msgpack item without building
+ * objects) or $BENCH_AGENT_FULL_URL ("full": it decodes into objects), else a fresh bench/agent.mjs
+ * under Node.
  */
 async function startAgent(decode: "walk" | "full"): Promise<{ url: string; stop: () => void }> {
   const given = decode === "walk" ? process.env.BENCH_AGENT_URL : process.env.BENCH_AGENT_FULL_URL;

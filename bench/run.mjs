@@ -221,8 +221,8 @@ function markdown(all, minutes) {
   L.push("");
   L.push(...e2eTables(all, "e2e", "End to end: spans per second from send to checked at a local agent",
     "The agent (bench/agent.mjs `--decode walk`) runs in its own Node process and walks every msgpack item of each payload " +
-      "(types, lengths, every span a map with a string `name`) before it answers, without building objects: about what the " +
-      "Datadog agent's Go decoder costs, so that the agent is not what limits either sender. "));
+      "(types, lengths, every span a map with a string `name`) before it answers, without building objects, so that on " +
+      "this 2-CPU machine the agent is not what limits either sender (its CPU per span is in the last two columns). "));
   L.push(...e2eTables(all, "e2eFull", "End to end against an agent that decodes into objects",
     "The same, but the agent (`--decode full`) decodes each payload into objects with @msgpack/msgpack, about 10 µs of its " +
       "CPU per span: on 2 CPUs it is then the bottleneck of both senders, and spans/s measure the agent. "));

@@ -102,6 +102,8 @@ export class BatchWriter {
   private _u8!: Uint8Array;
   /** The same memory as UTF-16 code units (`utf16` strings). */
   private _u16!: Uint16Array;
+  /** The buffer's size in bytes (`_u8.length`, kept as a number for `_ensure`). */
+  private _capacity = 0;
   /** The same memory as u32 words: every item of the format is 4-aligned. */
   private _w32!: Uint32Array;
   private _view!: DataView;
@@ -134,6 +136,7 @@ export class BatchWriter {
     this._u8 = new Uint8Array(this._memory.buffer);
     this._w32 = new Uint32Array(this._memory.buffer, 0, this._u8.length >> 2);
     this._u16 = new Uint16Array(this._memory.buffer, 0, this._u8.length >> 1);
+    this._capacity = this._u8.length;
     this._view = new DataView(this._memory.buffer);
   }
 
@@ -153,10 +156,13 @@ export class BatchWriter {
     this._native.free(this.slot);
   }
 
-  /** Makes room for `n` more bytes at `_pos`: a bigger block, the bytes so far copied over. */
+  /** Makes room for `n` more bytes at `_pos` (the check, small enough to be inlined everywhere; `_grow` does the rest). */
   private _ensure(n: number): void {
-    const need = this._pos + n;
-    if (need <= this._u8.length) return;
+    if (this._pos + n > this._capacity) this._grow(this._pos + n);
+  }
+
+  /** A bigger block of at least `need` bytes, the bytes so far copied over. */
+  private _grow(need: number): void {
     let size = this._u8.length * 2;
     while (size < need) size *= 2;
     const old = this._memory;
