@@ -636,8 +636,7 @@ export class BatchWriter {
       if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
       else this._str(tracestate, false);
       let n = 0;
-      if (this._forIn(attrs)) for (const k in attrs) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
-      else for (const k of Object.keys(attrs)) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
+      for (const k of Object.keys(attrs)) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
       put32(this._w32, at + L.attribute_count, n);
     }
     return count;
@@ -682,16 +681,9 @@ export class BatchWriter {
       else this._str(name, true);
       let n = 0;
       if (attrs !== undefined) {
-        if (this._forIn(attrs)) {
-          for (const k in attrs) {
-            this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
-            n++;
-          }
-        } else {
-          for (const k of Object.keys(attrs)) {
-            this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
-            n++;
-          }
+        for (const k of Object.keys(attrs)) {
+          this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
+          n++;
         }
       }
       put32(this._w32, at + E.attribute_count, n);
