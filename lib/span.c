@@ -539,7 +539,8 @@ ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle,
 /* Hands the borrowed entries to the batch decoder when the library loads. */
 __attribute__((constructor)) static void hand_to_batch(void) {
   ddffi_batch_own(ddffi_span_new_borrowed, ddffi_span_set_meta_borrowed, ddffi_span_set_metric_borrowed,
-                  ddffi_utf8_check);
+                  ddffi_utf8_check, ddffi_span_set_links_borrowed, ddffi_span_event_new_borrowed,
+                  ddffi_span_event_set_borrowed);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
@@ -582,8 +583,9 @@ static ddog_TraceExporterError *check_link(const ddog_TracerSpanLink *src) {
   return check_str(src->tracestate);
 }
 
-/* Copies one checked C link into the arena; false when out of memory. */
-static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink *src) {
+/* Copies one checked C link into the arena (its strings borrowed instead
+ * when `borrowed`); false when out of memory. */
+static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink *src, bool borrowed) {
   *dst = (ddffi_link){.trace_id_low = src->trace_id_low,
                       .trace_id_high = src->trace_id_high,
                       .span_id = src->span_id,
@@ -601,11 +603,26 @@ static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink
     uint32_t h;
     ptrdiff_t found = key_find(a, &index, dst->attrs, sizeof *dst->attrs, dst->n_attrs, k.ptr, k.len, &h);
     size_t j = found < 0 ? dst->n_attrs : (size_t)found;
-    if (found < 0 && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
-    if (!arena_str(a, &dst->attrs[j].value, v.ptr, v.len)) return false;
+    if (found < 0 && !put_str(a, &dst->attrs[j].key, k.ptr, k.len, borrowed)) return false;
+    if (!put_str(a, &dst->attrs[j].value, v.ptr, v.len, borrowed)) return false;
     if (found < 0) index_added(a, &index, ++dst->n_attrs, h);
   }
-  return arena_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len);
+  return put_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len, borrowed);
+}
+
+/* Replaces the span's links with copies of `links` (already checked). */
+static ddog_TraceExporterError *set_links(ddog_TracerSpan *handle, ddog_Slice_TracerSpanLink links, bool borrowed) {
+  ddffi_link *converted = NULL;
+  if (links.len) {
+    if (links.len > SIZE_MAX / sizeof *converted) return out_of_memory();
+    converted = arena_alloc(&handle->arena, links.len * sizeof *converted, _Alignof(ddffi_link));
+    if (!converted) return out_of_memory();
+  }
+  for (size_t i = 0; i < links.len; i++)
+    if (!copy_link(&handle->arena, &converted[i], &links.ptr[i], borrowed)) return out_of_memory();
+  handle->links = converted; /* the old links' bytes stay unused in the arena */
+  handle->n_links = links.len;
+  return NULL;
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan *handle,
@@ -619,37 +636,42 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan
     ddog_TraceExporterError *err = check_link(&links.ptr[i]);
     if (err) return err;
   }
-  ddffi_link *converted = NULL;
-  if (links.len) {
-    if (links.len > SIZE_MAX / sizeof *converted) return out_of_memory();
-    converted = arena_alloc(&handle->arena, links.len * sizeof *converted, _Alignof(ddffi_link));
-    if (!converted) return out_of_memory();
-  }
-  for (size_t i = 0; i < links.len; i++)
-    if (!copy_link(&handle->arena, &converted[i], &links.ptr[i])) return out_of_memory();
-  handle->links = converted; /* the old links' bytes stay unused in the arena */
-  handle->n_links = links.len;
-  return NULL;
+  return set_links(handle, links, false);
+}
+
+ddog_TraceExporterError *ddffi_span_set_links_borrowed(ddog_TracerSpan *handle, ddog_Slice_TracerSpanLink links) {
+  if (!handle) return invalid_argument();
+  return set_links(handle, links, true);
 }
 
 /* ---- span events -------------------------------------------------------- */
 
-DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpanEvent **out_handle,
-                                                                 ddog_CharSlice name, uint64_t time_unix_nano) {
+static ddog_TraceExporterError *event_new(ddog_TracerSpanEvent **out_handle, ddog_CharSlice name,
+                                          uint64_t time_unix_nano, bool borrowed) {
   if (!out_handle) return invalid_argument();
-  ddog_TraceExporterError *err = check_str(name);
+  ddog_TraceExporterError *err = borrowed ? NULL : check_str(name);
   if (err) return err;
   ddog_TracerSpanEvent *ev = malloc(sizeof *ev + EVENT_FIRST_BLOCK);
   if (!ev) return out_of_memory();
   *ev = (ddffi_event){.time_unix_nano = time_unix_nano};
   arena_init(&ev->arena, ev->first_block, EVENT_FIRST_BLOCK);
-  if (!arena_str(&ev->arena, &ev->name, name.ptr, name.len)) {
+  if (!put_str(&ev->arena, &ev->name, name.ptr, name.len, borrowed)) {
     event_destroy(ev);
     return out_of_memory();
   }
   ddffi_live_inc();
   *out_handle = ev;
   return NULL;
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpanEvent **out_handle,
+                                                                 ddog_CharSlice name, uint64_t time_unix_nano) {
+  return event_new(out_handle, name, time_unix_nano, false);
+}
+
+ddog_TraceExporterError *ddffi_span_event_new_borrowed(ddog_TracerSpanEvent **out_handle, ddog_CharSlice name,
+                                                       uint64_t time_unix_nano) {
+  return event_new(out_handle, name, time_unix_nano, true);
 }
 
 DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
@@ -662,7 +684,8 @@ DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
  * strings are already in the event's arena. libdatadog keeps event
  * attributes in a HashMap: a repeated key replaces the value, whatever the
  * types (the old value's bytes stay unused in the arena). */
-static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
+static ddog_TraceExporterError *event_put_as(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value,
+                                             bool borrowed) {
   if (event->n_attrs >= UINT32_MAX - 1) return out_of_memory();
   uint32_t h;
   ptrdiff_t i = key_find(&event->arena, &event->attr_index, event->attrs, sizeof *event->attrs, event->n_attrs,
@@ -674,11 +697,29 @@ static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key
   }
   if (!arena_grow(&event->arena, &event->attrs, event->n_attrs, &event->cap_attrs, EVENT_ATTRS_CAP,
                   sizeof *event->attrs, _Alignof(ddffi_event_attr)) ||
-      !arena_str(&event->arena, &value.key, key.ptr, key.len))
+      !put_str(&event->arena, &value.key, key.ptr, key.len, borrowed))
     return out_of_memory();
   event->attrs[event->n_attrs++] = value;
   index_added(&event->arena, &event->attr_index, event->n_attrs, h);
   return NULL;
+}
+
+static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
+  return event_put_as(event, key, value, false);
+}
+
+ddog_TraceExporterError *ddffi_span_event_set_borrowed(ddog_TracerSpanEvent *handle, ddog_CharSlice key,
+                                                       uint32_t type, ddog_CharSlice s, int64_t i, double d) {
+  if (!handle) return invalid_argument();
+  ddffi_event_attr a = {.single.type = (uint8_t)type};
+  switch (type) {
+  case DDFFI_ATTR_STRING: a.single.s = (ddffi_str){s.len ? (char *)(uintptr_t)s.ptr : NULL, s.len}; break;
+  case DDFFI_ATTR_BOOL: a.single.b = i != 0; break;
+  case DDFFI_ATTR_INT: a.single.i = i; break;
+  case DDFFI_ATTR_DOUBLE: a.single.d = d; break;
+  default: return invalid_argument();
+  }
+  return event_put_as(handle, key, a, true);
 }
 
 /* Checks the handle, then the key: libdatadog's order for every setter,
