@@ -236,48 +236,56 @@ static bstr rd_utf16(reader *r, uint32_t units) {
   char *o = d;
   const uint8_t *q = p, *qend = p + 2 * (size_t)units;
   while (q < qend) {
-    /* ASCII runs four units at a time */
-    if (qend - q >= 8) {
-      uint64_t w;
-      memcpy(&w, q, 8);
-      if (!(w & 0xff80ff80ff80ff80u)) {
+    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+    if (c < 0x80) {
+      *o++ = (char)c;
+      q += 2;
+      /* the rest of an ASCII run, four units at a time */
+      while (qend - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        if (w & 0xff80ff80ff80ff80u) break;
         o[0] = (char)q[0];
         o[1] = (char)q[2];
         o[2] = (char)q[4];
         o[3] = (char)q[6];
         o += 4;
         q += 8;
+      }
+      continue;
+    }
+    if (c < 0x800) {
+      /* a run of two-byte characters (accented Latin, Greek, Cyrillic...) */
+      for (;;) {
+        o[0] = (char)(0xc0 | c >> 6);
+        o[1] = (char)(0x80 | (c & 0x3f));
+        o += 2;
+        q += 2;
+        if (q >= qend) break;
+        c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+        if (c < 0x80 || c >= 0x800) break;
+      }
+      continue;
+    }
+    q += 2;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
+      if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
+        q += 2;
+        o[0] = (char)(0xf0 | c >> 18);
+        o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[3] = (char)(0x80 | (c & 0x3f));
+        o += 4;
         continue;
       }
+      c = 0xfffd; /* a lone surrogate */
     }
-    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
-    q += 2;
-    if (c < 0x80) {
-      *o++ = (char)c;
-    } else if (c < 0x800) {
-      o[0] = (char)(0xc0 | c >> 6);
-      o[1] = (char)(0x80 | (c & 0x3f));
-      o += 2;
-    } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
-        if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
-          q += 2;
-          o[0] = (char)(0xf0 | c >> 18);
-          o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-          o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-          o[3] = (char)(0x80 | (c & 0x3f));
-          o += 4;
-          continue;
-        }
-        c = 0xfffd; /* a lone surrogate */
-      }
-      o[0] = (char)(0xe0 | c >> 12);
-      o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-      o[2] = (char)(0x80 | (c & 0x3f));
-      o += 3;
-    }
+    o[0] = (char)(0xe0 | c >> 12);
+    o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (c & 0x3f));
+    o += 3;
   }
   size_t len = (size_t)(o - d);
   r->text_pos = o;
