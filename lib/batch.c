@@ -57,7 +57,10 @@
   X(ddffi_span_new_borrowed)        \
   X(ddffi_span_set_meta_borrowed)   \
   X(ddffi_span_set_metric_borrowed) \
-  X(ddffi_utf8_check)
+  X(ddffi_utf8_check)               \
+  X(ddffi_span_set_links_borrowed)  \
+  X(ddffi_span_event_new_borrowed)  \
+  X(ddffi_span_event_set_borrowed)
 
 #define DDFFI_BATCH_FIELD(name) __typeof__(name) *name;
 static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
@@ -67,11 +70,17 @@ static struct { DDFFI_BATCH_API(DDFFI_BATCH_FIELD) } api;
 static struct { DDFFI_BATCH_OWN_API(DDFFI_BATCH_FIELD) } own;
 
 void ddffi_batch_own(__typeof__(ddffi_span_new_borrowed) *span_new, __typeof__(ddffi_span_set_meta_borrowed) *set_meta,
-                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check) {
+                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check,
+                     __typeof__(ddffi_span_set_links_borrowed) *set_links,
+                     __typeof__(ddffi_span_event_new_borrowed) *event_new,
+                     __typeof__(ddffi_span_event_set_borrowed) *event_set) {
   own.ddffi_span_new_borrowed = span_new;
   own.ddffi_span_set_meta_borrowed = set_meta;
   own.ddffi_span_set_metric_borrowed = set_metric;
   own.ddffi_utf8_check = utf8_check;
+  own.ddffi_span_set_links_borrowed = set_links;
+  own.ddffi_span_event_new_borrowed = event_new;
+  own.ddffi_span_event_set_borrowed = event_set;
 }
 
 /* Whether two functions are in the same loaded file. */
@@ -227,48 +236,56 @@ static bstr rd_utf16(reader *r, uint32_t units) {
   char *o = d;
   const uint8_t *q = p, *qend = p + 2 * (size_t)units;
   while (q < qend) {
-    /* ASCII runs four units at a time */
-    if (qend - q >= 8) {
-      uint64_t w;
-      memcpy(&w, q, 8);
-      if (!(w & 0xff80ff80ff80ff80u)) {
+    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+    if (c < 0x80) {
+      *o++ = (char)c;
+      q += 2;
+      /* the rest of an ASCII run, four units at a time */
+      while (qend - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        if (w & 0xff80ff80ff80ff80u) break;
         o[0] = (char)q[0];
         o[1] = (char)q[2];
         o[2] = (char)q[4];
         o[3] = (char)q[6];
         o += 4;
         q += 8;
+      }
+      continue;
+    }
+    if (c < 0x800) {
+      /* a run of two-byte characters (accented Latin, Greek, Cyrillic...) */
+      for (;;) {
+        o[0] = (char)(0xc0 | c >> 6);
+        o[1] = (char)(0x80 | (c & 0x3f));
+        o += 2;
+        q += 2;
+        if (q >= qend) break;
+        c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
+        if (c < 0x80 || c >= 0x800) break;
+      }
+      continue;
+    }
+    q += 2;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
+      if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
+        q += 2;
+        o[0] = (char)(0xf0 | c >> 18);
+        o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[3] = (char)(0x80 | (c & 0x3f));
+        o += 4;
         continue;
       }
+      c = 0xfffd; /* a lone surrogate */
     }
-    uint32_t c = (uint32_t)q[0] | (uint32_t)q[1] << 8;
-    q += 2;
-    if (c < 0x80) {
-      *o++ = (char)c;
-    } else if (c < 0x800) {
-      o[0] = (char)(0xc0 | c >> 6);
-      o[1] = (char)(0x80 | (c & 0x3f));
-      o += 2;
-    } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        uint32_t c2 = q < qend ? ((uint32_t)q[0] | (uint32_t)q[1] << 8) : 0;
-        if (c <= 0xdbff && c2 >= 0xdc00 && c2 <= 0xdfff) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
-          q += 2;
-          o[0] = (char)(0xf0 | c >> 18);
-          o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-          o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-          o[3] = (char)(0x80 | (c & 0x3f));
-          o += 4;
-          continue;
-        }
-        c = 0xfffd; /* a lone surrogate */
-      }
-      o[0] = (char)(0xe0 | c >> 12);
-      o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-      o[2] = (char)(0x80 | (c & 0x3f));
-      o += 3;
-    }
+    o[0] = (char)(0xe0 | c >> 12);
+    o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (c & 0x3f));
+    o += 3;
   }
   size_t len = (size_t)(o - d);
   r->text_pos = o;
@@ -390,14 +407,27 @@ static ddog_TraceExporterError *meta_struct(reader *r, ddog_TracerSpan *span) {
   return err;
 }
 
+/* Links and their attributes up to these counts are read into the stack. */
+#define LINKS_ON_STACK 4
+#define LINK_ATTRS_ON_STACK 16
+
 static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t count) {
   if ((size_t)count > (size_t)(r->end - r->p) / DDFFI_BATCH_LINK_SIZE) {
     r->bad = true;
     return NULL;
   }
-  ddog_TracerSpanLink *list = calloc(count, sizeof *list);
-  if (!list) return invalid();
+  ddog_TracerSpanLink list_stack[LINKS_ON_STACK];
+  ddog_TracerSpanLinkAttribute attr_stack[LINK_ATTRS_ON_STACK];
+  size_t attr_used = 0; /* of attr_stack */
+  ddog_TracerSpanLink *list = list_stack;
+  if (count > LINKS_ON_STACK) {
+    list = calloc(count, sizeof *list);
+    if (!list) return invalid();
+  } else {
+    memset(list_stack, 0, sizeof list_stack);
+  }
   ddog_TraceExporterError *err = NULL;
+  bool ok = own_bound; /* every string valid: the links may go borrowed */
   uint32_t made = 0;
   for (; made < count && !r->bad; made++) {
     const uint8_t *f = take(r, DDFFI_BATCH_LINK_SIZE);
@@ -408,34 +438,77 @@ static ddog_TraceExporterError *links(reader *r, ddog_TracerSpan *span, uint32_t
     l->span_id = at_u64(f, DDFFI_BATCH_LINK_SPAN_ID);
     l->flags = at_u32(f, DDFFI_BATCH_LINK_FLAGS);
     uint32_t n = at_u32(f, DDFFI_BATCH_LINK_ATTRIBUTE_COUNT);
-    l->tracestate = cs(rd_str(r));
+    bstr ts = rd_str(r);
+    l->tracestate = cs(ts);
+    ok = ok && ts.ok;
     if ((size_t)n > (size_t)(r->end - r->p) / 8) r->bad = true;
     if (r->bad) break;
-    ddog_TracerSpanLinkAttribute *attrs = calloc(n ? n : 1, sizeof *attrs);
-    if (!attrs) {
-      err = invalid();
-      break;
+    ddog_TracerSpanLinkAttribute *attrs;
+    if (n <= LINK_ATTRS_ON_STACK - attr_used) {
+      attrs = n ? attr_stack + attr_used : attr_stack; /* a valid pointer also when n is 0 */
+      attr_used += n;
+    } else {
+      attrs = calloc(n, sizeof *attrs);
+      if (!attrs) {
+        err = invalid();
+        break;
+      }
     }
     l->attributes.ptr = attrs;
     l->attributes.len = n;
     for (uint32_t k = 0; k < n; k++) {
-      attrs[k].key = cs(rd_str(r));
-      attrs[k].value = cs(rd_str(r));
+      bstr key = rd_str(r), value = rd_str(r);
+      attrs[k].key = cs(key);
+      attrs[k].value = cs(value);
+      ok = ok && key.ok && value.ok;
     }
   }
   if (!err && !r->bad) {
     ddog_Slice_TracerSpanLink slice = {list, count};
-    err = api.ddog_tracer_span_set_links(span, slice);
+    err = ok ? own.ddffi_span_set_links_borrowed(span, slice) : api.ddog_tracer_span_set_links(span, slice);
   }
-  for (uint32_t i = 0; i < count; i++) free((void *)list[i].attributes.ptr);
-  free(list);
+  for (uint32_t i = 0; i < count; i++) {
+    uintptr_t a = (uintptr_t)list[i].attributes.ptr, stack = (uintptr_t)attr_stack;
+    if (a && (a < stack || a >= stack + sizeof attr_stack)) free((void *)a);
+  }
+  if (list != list_stack) free(list);
   return err;
 }
 
-static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent *event) {
-  ddog_CharSlice key = cs(rd_str(r));
+/* A scalar attribute through our own entry: 0 string, 1 bool, 2 int, 3 double. */
+static ddog_TraceExporterError *own_scalar(reader *r, ddog_TracerSpanEvent *event, bstr key, uint32_t kind) {
+  ddog_CharSlice none = {"", 0};
+  switch (kind) {
+    case DDFFI_BATCH_ATTR_STRING: {
+      bstr v = rd_str(r);
+      if (r->bad) return NULL;
+      if (!v.ok) return api.ddog_tracer_span_event_set_string(event, cs(key), cs(v));
+      return own.ddffi_span_event_set_borrowed(event, cs(key), 0, cs(v), 0, 0);
+    }
+    case DDFFI_BATCH_ATTR_BOOL: {
+      bool v = rd_u32(r) != 0;
+      return r->bad ? NULL : own.ddffi_span_event_set_borrowed(event, cs(key), 1, none, v, 0);
+    }
+    case DDFFI_BATCH_ATTR_INT: {
+      int64_t v = (int64_t)rd_u64(r);
+      return r->bad ? NULL : own.ddffi_span_event_set_borrowed(event, cs(key), 2, none, v, 0);
+    }
+    default: {
+      double v = rd_f64(r);
+      return r->bad ? NULL : own.ddffi_span_event_set_borrowed(event, cs(key), 3, none, 0, v);
+    }
+  }
+}
+
+static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent *event, bool own_event) {
+  bstr bkey = rd_str(r);
+  ddog_CharSlice key = cs(bkey);
   uint32_t kind = rd_u32(r);
   if (r->bad) return NULL;
+  if (own_event && bkey.ok &&
+      (kind == DDFFI_BATCH_ATTR_STRING || kind == DDFFI_BATCH_ATTR_BOOL || kind == DDFFI_BATCH_ATTR_INT ||
+       kind == DDFFI_BATCH_ATTR_DOUBLE))
+    return own_scalar(r, event, bkey, kind);
   switch (kind) {
     case DDFFI_BATCH_ATTR_STRING: {
       ddog_CharSlice v = cs(rd_str(r));
@@ -497,13 +570,16 @@ static ddog_TraceExporterError *event_attribute(reader *r, ddog_TracerSpanEvent 
 static ddog_TraceExporterError *events(reader *r, ddog_TracerSpan *span, uint32_t count) {
   for (uint32_t j = 0; j < count && !r->bad; j++) {
     const uint8_t *f = take(r, DDFFI_BATCH_EVENT_SIZE);
-    ddog_CharSlice name = cs(rd_str(r));
+    bstr name = rd_str(r);
     if (r->bad) return NULL;
     uint32_t n = at_u32(f, DDFFI_BATCH_EVENT_ATTRIBUTE_COUNT);
     ddog_TracerSpanEvent *event = NULL;
-    ddog_TraceExporterError *err = api.ddog_tracer_span_event_new(&event, name, at_u64(f, DDFFI_BATCH_EVENT_TIME));
+    /* own_bound: the span and so the event are our library's (also when the name is not known valid). */
+    ddog_TraceExporterError *err =
+        name.ok ? own.ddffi_span_event_new_borrowed(&event, cs(name), at_u64(f, DDFFI_BATCH_EVENT_TIME))
+                : api.ddog_tracer_span_event_new(&event, cs(name), at_u64(f, DDFFI_BATCH_EVENT_TIME));
     if (err) return err;
-    for (uint32_t k = 0; k < n && !r->bad && !err; k++) err = event_attribute(r, event);
+    for (uint32_t k = 0; k < n && !r->bad && !err; k++) err = event_attribute(r, event, own_bound);
     if (err || r->bad) {
       api.ddog_tracer_span_event_free(event);
       return err;

@@ -74,8 +74,23 @@ ddog_TraceExporterError *ddffi_span_set_meta_borrowed(ddog_TracerSpan *handle, d
 ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle, ddog_CharSlice key, double value);
 /* ddffi_utf8_valid, for the decoder to check a string once and reuse the answer. */
 bool ddffi_utf8_check(const uint8_t *p, uintptr_t n);
+/* ddog_tracer_span_set_links without its checks and copies: the slice and
+ * its attribute slices are well-formed, every string valid UTF-8 and kept
+ * by pointer (the same rules as above). */
+ddog_TraceExporterError *ddffi_span_set_links_borrowed(ddog_TracerSpan *handle, ddog_Slice_TracerSpanLink links);
+/* ddog_tracer_span_event_new, the name borrowed and not checked. */
+ddog_TraceExporterError *ddffi_span_event_new_borrowed(ddog_TracerSpanEvent **out_handle, ddog_CharSlice name,
+                                                       uint64_t time_unix_nano);
+/* ddog_tracer_span_event_set_string / _bool / _int / _double, key and
+ * string borrowed and not checked: `type` 0 string (s), 1 bool (i != 0),
+ * 2 int (i), 3 double (d); any other type is InvalidArgument. */
+ddog_TraceExporterError *ddffi_span_event_set_borrowed(ddog_TracerSpanEvent *handle, ddog_CharSlice key,
+                                                       uint32_t type, ddog_CharSlice s, int64_t i, double d);
 void ddffi_batch_own(__typeof__(ddffi_span_new_borrowed) *span_new, __typeof__(ddffi_span_set_meta_borrowed) *set_meta,
-                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check);
+                     __typeof__(ddffi_span_set_metric_borrowed) *set_metric, __typeof__(ddffi_utf8_check) *utf8_check,
+                     __typeof__(ddffi_span_set_links_borrowed) *set_links,
+                     __typeof__(ddffi_span_event_new_borrowed) *event_new,
+                     __typeof__(ddffi_span_event_set_borrowed) *event_set);
 
 /* batch.c: the transcoded strings of a decoded batch (see ddffi_batch_build). */
 typedef struct ddffi_batch_text ddffi_batch_text;

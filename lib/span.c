@@ -539,7 +539,8 @@ ddog_TraceExporterError *ddffi_span_set_metric_borrowed(ddog_TracerSpan *handle,
 /* Hands the borrowed entries to the batch decoder when the library loads. */
 __attribute__((constructor)) static void hand_to_batch(void) {
   ddffi_batch_own(ddffi_span_new_borrowed, ddffi_span_set_meta_borrowed, ddffi_span_set_metric_borrowed,
-                  ddffi_utf8_check);
+                  ddffi_utf8_check, ddffi_span_set_links_borrowed, ddffi_span_event_new_borrowed,
+                  ddffi_span_event_set_borrowed);
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta_struct_blob(ddog_TracerSpan *handle,
@@ -582,8 +583,9 @@ static ddog_TraceExporterError *check_link(const ddog_TracerSpanLink *src) {
   return check_str(src->tracestate);
 }
 
-/* Copies one checked C link into the arena; false when out of memory. */
-static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink *src) {
+/* Copies one checked C link into the arena (its strings borrowed instead
+ * when `borrowed`); false when out of memory. */
+static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink *src, bool borrowed) {
   *dst = (ddffi_link){.trace_id_low = src->trace_id_low,
                       .trace_id_high = src->trace_id_high,
                       .span_id = src->span_id,
@@ -601,11 +603,26 @@ static bool copy_link(ddffi_arena *a, ddffi_link *dst, const ddog_TracerSpanLink
     uint32_t h;
     ptrdiff_t found = key_find(a, &index, dst->attrs, sizeof *dst->attrs, dst->n_attrs, k.ptr, k.len, &h);
     size_t j = found < 0 ? dst->n_attrs : (size_t)found;
-    if (found < 0 && !arena_str(a, &dst->attrs[j].key, k.ptr, k.len)) return false;
-    if (!arena_str(a, &dst->attrs[j].value, v.ptr, v.len)) return false;
+    if (found < 0 && !put_str(a, &dst->attrs[j].key, k.ptr, k.len, borrowed)) return false;
+    if (!put_str(a, &dst->attrs[j].value, v.ptr, v.len, borrowed)) return false;
     if (found < 0) index_added(a, &index, ++dst->n_attrs, h);
   }
-  return arena_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len);
+  return put_str(a, &dst->tracestate, src->tracestate.ptr, src->tracestate.len, borrowed);
+}
+
+/* Replaces the span's links with copies of `links` (already checked). */
+static ddog_TraceExporterError *set_links(ddog_TracerSpan *handle, ddog_Slice_TracerSpanLink links, bool borrowed) {
+  ddffi_link *converted = NULL;
+  if (links.len) {
+    if (links.len > SIZE_MAX / sizeof *converted) return out_of_memory();
+    converted = arena_alloc(&handle->arena, links.len * sizeof *converted, _Alignof(ddffi_link));
+    if (!converted) return out_of_memory();
+  }
+  for (size_t i = 0; i < links.len; i++)
+    if (!copy_link(&handle->arena, &converted[i], &links.ptr[i], borrowed)) return out_of_memory();
+  handle->links = converted; /* the old links' bytes stay unused in the arena */
+  handle->n_links = links.len;
+  return NULL;
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan *handle,
@@ -619,37 +636,42 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_links(ddog_TracerSpan
     ddog_TraceExporterError *err = check_link(&links.ptr[i]);
     if (err) return err;
   }
-  ddffi_link *converted = NULL;
-  if (links.len) {
-    if (links.len > SIZE_MAX / sizeof *converted) return out_of_memory();
-    converted = arena_alloc(&handle->arena, links.len * sizeof *converted, _Alignof(ddffi_link));
-    if (!converted) return out_of_memory();
-  }
-  for (size_t i = 0; i < links.len; i++)
-    if (!copy_link(&handle->arena, &converted[i], &links.ptr[i])) return out_of_memory();
-  handle->links = converted; /* the old links' bytes stay unused in the arena */
-  handle->n_links = links.len;
-  return NULL;
+  return set_links(handle, links, false);
+}
+
+ddog_TraceExporterError *ddffi_span_set_links_borrowed(ddog_TracerSpan *handle, ddog_Slice_TracerSpanLink links) {
+  if (!handle) return invalid_argument();
+  return set_links(handle, links, true);
 }
 
 /* ---- span events -------------------------------------------------------- */
 
-DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpanEvent **out_handle,
-                                                                 ddog_CharSlice name, uint64_t time_unix_nano) {
+static ddog_TraceExporterError *event_new(ddog_TracerSpanEvent **out_handle, ddog_CharSlice name,
+                                          uint64_t time_unix_nano, bool borrowed) {
   if (!out_handle) return invalid_argument();
-  ddog_TraceExporterError *err = check_str(name);
+  ddog_TraceExporterError *err = borrowed ? NULL : check_str(name);
   if (err) return err;
   ddog_TracerSpanEvent *ev = malloc(sizeof *ev + EVENT_FIRST_BLOCK);
   if (!ev) return out_of_memory();
   *ev = (ddffi_event){.time_unix_nano = time_unix_nano};
   arena_init(&ev->arena, ev->first_block, EVENT_FIRST_BLOCK);
-  if (!arena_str(&ev->arena, &ev->name, name.ptr, name.len)) {
+  if (!put_str(&ev->arena, &ev->name, name.ptr, name.len, borrowed)) {
     event_destroy(ev);
     return out_of_memory();
   }
   ddffi_live_inc();
   *out_handle = ev;
   return NULL;
+}
+
+DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_event_new(ddog_TracerSpanEvent **out_handle,
+                                                                 ddog_CharSlice name, uint64_t time_unix_nano) {
+  return event_new(out_handle, name, time_unix_nano, false);
+}
+
+ddog_TraceExporterError *ddffi_span_event_new_borrowed(ddog_TracerSpanEvent **out_handle, ddog_CharSlice name,
+                                                       uint64_t time_unix_nano) {
+  return event_new(out_handle, name, time_unix_nano, true);
 }
 
 DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
@@ -662,7 +684,8 @@ DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
  * strings are already in the event's arena. libdatadog keeps event
  * attributes in a HashMap: a repeated key replaces the value, whatever the
  * types (the old value's bytes stay unused in the arena). */
-static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
+static ddog_TraceExporterError *event_put_as(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value,
+                                             bool borrowed) {
   if (event->n_attrs >= UINT32_MAX - 1) return out_of_memory();
   uint32_t h;
   ptrdiff_t i = key_find(&event->arena, &event->attr_index, event->attrs, sizeof *event->attrs, event->n_attrs,
@@ -674,11 +697,29 @@ static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key
   }
   if (!arena_grow(&event->arena, &event->attrs, event->n_attrs, &event->cap_attrs, EVENT_ATTRS_CAP,
                   sizeof *event->attrs, _Alignof(ddffi_event_attr)) ||
-      !arena_str(&event->arena, &value.key, key.ptr, key.len))
+      !put_str(&event->arena, &value.key, key.ptr, key.len, borrowed))
     return out_of_memory();
   event->attrs[event->n_attrs++] = value;
   index_added(&event->arena, &event->attr_index, event->n_attrs, h);
   return NULL;
+}
+
+static ddog_TraceExporterError *event_put(ddffi_event *event, ddog_CharSlice key, ddffi_event_attr value) {
+  return event_put_as(event, key, value, false);
+}
+
+ddog_TraceExporterError *ddffi_span_event_set_borrowed(ddog_TracerSpanEvent *handle, ddog_CharSlice key,
+                                                       uint32_t type, ddog_CharSlice s, int64_t i, double d) {
+  if (!handle) return invalid_argument();
+  ddffi_event_attr a = {.single.type = (uint8_t)type};
+  switch (type) {
+  case DDFFI_ATTR_STRING: a.single.s = (ddffi_str){s.len ? (char *)(uintptr_t)s.ptr : NULL, s.len}; break;
+  case DDFFI_ATTR_BOOL: a.single.b = i != 0; break;
+  case DDFFI_ATTR_INT: a.single.i = i; break;
+  case DDFFI_ATTR_DOUBLE: a.single.d = d; break;
+  default: return invalid_argument();
+  }
+  return event_put_as(handle, key, a, true);
 }
 
 /* Checks the handle, then the key: libdatadog's order for every setter,
@@ -912,95 +953,136 @@ void ddffi_chunks_drop_unsampled(ddog_TracerTraceChunks *chunks) {
 
 /* ---- v0.4 msgpack encoding (span_v04.rs) -------------------------------- */
 
-static void mp_s(ddffi_buf *b, const ddffi_str *s) { ddffi_mp_str(b, s->data, s->len); }
+static uint8_t *mpw_s(uint8_t *p, const ddffi_str *s) { return ddffi_mpw_str(p, s->data, s->len); }
 
-static void encode_links(ddffi_buf *b, const ddog_TracerSpan *span) {
-  ddffi_mp_cstr(b, "span_links");
-  ddffi_mp_array(b, (uint32_t)span->n_links);
+/* Links and events, written raw into room reserved by extras_bound. */
+
+/* The most bytes a link or an event takes, its strings aside: field names
+ * and headers (each number or header at most DDFFI_MP_HEAD bytes). */
+#define LINK_FIXED (1 + 9 + 9 + 14 + 9 + 8 + 9 + 11 + DDFFI_MP_HEAD + 11 + DDFFI_MP_HEAD + 6 + 5)
+#define EVENT_FIXED (1 + 15 + 9 + 5 + DDFFI_MP_HEAD + 11 + DDFFI_MP_HEAD)
+/* {"type": 0xcc NN, "<kind>_value": v} and its array wrapper, strings aside. */
+#define SCALAR_FIXED (1 + 5 + 2 + 13 + DDFFI_MP_HEAD)
+#define ARRAY_FIXED (1 + 5 + 2 + 12 + 1 + 7 + DDFFI_MP_HEAD)
+
+static size_t extras_bound(const ddog_TracerSpan *span) {
+  size_t n = 12 + DDFFI_MP_HEAD + 12 + DDFFI_MP_HEAD; /* "span_links" [..] "span_events" [..] */
   for (size_t i = 0; i < span->n_links; i++) {
     const ddffi_link *l = &span->links[i];
-    ddffi_mp_map(b, 3 + (l->n_attrs != 0) + (l->tracestate.len != 0) + (l->flags != 0));
-    ddffi_mp_cstr(b, "trace_id");
-    ddffi_mp_u64(b, l->trace_id_low);
-    ddffi_mp_cstr(b, "trace_id_high"); /* written even when 0 */
-    ddffi_mp_u64(b, l->trace_id_high);
-    ddffi_mp_cstr(b, "span_id");
-    ddffi_mp_u64(b, l->span_id);
+    n += LINK_FIXED + l->tracestate.len;
+    for (size_t k = 0; k < l->n_attrs; k++) n += 2 * DDFFI_MP_HEAD + l->attrs[k].key.len + l->attrs[k].value.len;
+  }
+  for (size_t i = 0; i < span->n_events; i++) {
+    const ddffi_event *ev = span->events[i];
+    n += EVENT_FIXED + ev->name.len;
+    for (size_t k = 0; k < ev->n_attrs; k++) {
+      const ddffi_event_attr *a = &ev->attrs[k];
+      n += DDFFI_MP_HEAD + a->key.len;
+      if (!a->is_array) {
+        n += SCALAR_FIXED + (a->single.type == DDFFI_ATTR_STRING ? a->single.s.len : 0);
+        continue;
+      }
+      n += ARRAY_FIXED + a->n_items * SCALAR_FIXED;
+      for (size_t j = 0; j < a->n_items; j++)
+        if (a->items[j].type == DDFFI_ATTR_STRING) n += a->items[j].s.len;
+    }
+  }
+  return n;
+}
+
+/* ddffi_mp_array */
+static uint8_t *mpw_array(uint8_t *p, uint32_t n) {
+  if (n < 16) {
+    *p = (uint8_t)(0x90 | n);
+    return p + 1;
+  }
+  if (n <= 0xffff) return ddffi_mpw_be16(p, 0xdc, n);
+  return ddffi_mpw_be32(p, 0xdd, n);
+}
+
+static uint8_t *encode_links(uint8_t *p, const ddog_TracerSpan *span) {
+  p = DDFFI_MPW_LIT(p, "\xaaspan_links");
+  p = mpw_array(p, (uint32_t)span->n_links);
+  for (size_t i = 0; i < span->n_links; i++) {
+    const ddffi_link *l = &span->links[i];
+    p = ddffi_mpw_map(p, 3 + (l->n_attrs != 0) + (l->tracestate.len != 0) + (l->flags != 0));
+    p = DDFFI_MPW_LIT(p, "\xa8trace_id");
+    p = ddffi_mpw_be64(p, 0xcf, l->trace_id_low);
+    p = DDFFI_MPW_LIT(p, "\xadtrace_id_high"); /* written even when 0 */
+    p = ddffi_mpw_be64(p, 0xcf, l->trace_id_high);
+    p = DDFFI_MPW_LIT(p, "\xa7span_id");
+    p = ddffi_mpw_be64(p, 0xcf, l->span_id);
     if (l->n_attrs) {
-      ddffi_mp_cstr(b, "attributes");
-      ddffi_mp_map(b, (uint32_t)l->n_attrs);
+      p = DDFFI_MPW_LIT(p, "\xaa" "attributes");
+      p = ddffi_mpw_map(p, (uint32_t)l->n_attrs);
       for (size_t k = 0; k < l->n_attrs; k++) {
-        mp_s(b, &l->attrs[k].key);
-        mp_s(b, &l->attrs[k].value);
+        p = mpw_s(p, &l->attrs[k].key);
+        p = mpw_s(p, &l->attrs[k].value);
       }
     }
     if (l->tracestate.len) {
-      ddffi_mp_cstr(b, "tracestate");
-      mp_s(b, &l->tracestate);
+      p = DDFFI_MPW_LIT(p, "\xaatracestate");
+      p = mpw_s(p, &l->tracestate);
     }
     if (l->flags) {
-      ddffi_mp_cstr(b, "flags");
-      ddffi_mp_u32(b, l->flags); /* raw, bit 31 included, always 0xce */
+      p = DDFFI_MPW_LIT(p, "\xa5" "flags");
+      p = ddffi_mpw_be32(p, 0xce, l->flags); /* raw, bit 31 included, always 0xce */
     }
   }
+  return p;
 }
 
 /* {"type": <u8>, "<kind>_value": v}; the type is always written as 0xcc NN. */
-static void encode_attr_scalar(ddffi_buf *b, const ddffi_attr_scalar *v) {
-  ddffi_mp_map(b, 2);
-  ddffi_mp_cstr(b, "type");
-  ddffi_mp_u8(b, v->type);
+static uint8_t *encode_attr_scalar(uint8_t *p, const ddffi_attr_scalar *v) {
+  p[0] = 0x82;
+  p = DDFFI_MPW_LIT(p + 1, "\xa4type");
+  p[0] = 0xcc;
+  p[1] = v->type;
+  p += 2;
   switch (v->type) {
   case DDFFI_ATTR_STRING:
-    ddffi_mp_cstr(b, "string_value");
-    mp_s(b, &v->s);
-    break;
+    p = DDFFI_MPW_LIT(p, "\xacstring_value");
+    return mpw_s(p, &v->s);
   case DDFFI_ATTR_BOOL:
-    ddffi_mp_cstr(b, "bool_value");
-    ddffi_mp_bool(b, v->b);
-    break;
+    p = DDFFI_MPW_LIT(p, "\xaa" "bool_value");
+    *p = v->b ? 0xc3 : 0xc2;
+    return p + 1;
   case DDFFI_ATTR_INT:
-    ddffi_mp_cstr(b, "int_value");
-    ddffi_mp_sint(b, v->i);
-    break;
+    p = DDFFI_MPW_LIT(p, "\xa9int_value");
+    return ddffi_mpw_sint(p, v->i);
   default:
-    ddffi_mp_cstr(b, "double_value");
-    ddffi_mp_f64(b, v->d);
-    break;
+    p = DDFFI_MPW_LIT(p, "\xac" "double_value");
+    return ddffi_mpw_f64(p, v->d);
   }
 }
 
-static void encode_events(ddffi_buf *b, const ddog_TracerSpan *span) {
-  ddffi_mp_cstr(b, "span_events");
-  ddffi_mp_array(b, (uint32_t)span->n_events);
+static uint8_t *encode_events(uint8_t *p, const ddog_TracerSpan *span) {
+  p = DDFFI_MPW_LIT(p, "\xab" "span_events");
+  p = mpw_array(p, (uint32_t)span->n_events);
   for (size_t i = 0; i < span->n_events; i++) {
     const ddffi_event *ev = span->events[i];
-    ddffi_mp_map(b, 2 + (ev->n_attrs != 0));
-    ddffi_mp_cstr(b, "time_unix_nano");
-    ddffi_mp_u64(b, ev->time_unix_nano);
-    ddffi_mp_cstr(b, "name");
-    mp_s(b, &ev->name);
+    p = ddffi_mpw_map(p, 2 + (ev->n_attrs != 0));
+    p = DDFFI_MPW_LIT(p, "\xaetime_unix_nano");
+    p = ddffi_mpw_be64(p, 0xcf, ev->time_unix_nano);
+    p = DDFFI_MPW_LIT(p, "\xa4name");
+    p = mpw_s(p, &ev->name);
     if (!ev->n_attrs) continue;
-    ddffi_mp_cstr(b, "attributes");
-    ddffi_mp_map(b, (uint32_t)ev->n_attrs);
+    p = DDFFI_MPW_LIT(p, "\xaa" "attributes");
+    p = ddffi_mpw_map(p, (uint32_t)ev->n_attrs);
     for (size_t k = 0; k < ev->n_attrs; k++) {
       const ddffi_event_attr *a = &ev->attrs[k];
-      mp_s(b, &a->key);
+      p = mpw_s(p, &a->key);
       if (!a->is_array) {
-        encode_attr_scalar(b, &a->single);
+        p = encode_attr_scalar(p, &a->single);
         continue;
       }
       /* {"type": 4, "array_value": {"values": [scalar maps...]}} */
-      ddffi_mp_map(b, 2);
-      ddffi_mp_cstr(b, "type");
-      ddffi_mp_u8(b, 4);
-      ddffi_mp_cstr(b, "array_value");
-      ddffi_mp_map(b, 1);
-      ddffi_mp_cstr(b, "values");
-      ddffi_mp_array(b, (uint32_t)a->n_items);
-      for (size_t j = 0; j < a->n_items; j++) encode_attr_scalar(b, &a->items[j]);
+      p = DDFFI_MPW_LIT(p, "\x82\xa4type\xcc\x04\xab" "array_value\x81\xa6values");
+      p = mpw_array(p, (uint32_t)a->n_items);
+      for (size_t j = 0; j < a->n_items; j++) p = encode_attr_scalar(p, &a->items[j]);
     }
   }
+  return p;
 }
 
 /* The most bytes encode_span writes for a span, links and events aside
@@ -1017,8 +1099,6 @@ static size_t span_bound(const ddog_TracerSpan *span) {
     n += 2 * DDFFI_MP_HEAD + span->meta_struct.items[i].key.len + span->meta_struct.items[i].value.len;
   return n;
 }
-
-static uint8_t *mpw_s(uint8_t *p, const ddffi_str *s) { return ddffi_mpw_str(p, s->data, s->len); }
 
 static void encode_span(ddffi_buf *b, const ddog_TracerSpan *span) {
   ddffi_buf_reserve(b, span_bound(span));
@@ -1080,8 +1160,13 @@ static void encode_span(ddffi_buf *b, const ddog_TracerSpan *span) {
     }
   }
   b->len = (size_t)(p - b->data);
-  if (span->n_links) encode_links(b, span);
-  if (span->n_events) encode_events(b, span);
+  if (!span->n_links && !span->n_events) return;
+  ddffi_buf_reserve(b, extras_bound(span));
+  if (b->failed) return;
+  p = b->data + b->len;
+  if (span->n_links) p = encode_links(p, span);
+  if (span->n_events) p = encode_events(p, span);
+  b->len = (size_t)(p - b->data);
 }
 
 void ddffi_encode_v04(const ddog_TracerTraceChunks *chunks, ddffi_buf *out) {
