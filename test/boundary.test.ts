@@ -294,4 +294,34 @@ test("properties added to Object.prototype are not keys of meta, metrics, metaSt
   }
 });
 
+test("batch path: a getter that puts an enumerable property on Object.prototype while the batch is written gets a ValidationError, nothing sent", async () => {
+  const proto = Object.prototype as Record<string, unknown>;
+  const agent = await TestAgent.start();
+  try {
+    const exporter = new TraceExporter({ url: agent.url, sendPath: "batch" });
+    try {
+      assert.is(exporter.sendPath, "batch");
+      const meta = {
+        get a() {
+          proto.sneaky = "inherited";
+          return "b";
+        },
+      };
+      const e = await rejects(exporter.send([[span({ meta }), span({ meta: { c: "d" } })]]), ValidationError, /Object\.prototype/);
+      assert.is(e.path, "traces");
+      delete proto.sneaky;
+      // The writer is usable again, and what goes next is whole.
+      await exporter.send([[span({ meta: { c: "d" } })]]);
+    } finally {
+      delete proto.sneaky;
+      await exporter.close();
+    }
+    const traces = await agent.waitForTraces(1);
+    assert.is(traces.length, 1);
+    assert.equal(traces[0][0].meta, { c: "d" });
+  } finally {
+    await agent.close();
+  }
+});
+
 test.run();
