@@ -278,6 +278,13 @@ static void init_entity(void) {
 
 /* ---- the exporter ---------------------------------------------------------- */
 
+/* The payload cache's bound: at most this many buffers (as many sends at
+ * once reuse memory; more allocate), each at most this many bytes (a
+ * larger one is freed after its send), so at most 4 x 8 MiB kept per
+ * exporter, freed by ddog_trace_exporter_free. */
+#define PAYLOAD_CACHE_SLOTS 4
+#define PAYLOAD_CACHE_MAX_BYTES ((size_t)8 << 20)
+
 struct ddog_TraceExporter {
   ddffi_url agent;
   char *traces_target; /* the agent URL's path + "/v0.4/traces" */
@@ -292,7 +299,43 @@ struct ddog_TraceExporter {
   uint64_t otlp_timeout_ms;
   ddffi_otlp_resource resource;
   const ddog_SharedRuntime *shared_runtime; /* a reference, or NULL */
+  /* The msgpack payload buffers of finished sends, kept for the next ones
+   * (see take_payload): a fresh multi-megabyte buffer per send is pages the
+   * kernel faults in and zeroes again every time. */
+  pthread_mutex_t cache_lock;
+  ddffi_buf cached[PAYLOAD_CACHE_SLOTS];
+  size_t n_cached;
 };
+
+/* An empty payload buffer: a kept one when there is (its capacity already
+ * fits a send like the last), else a new one. */
+static ddffi_buf take_payload(const ddog_TraceExporter *cx) {
+  ddog_TraceExporter *x = (ddog_TraceExporter *)cx; /* the cache is the only thing a send changes */
+  ddffi_buf b = {0};
+  pthread_mutex_lock(&x->cache_lock);
+  if (x->n_cached) b = x->cached[--x->n_cached];
+  pthread_mutex_unlock(&x->cache_lock);
+  b.len = 0;
+  b.failed = false;
+  return b;
+}
+
+/* Gives a payload buffer back: kept when the cache has room and it is not
+ * over the cap, else freed. */
+static void give_payload(const ddog_TraceExporter *cx, ddffi_buf *b) {
+  ddog_TraceExporter *x = (ddog_TraceExporter *)cx;
+  if (b->data && !b->failed && b->cap <= PAYLOAD_CACHE_MAX_BYTES) {
+    pthread_mutex_lock(&x->cache_lock);
+    bool kept = x->n_cached < PAYLOAD_CACHE_SLOTS;
+    if (kept) x->cached[x->n_cached++] = *b;
+    pthread_mutex_unlock(&x->cache_lock);
+    if (kept) {
+      *b = (ddffi_buf){0};
+      return;
+    }
+  }
+  ddffi_buf_free(b);
+}
 
 /* http::HeaderValue::from_str (http 1.1): any byte but controls and DEL;
  * tab is fine. */
@@ -357,6 +400,8 @@ static void exporter_free(ddog_TraceExporter *x) {
   free(x->otlp_endpoint);
   free_resource(&x->resource);
   ddffi_shared_runtime_release(x->shared_runtime);
+  for (size_t i = 0; i < x->n_cached; i++) ddffi_buf_free(&x->cached[i]);
+  pthread_mutex_destroy(&x->cache_lock);
   free(x);
 }
 
@@ -419,6 +464,7 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_trace_exporter_new(ddog_TraceExporter
   if (!config || !out_handle) return ddffi_error(E(INVALID_ARGUMENT), NULL);
   ddog_TraceExporter *x = calloc(1, sizeof *x);
   if (!x) return ddffi_error(E(INTERNAL), "out of memory");
+  pthread_mutex_init(&x->cache_lock, NULL);
   ddog_TraceExporterError *err = set_agent(x, config);
   x->timeout_ms = config->has_connection_timeout ? config->connection_timeout_ms : DEFAULT_TIMEOUT_MS;
   x->test_token = opt_cstr(&config->test_session_token);
@@ -622,10 +668,10 @@ typedef struct outcome {
 
 static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog_TracerTraceChunks *chunks,
                                          int cancel_fd, outcome *out) {
-  ddffi_buf payload = {0};
+  ddffi_buf payload = take_payload(x);
   ddffi_encode_v04(chunks, &payload);
   if (payload.failed) {
-    ddffi_buf_free(&payload);
+    give_payload(x, &payload);
     return ddffi_error(E(INTERNAL), "out of memory");
   }
   char count[24];
@@ -643,7 +689,7 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
   h[n++] = (ddffi_http_header){"x-datadog-trace-count", count};
   h[n++] = (ddffi_http_header){"content-type", "application/msgpack"};
   if (!headers_ok(h, checked) || x->test_token_nul) {
-    ddffi_buf_free(&payload);
+    give_payload(x, &payload);
     return build_error(false);
   }
 
@@ -657,7 +703,7 @@ static ddog_TraceExporterError *send_v04(const ddog_TraceExporter *x, const ddog
                             .cancel_fd = cancel_fd};
   ddffi_http_response resp = {0};
   ddffi_http_result r = send_with_retry(&req, AGENT_MAX_RETRIES, &resp);
-  ddffi_buf_free(&payload);
+  give_payload(x, &payload);
 
   ddog_TraceExporterError *err = NULL;
   if (r != DDFFI_HTTP_OK)
