@@ -3,6 +3,7 @@
 #include "msgpack.h"
 #include "span.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +64,77 @@ static bool str_is(const ddffi_str *s, const void *p, size_t n) {
 struct ddffi_block {
   ddffi_block *next; /* the block's bytes follow */
 };
+
+/* ---- spans' and events' own allocations, kept for reuse ----------------
+ *
+ * A send builds and frees a thousand spans or so, often on another pool
+ * thread than the last one (so in another malloc arena); glibc gives the
+ * freed memory back to the kernel and the next send faults it all in again:
+ * perf put a third of the send thread in those page faults (sysmalloc).
+ * So freed span and event allocations of the default size go to a list and
+ * the next ones come from it: at most `max` of each (for spans ~12 MiB),
+ * freed when the library is unloaded. Under ASan the lists stay empty, so
+ * that a use after free is still caught. */
+typedef struct {
+  _Alignas(64) pthread_mutex_t lock; /* each list on cache lines of its own */
+  void *head; /* the next free allocation; each starts with the pointer to the one after */
+  size_t len, max, size;
+} block_cache;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_MAX(n) 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CACHE_MAX(n) 0
+#endif
+#endif
+#ifndef CACHE_MAX
+#define CACHE_MAX(n) (n)
+#endif
+
+static block_cache span_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, CACHE_MAX(8192),
+                                 sizeof(ddog_TracerSpan) + SPAN_FIRST_BLOCK};
+static block_cache event_cache = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, CACHE_MAX(8192),
+                                  sizeof(ddog_TracerSpanEvent) + EVENT_FIRST_BLOCK};
+
+static void *cache_take(block_cache *c) {
+  pthread_mutex_lock(&c->lock);
+  void *p = c->head;
+  if (p) {
+    c->head = *(void **)p;
+    c->len--;
+  }
+  pthread_mutex_unlock(&c->lock);
+  return p ? p : malloc(c->size);
+}
+
+static void cache_give(block_cache *c, void *p) {
+  pthread_mutex_lock(&c->lock);
+  if (c->len < c->max) {
+    *(void **)p = c->head;
+    c->head = p;
+    c->len++;
+    p = NULL;
+  }
+  pthread_mutex_unlock(&c->lock);
+  free(p);
+}
+
+static void cache_clear(block_cache *c) {
+  pthread_mutex_lock(&c->lock);
+  for (void *p = c->head, *next; p; p = next) {
+    next = *(void **)p;
+    free(p);
+  }
+  c->head = NULL;
+  c->len = 0;
+  pthread_mutex_unlock(&c->lock);
+}
+
+__attribute__((destructor)) static void caches_free(void) {
+  cache_clear(&span_cache);
+  cache_clear(&event_cache);
+}
 
 static void arena_init(ddffi_arena *a, char *first_block, size_t size) {
   *a = (ddffi_arena){.pos = first_block, .end = first_block + size, .next_size = BLOCK_MIN};
@@ -408,14 +480,14 @@ const double *ddffi_span_metric_get(const ddog_TracerSpan *span, const char *key
 
 static void event_destroy(ddffi_event *ev) {
   arena_free(&ev->arena);
-  free(ev);
+  cache_give(&event_cache, ev);
 }
 
 /* Frees a span's memory; the live count is the caller's business. */
 void ddffi_span_destroy(ddog_TracerSpan *span) {
   for (size_t i = 0; i < span->n_events; i++) event_destroy(span->events[i]);
   arena_free(&span->arena);
-  free(span);
+  cache_give(&span_cache, span);
 }
 
 /* ---- spans -------------------------------------------------------------- */
@@ -423,7 +495,7 @@ void ddffi_span_destroy(ddog_TracerSpan *span) {
 static ddog_TraceExporterError *span_new(ddog_TracerSpan **out_handle, const ddog_TracerSpanFields *fields,
                                          bool borrowed) {
   if (!fields || !out_handle) return invalid_argument();
-  ddog_TracerSpan *span = malloc(sizeof *span + SPAN_FIRST_BLOCK);
+  ddog_TracerSpan *span = cache_take(&span_cache);
   if (!span) return out_of_memory();
   *span = (ddog_TracerSpan){0};
   arena_init(&span->arena, span->first_block, SPAN_FIRST_BLOCK);
@@ -453,7 +525,8 @@ static ddog_TraceExporterError *span_new(ddog_TracerSpan **out_handle, const ddo
   span->start = fields->start;
   span->duration = fields->duration;
   span->error = fields->error;
-  ddffi_live_inc();
+  span->uncounted = borrowed;
+  if (!borrowed) ddffi_live_inc();
   *out_handle = span;
   return NULL;
 }
@@ -470,8 +543,9 @@ ddog_TraceExporterError *ddffi_span_new_borrowed(ddog_TracerSpan **out_handle,
 
 DDFFI_EXPORT void ddog_tracer_span_free(ddog_TracerSpan *handle) {
   if (!handle) return;
+  bool counted = !handle->uncounted;
   ddffi_span_destroy(handle);
-  ddffi_live_dec();
+  if (counted) ddffi_live_dec();
 }
 
 DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_set_meta(ddog_TracerSpan *handle, ddog_CharSlice key,
@@ -651,7 +725,7 @@ static ddog_TraceExporterError *event_new(ddog_TracerSpanEvent **out_handle, ddo
   if (!out_handle) return invalid_argument();
   ddog_TraceExporterError *err = borrowed ? NULL : check_str(name);
   if (err) return err;
-  ddog_TracerSpanEvent *ev = malloc(sizeof *ev + EVENT_FIRST_BLOCK);
+  ddog_TracerSpanEvent *ev = cache_take(&event_cache);
   if (!ev) return out_of_memory();
   *ev = (ddffi_event){.time_unix_nano = time_unix_nano};
   arena_init(&ev->arena, ev->first_block, EVENT_FIRST_BLOCK);
@@ -910,7 +984,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_trace_chunks_push_span(ddog_Tr
   }
   ddffi_span_seal(span); /* no more writes: the maps lose their holes */
   chunk->spans[chunk->len++] = span;
-  ddffi_live_dec(); /* now owned by the chunks */
+  if (!span->uncounted) ddffi_live_dec(); /* now owned by the chunks */
+  span->uncounted = false;
   return NULL;
 }
 

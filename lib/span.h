@@ -139,6 +139,10 @@ struct ddog_TracerSpan {
   ddffi_event **events; /* owned */
   size_t n_events, cap_events;
   ddffi_arena arena;
+  /* Made by the batch decoder's ddffi_span_new_borrowed, and not yet pushed
+   * or freed: not in the live count (it never leaves ddffi_batch_build, and
+   * pushing it would count it down again). */
+  bool uncounted;
   char first_block[]; /* the arena's first block */
 };
 
