@@ -6,41 +6,11 @@
  * non-ASCII strings, and runs of one- and two-byte characters in utf16.
  */
 import { test } from "uvu";
-import * as assert from "uvu/assert";
-import { decode } from "@msgpack/msgpack";
-import { type TraceChunk, TraceExporter } from "../mod.ts";
-import { TestAgent } from "../testing.ts";
+import type { TraceChunk } from "../mod.ts";
 import { assertNoLeaks, span } from "./helpers.ts";
+import { assertBothPathsAgree } from "./batch-helpers.ts";
 
 test.after.each(assertNoLeaks);
-
-const realLibrary = !!(globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.DD_LIBDATADOG_PATH ||
-  !!(globalThis as { Deno?: { env: { get(n: string): string | undefined } } }).Deno?.env.get("DD_LIBDATADOG_PATH");
-
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v instanceof Uint8Array) return v;
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, normalize(x)]));
-  }
-  return v;
-}
-
-async function both(traces: TraceChunk[]): Promise<[Uint8Array, Uint8Array]> {
-  const agent = await TestAgent.start({});
-  const batch = new TraceExporter({ url: agent.url });
-  const fields = new TraceExporter({ url: agent.url, sendPath: "fields" });
-  try {
-    await batch.send(traces);
-    await fields.send(traces);
-    const [a, b] = await agent.waitForRequests(2, 5000, "/v0.4/traces");
-    return [a.body, b.body];
-  } finally {
-    await batch.close();
-    await fields.close();
-    await agent.close();
-  }
-}
 
 const attrs = (n: number, v: (i: number) => string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, v(i)]));
 const link = (i: number, n: number) => ({ traceId: BigInt(i + 1), spanId: BigInt(i + 7), attributes: attrs(n, (k) => `v${k}-é${i}`), tracestate: i % 2 ? "" : `dd=s:${i}`, flags: i });
@@ -64,12 +34,7 @@ const cases: Record<string, TraceChunk[]> = {
 
 for (const [name, traces] of Object.entries(cases)) {
   test(`both paths, the same bytes: ${name}`, async () => {
-    const [a, b] = await both(traces);
-    if (realLibrary) {
-      assert.equal(normalize(decode(a, { useBigInt64: true })), normalize(decode(b, { useBigInt64: true })));
-    } else {
-      assert.equal(Array.from(a), Array.from(b));
-    }
+    await assertBothPathsAgree(traces);
   });
 }
 

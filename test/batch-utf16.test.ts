@@ -9,9 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { TestAgent } from "../testing.ts";
 import { BATCH_MAGIC, BATCH_VERSION, records, STRING_TAG_BITS, stringTags } from "../ffi/batch.ts";
-import { batchAvailable } from "../src/batch.ts";
-import { getBinding } from "../src/binding.ts";
 import { assertNoLeaks, traceRequests } from "./helpers.ts";
+import { sendRaw } from "./batch-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -89,42 +88,6 @@ class Hand {
   }
 }
 
-/** Calls ddffi_batch_send on each batch with a raw exporter; the error code names, or "ok". */
-async function sendRaw(url: string, list: Uint8Array[]): Promise<string[]> {
-  const b = getBinding();
-  assert.ok(batchAvailable(b), "the batch decoder is bound");
-  const s = b.symbols;
-  s.ddog_trace_exporter_config_new(b.out);
-  const config = b.takeOut();
-  b.reserve(3 * url.length);
-  b.arg(url, false);
-  b.unwrap(s.ddog_trace_exporter_config_set_url(config, b.argPtrWord, b.argLenWord), "set_url");
-  b.unwrap(s.ddog_trace_exporter_new(b.out, config), "exporter_new");
-  const exporter = b.takeOut();
-  s.ddog_trace_exporter_config_free(config);
-  const results: string[] = [];
-  try {
-    for (const bytes of list) {
-      const memory = b.native.alloc(8 + Math.max(bytes.length, 1));
-      try {
-        new Uint8Array(memory.buffer).set(bytes, 8);
-        const error = await b.native.async.ddffi_batch_send!(exporter, memory.address + 8, bytes.length, memory.address, 0);
-        if (error) {
-          results.push(b.takeError(error, "ddffi_batch_send").code);
-        } else {
-          const u32 = new Uint32Array(memory.buffer, 0, 2);
-          s.ddog_trace_exporter_response_free(u32[0] + u32[1] * 2 ** 32);
-          results.push("ok");
-        }
-      } finally {
-        b.native.free(memory);
-      }
-    }
-  } finally {
-    s.ddog_trace_exporter_free(exporter);
-  }
-  return results;
-}
 
 /** What TextEncoder makes of `s`, read back as a JS string (lone surrogates become U+FFFD). */
 const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s));
