@@ -43,33 +43,23 @@ function countWalk(b) {
   };
   const u16 = () => (need(2), (b[p++] << 8) | b[p++]);
   const u32 = () => (need(4), ((b[p++] << 24) >>> 0) + (b[p++] << 16) + (b[p++] << 8) + b[p++]);
-  /** The length of an array header at p (advancing past it), or -1 when the item is not an array. */
-  const arrayHeader = () => {
+  /**
+   * The length in an array, map or string header at p (advancing past it), or -1 when the item is not
+   * of that kind: `fixMask`/`fixTag` pick its fix form (length in the other bits), then the codes of
+   * its 8-bit (0: none), 16-bit and 32-bit lengths.
+   */
+  const header = (fixMask, fixTag, c8, c16, c32) => {
     need(1);
     const t = b[p];
-    if ((t & 0xf0) === 0x90) return p++, t & 0x0f;
-    if (t === 0xdc) return p++, u16();
-    if (t === 0xdd) return p++, u32();
+    if ((t & fixMask) === fixTag) return p++, t & ~fixMask & 0xff;
+    if (t === c8 && c8) return p++, need(1), b[p++];
+    if (t === c16) return p++, u16();
+    if (t === c32) return p++, u32();
     return -1;
   };
-  const mapHeader = () => {
-    need(1);
-    const t = b[p];
-    if ((t & 0xf0) === 0x80) return p++, t & 0x0f;
-    if (t === 0xde) return p++, u16();
-    if (t === 0xdf) return p++, u32();
-    return -1;
-  };
-  /** The byte length of a string at p (advancing past its header), or -1 when it is not a string. */
-  const strHeader = () => {
-    need(1);
-    const t = b[p];
-    if ((t & 0xe0) === 0xa0) return p++, t & 0x1f;
-    if (t === 0xd9) return p++, need(1), b[p++];
-    if (t === 0xda) return p++, u16();
-    if (t === 0xdb) return p++, u32();
-    return -1;
-  };
+  const arrayHeader = () => header(0xf0, 0x90, 0, 0xdc, 0xdd);
+  const mapHeader = () => header(0xf0, 0x80, 0, 0xde, 0xdf);
+  const strHeader = () => header(0xe0, 0xa0, 0xd9, 0xda, 0xdb);
   const skip = (depth) => {
     if (depth > 64) throw new Error("nested too deep");
     need(1);

@@ -40,8 +40,8 @@ export interface Fixture {
   readonly msgpack: unknown[][];
 }
 
-/** mulberry32: a small seeded PRNG, so every run uses the same spans. */
-function prng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, so every run uses the same spans (the boundary fuzz uses it too). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,4 +1,4 @@
-/** The spans both send paths must agree on: every input of golden.test.ts and span-data.test.ts, and more. */
+/** The spans both send paths must agree on: every input of golden.test.ts and span-data.test.ts (which sends its good inputs from here), and more. */
 import { encode } from "@msgpack/msgpack";
 import { double, type TraceChunk } from "../mod.ts";
 import { span } from "./helpers.ts";

@@ -1,9 +1,10 @@
-/** Span links, span events and meta_struct, end to end, and their bad inputs. */
+/** Span links, span events and meta_struct, end to end, and their bad inputs (the good ones are in batch-corpus.ts, which both send paths must agree on). */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decode, encode } from "@msgpack/msgpack";
-import { double, encodeValue, ValidationError } from "../mod.ts";
+import { encodeValue, ValidationError } from "../mod.ts";
 import { assertNoLeaks, rejects, span, withExporter } from "./helpers.ts";
+import { corpus, nest } from "./batch-corpus.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -11,12 +12,7 @@ type Raw = Record<string, unknown>;
 
 test("span links: 128-bit trace id, span id, attributes, tracestate, flags with bit 31", () =>
   withExporter(async (exporter, agent) => {
-    await exporter.send([[span({
-      links: [
-        { traceId: (0xaaaan << 64n) | 0xbbbbn, spanId: 2n ** 64n - 1n, attributes: { "link.kind": "follows", "é": "🚀" }, tracestate: "dd=s:1", flags: 0x80000001 },
-        { traceId: 5n, spanId: 6n },
-      ],
-    })]]);
+    await exporter.send(corpus["span-data: links"]);
     const [[s]] = await agent.waitForTraces(1);
     const [a, b] = s.span_links as Raw[];
     assert.is(a.trace_id, 0xbbbbn);
@@ -33,19 +29,7 @@ test("span links: 128-bit trace id, span id, attributes, tracestate, flags with 
 
 test("span events: typed attributes and homogeneous arrays", () =>
   withExporter(async (exporter, agent) => {
-    await exporter.send([[span({
-      events: [
-        {
-          name: "exception",
-          time: 1_700_000_000_123_456_789n,
-          attributes: {
-            str: "boom", yes: true, int: 42, big: -(2n ** 63n), dbl: 2.5, forced: double(3),
-            strs: ["a", "b"], bools: [true, false], ints: [1, -2, 3n], dbls: [1.5, 2], forcedDbls: double([1, 2]),
-          },
-        },
-        { name: "bare", time: 1 },
-      ],
-    })]]);
+    await exporter.send(corpus["span-data: events"]);
     const [[s]] = await agent.waitForTraces(1);
     const [e, bare] = s.span_events as Raw[];
     assert.is(e.name, "exception");
@@ -90,8 +74,7 @@ test("meta_struct: caller-encoded bytes and plain JS values", () =>
 
 test("meta_struct nested 64 containers deep is fine; 65 is a typed error", () =>
   withExporter(async (exporter, agent) => {
-    const nest = (n: number): unknown => (n === 0 ? "leaf" : [nest(n - 1)]);
-    await exporter.send([[span({ metaStruct: { deep: nest(64) } })]]);
+    await exporter.send(corpus["span-data: meta_struct 64 deep"]);
     const [[s]] = await agent.waitForTraces(1);
     let v = decode(s.meta_struct.deep) as unknown;
     for (let i = 0; i < 64; i++) v = (v as unknown[])[0];

@@ -17,6 +17,7 @@ import { double, type Span, TraceExporter, ValidationError } from "../../mod.ts"
 import { type DecodedSpan, liveNativeObjects, TestAgent } from "../../testing.ts";
 import { Binding, getBinding } from "../../src/binding.ts";
 import { buildTraceChunks } from "../../src/span.ts";
+import { prng } from "../../bench/fixtures.ts";
 
 type Raw = Record<string, unknown>;
 
@@ -155,17 +156,6 @@ const batch = fc.record({
 });
 
 // ---- hostile presentations -----------------------------------------------
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a second read returns instead: longer strings, other types, more elements. */
 function changed(v: unknown): unknown {
