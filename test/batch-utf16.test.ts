@@ -90,7 +90,7 @@ class Hand {
 
 
 /** What TextEncoder makes of `s`, read back as a JS string (lone surrogates become U+FFFD). */
-const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s));
+const utf8 = (s: string) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(new TextEncoder().encode(s));
 
 const service = "sérvice";
 const name = "日本語 🚀 ok"; // a surrogate pair

@@ -23,7 +23,7 @@ type Raw = Record<string, unknown>;
 
 /** A string as it arrives: its UTF-8, decoded (lone surrogates become U+FFFD). */
 function wire(s: string): string {
-  return new TextDecoder().decode(new TextEncoder().encode(s));
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(new TextEncoder().encode(s));
 }
 
 const LONGER = "L".repeat(70_000);
