@@ -58,7 +58,26 @@ export interface NativeMemory {
   readonly buffer: ArrayBuffer;
   /** Its native address. */
   readonly address: number;
+  /**
+   * The runtime's native UTF-8 encoder into this memory, where it beats a JavaScript `charCodeAt`
+   * loop on strings of {@link UTF8_WRITE_MIN} characters or more: Node's `Buffer` over it (its
+   * `utf8Write` is about 3× faster than the loop on 44 characters). Absent on Bun (its encoder is
+   * barely faster than its loop) and Deno (`TextEncoder.encodeInto` is slower there).
+   */
+  readonly utf8?: Utf8Encoder;
 }
+
+/** A native UTF-8 encoder into one block of memory (Node's `Buffer#utf8Write`). */
+export interface Utf8Encoder {
+  /**
+   * Writes `s` as UTF-8 at byte offset `at`, never past `at + max` nor the memory's end, whole
+   * characters only, a lone surrogate as U+FFFD (TextEncoder's rule); returns the bytes written.
+   */
+  utf8Write(s: string, at: number, max: number): number;
+}
+
+/** The shortest string, in UTF-16 code units, for which the batch writer uses {@link NativeMemory.utf8}. */
+export const UTF8_WRITE_MIN = 16;
 
 /** What the running JS runtime is. */
 export interface RuntimeInfo {

@@ -22,7 +22,7 @@ import {
   STRING_TAG_BITS,
   stringTags,
 } from "../ffi/batch.ts";
-import type { Native, NativeMemory } from "../ffi/native.ts";
+import { type Native, type NativeMemory, type Utf8Encoder, UTF8_WRITE_MIN } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 import {
@@ -107,6 +107,8 @@ export class BatchWriter {
   /** The same memory as u32 words: every item of the format is 4-aligned. */
   private _w32!: Uint32Array;
   private _view!: DataView;
+  /** The runtime's native UTF-8 encoder into this memory, where it has a fast one (`NativeMemory.utf8`). */
+  private _utf8Encoder: Utf8Encoder | undefined;
   private _pos: number = H.size;
   private _strings = new Map<string, number>();
   /** How many strings the table has (the `define`s so far). */
@@ -138,6 +140,7 @@ export class BatchWriter {
     this._u16 = new Uint16Array(this._memory.buffer, 0, this._u8.length >> 1);
     this._capacity = this._u8.length;
     this._view = new DataView(this._memory.buffer);
+    this._utf8Encoder = this._memory.utf8;
   }
 
   /** The batch's native address. */
@@ -272,11 +275,13 @@ export class BatchWriter {
    * Writes the characters of `s`: UTF-8 (`define`, or `literal` when not
    * `define`) while they are ASCII; from its first character beyond U+007F
    * the whole string again as UTF-16 code units (`utf16`, always a table
-   * entry), which the send thread transcodes. Returns the string's table
-   * index, or -1 for a literal.
+   * entry), which the send thread transcodes. A long string goes through the
+   * runtime's native UTF-8 encoder instead, where it has a fast one
+   * (`_utf8`). Returns the string's table index, or -1 for a literal.
    */
   private _bytes(s: string, define: boolean): number {
     const length = s.length;
+    if (length >= UTF8_WRITE_MIN && this._utf8Encoder !== undefined) return this._utf8(s, define);
     if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
     this._ensure(4 + 2 * length + 3);
     const at = this._pos;
@@ -297,6 +302,23 @@ export class BatchWriter {
     while (end & 3) u8[end++] = 0;
     this._pos = end;
     return index;
+  }
+
+  /** Writes `s` as UTF-8 (`define` or `literal`) through `NativeMemory.utf8`; as `_bytes`. */
+  private _utf8(s: string, define: boolean): number {
+    const length = s.length;
+    if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
+    this._ensure(4 + 3 * length + 3);
+    // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
+    const at = this._pos;
+    const n = this._utf8Encoder!.utf8Write(s, at + 4, 3 * length);
+    if (n > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${n} bytes: at most ${MAX_STRING_BYTES}`);
+    put32(this._w32, at, n * TAG + (define ? DEFINE : LITERAL));
+    let end = at + 4 + n;
+    const u8 = this._u8;
+    while (end & 3) u8[end++] = 0;
+    this._pos = end;
+    return define ? this._defined++ : -1;
   }
 
   /**

@@ -68,6 +68,22 @@ export const corpus: Record<string, TraceChunk[]> = {
     Array.from({ length: 10 }, (_, i) =>
       span({ spanId: BigInt(c * 100 + i + 1), meta: { "http.method": "GET", "http.url": `/users/${c}/${i}`, "component": "http" }, metrics: { "_sampling_priority_v1": 1 } }))),
   "a meta value over 64 KiB: the buffer grows": [[span({ meta: { big: "x".repeat(70_000), big2: "é".repeat(40_000) }, metaStruct: { b: new Uint8Array(100_000).fill(7) } })]],
+  // Node writes strings of 16 UTF-16 units or more with Buffer#utf8Write (NativeMemory.utf8), shorter ones with a loop.
+  "strings at and over the native UTF-8 encoder's threshold (16 units)": [[
+    span({
+      service: "service-of-16-ch", name: "nâme über sixteen units", resource: "r".repeat(15),
+      meta: {
+        "fifteen-chars-k": "a".repeat(15), "sixteen-chars-ke": "b".repeat(16), "seventeen-chars-k": "c".repeat(17),
+        "clé non-ASCII over 16": "значение · é ✓ 🚀 and then some ASCII",
+        "lone surrogates": "x".repeat(14) + "\uD800y\uDC00z\uDBFF",
+        "a pair at the end": "y".repeat(15) + "\uD83D\uDE80",
+      },
+      links: [{ traceId: 1n, spanId: 2n, tracestate: "dd=s:1;o:rum,othervendor=t61rcWkgMzE", attributes: { "link.attribute.k": "ünïcödé value, long enough" } }],
+      events: [{ name: "an event name past sixteen", time: 1n, attributes: { "attribute-key-long": "ASCII value of some length", xs: ["ß".repeat(20), ""] } }],
+    }),
+    // The first string of the span needs more room than the buffer has: it grows first, then the encoder writes into the new block.
+    span({ meta: { grow: "ö".repeat(60_000), after: "written into the new block, too" } }),
+  ]],
   "no chunks": [],
   "an empty chunk": [[]],
 };
