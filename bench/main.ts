@@ -24,7 +24,8 @@
  *             explicitly, and exporters only dropped (finalizers free them).
  *
  * Every ratio divides by the dd-trace-js figure of the same repetition in
- * the same process; medians over the repetitions. Prints a table; `--json`
+ * the same process (in the micro part, by a dd-trace-js sample taken right
+ * next to the variant's); medians over the repetitions. Prints a table; `--json`
  * writes everything for bench/run.mjs.
  *
  * @module
@@ -181,17 +182,31 @@ function micro(fx: Fixture, native: Native, late: boolean): MicroSet {
   const ratio: Record<string, number[]> = {};
   for (const v of list) (ns[v.name] = []), (ratio[v.name] = []);
   if (!late) (ns.floor = []), (ratio.floor = []);
+  const dd = list.find((v) => v.name === "ddtrace")!;
   for (let r = 0; r < REPS; r++) {
     const got: Record<string, number> = {};
-    // Rotate the order, so no variant always runs right after another.
+    const ddNext: Record<string, number> = {};
+    // Rotate the order, so no variant always runs right after another; each variant is paired with a
+    // dd-trace-js sample taken right next to it (before it on even repetitions, after it on odd ones), and
+    // its ratio divides by that one: this machine's speed drifts within seconds, so the ratio of two
+    // samples far apart in time measures the drift as much as the code.
     for (let k = 0; k < list.length; k++) {
       const v = list[(k + r) % list.length];
+      if (v === dd) continue;
+      if (r % 2 === 0) ddNext[v.name] = sample(dd.run, fx.spans, SAMPLE_MS);
       got[v.name] = sample(v.run, fx.spans, SAMPLE_MS);
+      if (r % 2 === 1) ddNext[v.name] = sample(dd.run, fx.spans, SAMPLE_MS);
     }
-    if (!late) got.floor = Math.min(got.floorLoop, got.floorEncodeInto);
+    const ddSamples = Object.values(ddNext);
+    got.ddtrace = median(ddSamples);
+    if (!late) {
+      const loop = got.floorLoop < got.floorEncodeInto;
+      got.floor = loop ? got.floorLoop : got.floorEncodeInto;
+      ddNext.floor = loop ? ddNext.floorLoop : ddNext.floorEncodeInto;
+    }
     for (const name of Object.keys(got)) {
       ns[name].push(got[name]);
-      ratio[name].push(got[name] / got.ddtrace);
+      ratio[name].push(name === "ddtrace" ? 1 : got[name] / ddNext[name]);
     }
   }
   const labels: Record<string, string> = late ? {} : { floor: "floor (UTF-8 of every string)" };

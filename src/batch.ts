@@ -121,10 +121,6 @@ export class BatchWriter {
   /** The string at each slot position of the previous span (see `SLOTS`), and its table index (-1: none). */
   private readonly _slotStrings: string[] = new Array<string>(SLOT_COUNT).fill("");
   private readonly _slotIndex = new Int32Array(SLOT_COUNT).fill(-1);
-  /** The last `FIELD_WAYS` services, names, resources and types, with their indexes. */
-  private readonly _fieldStrings: string[] = new Array<string>(4 * FIELD_WAYS).fill("");
-  private readonly _fieldIndex = new Int32Array(4 * FIELD_WAYS).fill(-1);
-  private _fieldNext = 0;
 
   constructor(native: Native, size = 1 << 16) {
     this._native = native;
@@ -189,7 +185,6 @@ export class BatchWriter {
       this._strings = new Map();
       this._defined = 0;
       this._slotIndex.fill(-1);
-      this._fieldIndex.fill(-1);
     }
     const chunks = traces.length;
     for (let c = 0; c < chunks; c++) {
@@ -215,21 +210,6 @@ export class BatchWriter {
     v.setUint32(H.string_count, this._defined, true);
     v.setUint32(H.reserved, 0, true);
     return this._pos;
-  }
-
-  /** Writes `s`, the service, name, resource or type (ways from `at`): a reference when one of the last `FIELD_WAYS` spans had it. */
-  private _field(at: number, s: string): void {
-    const strings = this._fieldStrings;
-    const indexes = this._fieldIndex;
-    for (let w = at; w < at + FIELD_WAYS; w++) {
-      if (strings[w] === s && indexes[w] >= 0) {
-        this._ref(indexes[w]);
-        return;
-      }
-    }
-    const w = at + (this._fieldNext++ & (FIELD_WAYS - 1));
-    strings[w] = s;
-    indexes[w] = this._str(s, true);
   }
 
   /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
@@ -450,10 +430,11 @@ export class BatchWriter {
     else throw new ValidationError(`${spanPath(c, i)}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
     put32(this._w32, at + S.error, errorCode);
 
-    this._field(0, service);
-    this._field(FIELD_WAYS, name);
-    this._field(2 * FIELD_WAYS, resource);
-    this._field(3 * FIELD_WAYS, type);
+    // Through the string table's lookup: cheaper than remembering the last spans' (measured, A/B in one process).
+    this._str(service, true);
+    this._str(name, true);
+    this._str(resource, true);
+    this._str(type, true);
 
     const meta = span.meta;
     let metaCount = 0;
@@ -829,8 +810,6 @@ function putF64(w32: Uint32Array, at: number, v: number): void {
  * no lookup, no encoding.
  */
 const SLOTS = 32;
-/** Services, names, resources and types remembered each (a power of 2). */
-const FIELD_WAYS = 4;
 const META_KEY_SLOT = 0;
 const META_VALUE_SLOT = META_KEY_SLOT + SLOTS;
 const METRIC_KEY_SLOT = META_VALUE_SLOT + SLOTS;
