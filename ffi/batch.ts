@@ -43,7 +43,9 @@
  *
  * A string with a character beyond U+007F goes as `utf16`: copying UTF-16
  * code units costs the application's thread about half of encoding UTF-8,
- * and the send thread transcodes it.
+ * and the send thread transcodes it. Where the runtime has a fast native
+ * UTF-8 encoder (Node: `NativeMemory.utf8`), strings of `UTF8_WRITE_MIN`
+ * units or more go through it as `define` or `literal` instead.
  *
  * @module
  */
