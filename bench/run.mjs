@@ -141,7 +141,8 @@ function markdown(all, minutes) {
     Object.values(all).map((r) => `${r.runtime.name} ${r.runtime.version}`).join(", ") +
     `, dd-trace ${any.ddTraceVersion}, ${any.reps} repetitions, ${minutes.toFixed(1)} minutes. ` +
     "The machine is shared and noisy, so every figure is a ratio to dd-trace-js's v0.4 `AgentEncoder` " +
-    "measured in the same process, in the same repetition; the median over the repetitions.");
+    "measured in the same process, in the same repetition (main-thread figures: each variant's sample divided by a " +
+    "dd-trace-js sample taken right next to it); the median over the repetitions.");
   L.push("");
   L.push("![main-thread time per span, relative to dd-trace-js's encoder](chart.svg)");
   L.push("");
