@@ -142,7 +142,7 @@ function markdown(all, minutes) {
     `, dd-trace ${any.ddTraceVersion}, ${any.reps} repetitions, ${minutes.toFixed(1)} minutes. ` +
     "The machine is shared and noisy, so every figure is a ratio to dd-trace-js's v0.4 `AgentEncoder` " +
     "measured in the same process, in the same repetition (main-thread figures: each variant's sample divided by a " +
-    "dd-trace-js sample taken right next to it); the median over the repetitions.");
+    "dd-trace-js sample taken right next to it, each sample after a full garbage collection); the median over the repetitions.");
   L.push("");
   L.push("![main-thread time per span, relative to dd-trace-js's encoder](chart.svg)");
   L.push("");
