@@ -39,34 +39,17 @@ void ddffi_mp_bin(ddffi_buf *b, const void *p, size_t n);
 
 #define DDFFI_MP_HEAD 9 /* the longest marker + payload of a number or a header */
 
-/* A marker followed by v's low 8 bytes, big-endian (0xcb, 0xcf, 0xd3). */
-static inline uint8_t *ddffi_mpw_be64(uint8_t *p, uint8_t marker, uint64_t v) {
+/* A marker followed by v's low `n` bytes (2, 4 or 8), big-endian: with `n` a constant, one
+ * shift, one byte swap and one store. */
+static inline uint8_t *ddffi_mpw_be(int n, uint8_t *p, uint8_t marker, uint64_t v) {
   p[0] = marker;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap64(v);
-  memcpy(p + 1, &v, 8);
+  v = __builtin_bswap64(v << (64 - 8 * n)); /* the low n bytes, most significant first */
+  memcpy(p + 1, &v, (size_t)n);
 #else
-  for (int i = 0; i < 8; i++) p[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+  for (int i = 0; i < n; i++) p[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
 #endif
-  return p + 9;
-}
-
-static inline uint8_t *ddffi_mpw_be32(uint8_t *p, uint8_t marker, uint32_t v) {
-  p[0] = marker;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap32(v);
-  memcpy(p + 1, &v, 4);
-#else
-  for (int i = 0; i < 4; i++) p[1 + i] = (uint8_t)(v >> (24 - 8 * i));
-#endif
-  return p + 5;
-}
-
-static inline uint8_t *ddffi_mpw_be16(uint8_t *p, uint8_t marker, uint32_t v) {
-  p[0] = marker;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)v;
-  return p + 3;
+  return p + 1 + n;
 }
 
 /* ddffi_mp_uint */
@@ -80,9 +63,9 @@ static inline uint8_t *ddffi_mpw_uint(uint8_t *p, uint64_t v) {
     p[1] = (uint8_t)v;
     return p + 2;
   }
-  if (v < 65536) return ddffi_mpw_be16(p, 0xcd, (uint32_t)v);
-  if (v < 4294967296u) return ddffi_mpw_be32(p, 0xce, (uint32_t)v);
-  return ddffi_mpw_be64(p, 0xcf, v);
+  if (v < 65536) return ddffi_mpw_be(2, p, 0xcd, (uint32_t)v);
+  if (v < 4294967296u) return ddffi_mpw_be(4, p, 0xce, (uint32_t)v);
+  return ddffi_mpw_be(8, p, 0xcf, v);
 }
 
 /* ddffi_mp_sint */
@@ -97,15 +80,15 @@ static inline uint8_t *ddffi_mpw_sint(uint8_t *p, int64_t v) {
     p[1] = (uint8_t)(int8_t)v;
     return p + 2;
   }
-  if (v >= -32768) return ddffi_mpw_be16(p, 0xd1, (uint32_t)(uint64_t)v & 0xffff);
-  if (v >= -2147483648LL) return ddffi_mpw_be32(p, 0xd2, (uint32_t)(uint64_t)v);
-  return ddffi_mpw_be64(p, 0xd3, (uint64_t)v);
+  if (v >= -32768) return ddffi_mpw_be(2, p, 0xd1, (uint32_t)(uint64_t)v & 0xffff);
+  if (v >= -2147483648LL) return ddffi_mpw_be(4, p, 0xd2, (uint32_t)(uint64_t)v);
+  return ddffi_mpw_be(8, p, 0xd3, (uint64_t)v);
 }
 
 static inline uint8_t *ddffi_mpw_f64(uint8_t *p, double v) {
   uint64_t bits;
   memcpy(&bits, &v, sizeof bits);
-  return ddffi_mpw_be64(p, 0xcb, bits);
+  return ddffi_mpw_be(8, p, 0xcb, bits);
 }
 
 /* ddffi_mp_map */
@@ -114,8 +97,8 @@ static inline uint8_t *ddffi_mpw_map(uint8_t *p, uint32_t n) {
     *p = (uint8_t)(0x80 | n);
     return p + 1;
   }
-  if (n <= 0xffff) return ddffi_mpw_be16(p, 0xde, n);
-  return ddffi_mpw_be32(p, 0xdf, n);
+  if (n <= 0xffff) return ddffi_mpw_be(2, p, 0xde, n);
+  return ddffi_mpw_be(4, p, 0xdf, n);
 }
 
 /* ddffi_mp_str: the header (length narrowed to 32 bits, as rmp), then n bytes. */
@@ -128,9 +111,9 @@ static inline uint8_t *ddffi_mpw_str(uint8_t *p, const void *s, size_t n) {
     p[1] = (uint8_t)n32;
     p += 2;
   } else if (n32 <= 0xffff) {
-    p = ddffi_mpw_be16(p, 0xda, n32);
+    p = ddffi_mpw_be(2, p, 0xda, n32);
   } else {
-    p = ddffi_mpw_be32(p, 0xdb, n32);
+    p = ddffi_mpw_be(4, p, 0xdb, n32);
   }
   if (n) memcpy(p, s, n);
   return p + n;
@@ -144,9 +127,9 @@ static inline uint8_t *ddffi_mpw_bin(uint8_t *p, const void *s, size_t n) {
     p[1] = (uint8_t)n32;
     p += 2;
   } else if (n32 <= 0xffff) {
-    p = ddffi_mpw_be16(p, 0xc5, n32);
+    p = ddffi_mpw_be(2, p, 0xc5, n32);
   } else {
-    p = ddffi_mpw_be32(p, 0xc6, n32);
+    p = ddffi_mpw_be(4, p, 0xc6, n32);
   }
   if (n) memcpy(p, s, n);
   return p + n;

@@ -1071,8 +1071,8 @@ static uint8_t *mpw_array(uint8_t *p, uint32_t n) {
     *p = (uint8_t)(0x90 | n);
     return p + 1;
   }
-  if (n <= 0xffff) return ddffi_mpw_be16(p, 0xdc, n);
-  return ddffi_mpw_be32(p, 0xdd, n);
+  if (n <= 0xffff) return ddffi_mpw_be(2, p, 0xdc, n);
+  return ddffi_mpw_be(4, p, 0xdd, n);
 }
 
 static uint8_t *encode_links(uint8_t *p, const ddog_TracerSpan *span) {
@@ -1082,11 +1082,11 @@ static uint8_t *encode_links(uint8_t *p, const ddog_TracerSpan *span) {
     const ddffi_link *l = &span->links[i];
     p = ddffi_mpw_map(p, 3 + (l->n_attrs != 0) + (l->tracestate.len != 0) + (l->flags != 0));
     p = DDFFI_MPW_LIT(p, "\xa8trace_id");
-    p = ddffi_mpw_be64(p, 0xcf, l->trace_id_low);
+    p = ddffi_mpw_be(8, p, 0xcf, l->trace_id_low);
     p = DDFFI_MPW_LIT(p, "\xadtrace_id_high"); /* written even when 0 */
-    p = ddffi_mpw_be64(p, 0xcf, l->trace_id_high);
+    p = ddffi_mpw_be(8, p, 0xcf, l->trace_id_high);
     p = DDFFI_MPW_LIT(p, "\xa7span_id");
-    p = ddffi_mpw_be64(p, 0xcf, l->span_id);
+    p = ddffi_mpw_be(8, p, 0xcf, l->span_id);
     if (l->n_attrs) {
       p = DDFFI_MPW_LIT(p, "\xaa" "attributes");
       p = ddffi_mpw_map(p, (uint32_t)l->n_attrs);
@@ -1101,7 +1101,7 @@ static uint8_t *encode_links(uint8_t *p, const ddog_TracerSpan *span) {
     }
     if (l->flags) {
       p = DDFFI_MPW_LIT(p, "\xa5" "flags");
-      p = ddffi_mpw_be32(p, 0xce, l->flags); /* raw, bit 31 included, always 0xce */
+      p = ddffi_mpw_be(4, p, 0xce, l->flags); /* raw, bit 31 included, always 0xce */
     }
   }
   return p;
@@ -1138,7 +1138,7 @@ static uint8_t *encode_events(uint8_t *p, const ddog_TracerSpan *span) {
     const ddffi_event *ev = span->events[i];
     p = ddffi_mpw_map(p, 2 + (ev->n_attrs != 0));
     p = DDFFI_MPW_LIT(p, "\xaetime_unix_nano");
-    p = ddffi_mpw_be64(p, 0xcf, ev->time_unix_nano);
+    p = ddffi_mpw_be(8, p, 0xcf, ev->time_unix_nano);
     p = DDFFI_MPW_LIT(p, "\xa4name");
     p = mpw_s(p, &ev->name);
     if (!ev->n_attrs) continue;
@@ -1190,15 +1190,15 @@ static void encode_span(ddffi_buf *b, const ddog_TracerSpan *span) {
   p = DDFFI_MPW_LIT(p, "\xa8resource");
   p = mpw_s(p, &span->resource);
   p = DDFFI_MPW_LIT(p, "\xa8trace_id");
-  p = ddffi_mpw_be64(p, 0xcf, span->trace_id_low); /* the low 64 bits only */
+  p = ddffi_mpw_be(8, p, 0xcf, span->trace_id_low); /* the low 64 bits only */
   p = DDFFI_MPW_LIT(p, "\xa7span_id");
-  p = ddffi_mpw_be64(p, 0xcf, span->span_id);
+  p = ddffi_mpw_be(8, p, 0xcf, span->span_id);
   if (span->parent_id) {
     p = DDFFI_MPW_LIT(p, "\xa9parent_id");
-    p = ddffi_mpw_be64(p, 0xcf, span->parent_id);
+    p = ddffi_mpw_be(8, p, 0xcf, span->parent_id);
   }
   p = DDFFI_MPW_LIT(p, "\xa5start");
-  p = ddffi_mpw_be64(p, 0xd3, (uint64_t)span->start);
+  p = ddffi_mpw_be(8, p, 0xd3, (uint64_t)span->start);
   p = DDFFI_MPW_LIT(p, "\xa8" "duration");
   p = ddffi_mpw_sint(p, span->duration);
   if (span->error) {
