@@ -261,8 +261,8 @@ export class BatchWriter {
    */
   private _bytes(s: string, define: boolean): number {
     const length = s.length;
-    if (length >= UTF8_WRITE_MIN && this._utf8Encoder !== undefined) return this._utf8(s, define);
     if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
+    if (length >= UTF8_WRITE_MIN && this._utf8Encoder !== undefined) return this._utf8(s, define);
     this._ensure(4 + 2 * length + 3);
     const at = this._pos;
     const u8 = this._u8;
@@ -279,26 +279,28 @@ export class BatchWriter {
       end = start + 2 * length;
       index = this._defined++;
     }
-    while (end & 3) u8[end++] = 0;
-    this._pos = end;
+    this._padTo(end);
     return index;
   }
 
-  /** Writes `s` as UTF-8 (`define` or `literal`) through `NativeMemory.utf8`; as `_bytes`. */
+  /** Writes `s` as UTF-8 (`define` or `literal`) through `NativeMemory.utf8`; as `_bytes`, which checked its length. */
   private _utf8(s: string, define: boolean): number {
     const length = s.length;
-    if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
     this._ensure(4 + 3 * length + 3);
     // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
     const at = this._pos;
     const n = this._utf8Encoder!.utf8Write(s, at + 4, 3 * length);
     if (n > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${n} bytes: at most ${MAX_STRING_BYTES}`);
     put32(this._w32, at, n * TAG + (define ? DEFINE : LITERAL));
-    let end = at + 4 + n;
+    this._padTo(at + 4 + n);
+    return define ? this._defined++ : -1;
+  }
+
+  /** Zeros from byte `end` to the next multiple of 4, and moves the write position there. */
+  private _padTo(end: number): void {
     const u8 = this._u8;
     while (end & 3) u8[end++] = 0;
     this._pos = end;
-    return define ? this._defined++ : -1;
   }
 
   /**
@@ -311,13 +313,7 @@ export class BatchWriter {
     else put64(this._w32, at, v);
   }
 
-  private _u32(n: number): void {
-    this._ensure(4);
-    put32(this._w32, this._pos, n);
-    this._pos += 4;
-  }
-
-  /** A kind, a bool or another small value: one u32 word. */
+  /** One u32 word: a kind, a count, a bool. */
   private _word(n: number): void {
     this._ensure(4);
     this._w32[this._pos >> 2] = n;
@@ -330,13 +326,8 @@ export class BatchWriter {
     this._pos += 8;
   }
 
-  private _i64(n: bigint): void {
-    this._ensure(8);
-    this._put64(this._pos, n);
-    this._pos += 8;
-  }
-
-  private _u64(n: bigint): void {
+  /** An i64 or a u64 given as a bigint: its low 64 bits (two's complement). */
+  private _big64(n: bigint): void {
     this._ensure(8);
     this._put64(this._pos, n);
     this._pos += 8;
@@ -346,9 +337,7 @@ export class BatchWriter {
     this._ensure(4 + b.length + 3);
     put32(this._w32, this._pos, b.length);
     this._u8.set(b, this._pos + 4);
-    let end = this._pos + 4 + b.length;
-    while (end & 3) this._u8[end++] = 0;
-    this._pos = end;
+    this._padTo(this._pos + 4 + b.length);
   }
 
   /** Writes the low 64 bits of an id (bigint or safe integer) at `at`; false when it is not an id below `limit`. */
@@ -559,10 +548,10 @@ export class BatchWriter {
         if (v < I64_MIN || v >= U64_LIMIT) throw new ValidationError(p, `bigint out of the i64/u64 range: ${v}`);
         if (v < 0n) {
           this._word(valueKinds.i64);
-          this._i64(v);
+          this._big64(v);
         } else {
           this._word(valueKinds.u64);
-          this._u64(v);
+          this._big64(v);
         }
         return 1;
       case "object": {
@@ -582,7 +571,7 @@ export class BatchWriter {
         if (Array.isArray(v)) {
           const n = v.length;
           this._word(valueKinds.array);
-          this._u32(n);
+          this._word(n);
           for (let i = 0; i < n; i++) tokens += this._value(v[i], `${p}[${i}]`, depth + 1, ancestors);
         } else {
           const proto = Object.getPrototypeOf(v);
@@ -725,12 +714,12 @@ export class BatchWriter {
       const kind = arrayKind(xs, forceDouble, attrPath(c, i, j, k));
       this._key(slot, k);
       this._word(eventAttributeKinds[`${kind}_array`]);
-      this._u32(xs.length);
+      this._word(xs.length);
       for (let x = 0; x < xs.length; x++) {
         const e = xs[x];
         if (kind === "string") this._str(e as string, false);
         else if (kind === "bool") this._word(e ? 1 : 0);
-        else if (kind === "int") typeof e === "bigint" ? this._i64(e) : this._int(e as number);
+        else if (kind === "int") typeof e === "bigint" ? this._big64(e) : this._int(e as number);
         else this._f64(e as number);
       }
       return;
@@ -748,7 +737,7 @@ export class BatchWriter {
       if (v < I64_MIN || v >= I64_LIMIT) throw new ValidationError(attrPath(c, i, j, k), `bigint out of the i64 range: ${v}`);
       this._key(slot, k);
       this._word(eventAttributeKinds.int);
-      this._i64(v);
+      this._big64(v);
     } else if (typeof v === "number") {
       if (!Number.isFinite(v)) throw new ValidationError(attrPath(c, i, j, k), `expected a finite number, got ${describe(v)}`);
       this._key(slot, k);

@@ -35,19 +35,19 @@ class Hand {
   ref(i: number): this {
     return this.u32((i << STRING_TAG_BITS) | stringTags.ref);
   }
-  define(s: string): this {
+  /** A `str` of UTF-8 bytes with tag `tag` (define or literal). */
+  private utf8(tag: number, s: string): this {
     const b = new TextEncoder().encode(s);
-    this.u32((b.length << STRING_TAG_BITS) | stringTags.define);
+    this.u32((b.length << STRING_TAG_BITS) | tag);
     this.bytes.push(...b);
     this.pad();
     return this;
   }
+  define(s: string): this {
+    return this.utf8(stringTags.define, s);
+  }
   literal(s: string): this {
-    const b = new TextEncoder().encode(s);
-    this.u32((b.length << STRING_TAG_BITS) | stringTags.literal);
-    this.bytes.push(...b);
-    this.pad();
-    return this;
+    return this.utf8(stringTags.literal, s);
   }
   utf16(s: string): this {
     this.u32(((s.length << STRING_TAG_BITS) | stringTags.utf16) >>> 0);
