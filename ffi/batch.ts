@@ -10,7 +10,10 @@
  * or f64 is two words, low first. The grammar, in write order:
  *
  * ```text
- * batch      := header chunk{header.chunk_count}
+ * batch      := header chunk{header.chunk_count} text
+ * text       := from header.text_offset (a multiple of 4, where the chunks end) to the end: the UTF-8 of
+ *               the `text` strings, in the order they
+ *               come, each after the first following one 0 byte
  * chunk      := u32 span_count  span{span_count}
  * span       := span-fixed str(service) str(name) str(resource) str(type)
  *               meta{meta_count} metric{metric_count} meta_struct{meta_struct_count}
@@ -28,7 +31,9 @@
  * str        := u32 w; tag = w & 3 (stringTags):
  *               ref:     the string of index w >>> 2 of the string table
  *               define:  w >>> 2 bytes of UTF-8 follow (then zeros to a multiple of 4); it becomes the table's next index
- *               literal: the same, not kept in the table
+ *               text:    the next w >>> 2 UTF-16 code units of the batch's text (as UTF-8: 4 bytes for a
+ *                        surrogate pair, 1 to 3 for any other unit, a lone surrogate as U+FFFD); it becomes
+ *                        the table's next index, as with define
  *               utf16:   w >>> 2 UTF-16 code units follow (2 bytes each, then zeros to a multiple of 4); the
  *                        decoder transcodes them to UTF-8 (a lone surrogate becomes U+FFFD) and the string
  *                        becomes the table's next index, as with define
@@ -36,16 +41,19 @@
  *
  * The string table is built as the batch is read: each distinct service,
  * name, resource, type and key is UTF-8-encoded once, at its first use
- * (`define`), and referred to by index from then on; a meta value is
- * defined, and referred to when the next span has it at the same position
- * (most repeated values do: env, version, component); long strings go as
- * `literal`. `header.string_count` is the number of `define`s and `utf16`s.
+ * (`define`, `text` or `utf16`), and referred to by index from then on; a
+ * meta value is defined, and referred to when the next span has it at the
+ * same position (most repeated values do: env, version, component).
+ * `header.string_count` is the number of `define`s, `text`s and `utf16`s.
  *
- * A string with a character beyond U+007F goes as `utf16`: copying UTF-16
- * code units costs the application's thread about half of encoding UTF-8,
- * and the send thread transcodes it. Where the runtime has a fast native
- * UTF-8 encoder (Node: `NativeMemory.utf8`), strings of `UTF8_WRITE_MIN`
- * units or more go through it as `define` or `literal` instead.
+ * Where the runtime has a fast native UTF-8 encoder (`NativeMemory.utf8`:
+ * Node, Bun), strings of `TEXT_MIN_UNITS` units or more go as `text`: the
+ * writer joins them and encodes them in one call at the end of the batch,
+ * instead of one call (or one JavaScript loop) per string. Shorter strings,
+ * and all of them elsewhere, go as `define` while they are ASCII; a string
+ * with a character beyond U+007F goes as `utf16`: copying UTF-16 code units
+ * costs the application's thread about half of encoding UTF-8, and the send
+ * thread transcodes it.
  *
  * @module
  */
@@ -53,12 +61,12 @@
 /** `"DDB1"` as a little-endian u32: the first 4 bytes of every batch. */
 export const BATCH_MAGIC = 0x31424444;
 /** The format's version; the decoder rejects any other. */
-export const BATCH_VERSION = 2;
+export const BATCH_VERSION = 3;
 
 /** Fixed-width records: total size and field offsets in bytes. */
 export const records = {
   /** At offset 0 of the batch. */
-  header: { size: 24, magic: 0, version: 4, flags: 6, chunk_count: 8, span_count: 12, string_count: 16, reserved: 20 },
+  header: { size: 24, magic: 0, version: 4, flags: 6, chunk_count: 8, span_count: 12, string_count: 16, text_offset: 20 },
   /** The fixed part of a span (ids and times u64/i64, error i32, counts u32). */
   span: {
     size: 72,
@@ -82,11 +90,16 @@ export const records = {
 } as const;
 
 /** The tag in the low 2 bits of a `str` word. */
-export const stringTags = { ref: 0, define: 1, literal: 2, utf16: 3 } as const;
+export const stringTags = { ref: 0, define: 1, text: 2, utf16: 3 } as const;
 /** Bits of a `str` word below the index or length. */
 export const STRING_TAG_BITS = 2;
 /** The longest string a `str` can carry, in bytes. */
 export const MAX_STRING_BYTES = 2 ** (32 - STRING_TAG_BITS) - 1;
+
+/** The shortest string, in UTF-16 code units, that goes as `text` (where the runtime has `NativeMemory.utf8`). */
+export const TEXT_MIN_UNITS = 16;
+/** The most UTF-16 code units a batch's text holds (separators included); strings past it go as `define` or `utf16`. */
+export const TEXT_MAX_UNITS = 2 ** 26;
 
 /** A meta_struct value's kind. */
 export const metaStructKinds = { blob: 0, tokens: 1 } as const;

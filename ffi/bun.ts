@@ -9,7 +9,7 @@
 import process from "node:process";
 import { cc, CString, dlopen, type FFIFunction, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { type CType, layouts, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, textEncoderInto } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -195,7 +195,7 @@ export function open(path: string, shim?: string): Native {
     async: async as Native["async"],
     alloc(size: number): NativeMemory {
       const buffer = new ArrayBuffer(size);
-      return { buffer, address: ptr(buffer) as number };
+      return { buffer, address: ptr(buffer) as number, utf8: textEncoderInto(buffer) };
     },
     free() {},
     read(address, length) {

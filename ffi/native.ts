@@ -59,15 +59,15 @@ export interface NativeMemory {
   /** Its native address. */
   readonly address: number;
   /**
-   * The runtime's native UTF-8 encoder into this memory, where it beats a JavaScript `charCodeAt`
-   * loop on strings of {@link UTF8_WRITE_MIN} characters or more: Node's `Buffer` over it (its
-   * `utf8Write` is about 3× faster than the loop on 44 characters). Absent on Bun (its encoder is
-   * barely faster than its loop) and Deno (`TextEncoder.encodeInto` is slower there).
+   * A UTF-8 encoder into this memory, where the runtime's native one makes the batch writer
+   * faster: Node and Bun ({@link textEncoderInto}); the writer then encodes its long strings in
+   * one call per batch (the batch's `text`, ffi/batch.ts). Absent on Deno, where the writer
+   * measured slower with it (A/B in one process, basic and extended sets).
    */
   readonly utf8?: Utf8Encoder;
 }
 
-/** A native UTF-8 encoder into one block of memory (Node's `Buffer#utf8Write`). */
+/** A UTF-8 encoder into one block of memory. */
 export interface Utf8Encoder {
   /**
    * Writes `s` as UTF-8 at byte offset `at`, never past `at + max` nor the memory's end, whole
@@ -76,8 +76,13 @@ export interface Utf8Encoder {
   utf8Write(s: string, at: number, max: number): number;
 }
 
-/** The shortest string, in UTF-16 code units, for which the batch writer uses {@link NativeMemory.utf8}. */
-export const UTF8_WRITE_MIN = 16;
+const textEncoder = new TextEncoder();
+
+/** A {@link Utf8Encoder} into `buffer` through `TextEncoder#encodeInto`. */
+export function textEncoderInto(buffer: ArrayBuffer): Utf8Encoder {
+  const bytes = new Uint8Array(buffer);
+  return { utf8Write: (s, at, max) => textEncoder.encodeInto(s, bytes.subarray(at, at + max)).written };
+}
 
 /** What the running JS runtime is. */
 export interface RuntimeInfo {

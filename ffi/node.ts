@@ -8,13 +8,12 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
 import process from "node:process";
 import { Worker } from "node:worker_threads";
 import koffi from "koffi";
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields, type Utf8Encoder } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields, textEncoderInto } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -229,10 +228,7 @@ export function open(path: string, shim?: string): Native {
       const block = koffi.alloc("uint8_t", size);
       const buffer = koffi.view(block, size) as ArrayBuffer;
       new Uint8Array(buffer).fill(0);
-      // Buffer#utf8Write is undocumented (Buffer#write's own fast path, which dd-trace-js uses too): only where it is there.
-      const bytes = Buffer.from(buffer) as Buffer & Partial<Utf8Encoder>;
-      const utf8 = typeof bytes.utf8Write === "function" ? bytes as Utf8Encoder : undefined;
-      const memory = { buffer, address: Number(koffi.address(block)), utf8 };
+      const memory = { buffer, address: Number(koffi.address(block)), utf8: textEncoderInto(buffer) };
       owned.set(memory, block);
       return memory;
     },

@@ -143,6 +143,8 @@ typedef struct {
   ddffi_batch_text *text;    /* blocks, newest first */
   char *text_pos, *text_end; /* the free part of the newest */
   size_t text_next;          /* size of the next block */
+  const uint8_t *joined, *joined_end; /* the batch's text: the rest of the `text` strings' UTF-8 */
+  bool joined_started;       /* a `text` string was read: the next one follows a 0 byte */
 } reader;
 
 static const uint8_t *take(reader *r, size_t n) {
@@ -294,6 +296,55 @@ static bstr rd_utf16(reader *r, uint32_t units) {
   return s;
 }
 
+/* The next `units` UTF-16 code units of the batch's text, as the UTF-8 a
+ * WHATWG encoder made of them: 4 bytes for a surrogate pair (2 units), 1 to
+ * 3 for any other unit (a lone surrogate is U+FFFD). After the first, each
+ * string follows a 0 byte (the writer joins them with "\0", so no pair
+ * forms across two of them). */
+static bstr rd_text(reader *r, uint32_t units) {
+  bstr s = {"", 0, own_bound};
+  const uint8_t *p = r->joined, *end = r->joined_end;
+  if (r->joined_started) {
+    if (p == end || *p != 0) {
+      r->bad = true;
+      return s;
+    }
+    p++;
+  }
+  r->joined_started = true;
+  const uint8_t *start = p;
+  size_t left = units;
+  while (left > 0) {
+    /* an ASCII run, eight bytes at a time */
+    while (left >= 8 && end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      if (w & 0x8080808080808080u) break;
+      p += 8;
+      left -= 8;
+    }
+    if (left == 0) break;
+    if (p == end) {
+      r->bad = true;
+      return s;
+    }
+    uint8_t b = *p;
+    size_t n = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    size_t u = n == 4 ? 2 : 1;
+    if ((size_t)(end - p) < n || left < u) {
+      r->bad = true;
+      return s;
+    }
+    p += n;
+    left -= u;
+  }
+  r->joined = p;
+  s.ptr = (const char *)start;
+  s.len = (uint32_t)(p - start); /* at most 3 bytes a unit, and units < 2^30 */
+  s.ok = own_bound && own.ddffi_utf8_check(start, s.len);
+  return s;
+}
+
 static bstr rd_str_slow(reader *r) {
   bstr s = {"", 0, own_bound};
   uint32_t w = rd_u32(r);
@@ -308,13 +359,14 @@ static bstr rd_str_slow(reader *r) {
   }
   if (tag == DDFFI_BATCH_STR_UTF16) {
     s = rd_utf16(r, n);
+  } else if (tag == DDFFI_BATCH_STR_TEXT) {
+    s = rd_text(r, n);
   } else {
     const uint8_t *p = take(r, padded(n));
     if (!p) return s;
     s.ptr = (const char *)p;
     s.len = n;
     s.ok = own_bound && own.ddffi_utf8_check(p, n);
-    if (tag == DDFFI_BATCH_STR_LITERAL) return s;
   }
   if (r->bad) return s;
   if (r->string_count >= r->string_cap) {
@@ -655,16 +707,18 @@ ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, 
   uint32_t chunk_count = at_u32(batch, DDFFI_BATCH_HEADER_CHUNK_COUNT);
   uint32_t span_count = at_u32(batch, DDFFI_BATCH_HEADER_SPAN_COUNT);
   uint32_t string_count = at_u32(batch, DDFFI_BATCH_HEADER_STRING_COUNT);
+  uint32_t text_offset = at_u32(batch, DDFFI_BATCH_HEADER_TEXT_OFFSET);
   uint16_t version;
   memcpy(&version, batch + DDFFI_BATCH_HEADER_VERSION, 2);
   size_t body = len - DDFFI_BATCH_HEADER_SIZE;
   /* Each chunk takes 4 bytes at least, each span SPAN_SIZE, each string 4. */
   if (at_u32(batch, DDFFI_BATCH_HEADER_MAGIC) != DDFFI_BATCH_MAGIC || version != DDFFI_BATCH_VERSION ||
-      chunk_count > body / 4 || span_count > body / DDFFI_BATCH_SPAN_SIZE || string_count > body / 4) {
+      chunk_count > body / 4 || span_count > body / DDFFI_BATCH_SPAN_SIZE || string_count > body / 4 ||
+      text_offset < DDFFI_BATCH_HEADER_SIZE || text_offset > len || text_offset % 4) {
     return invalid();
   }
-  reader r = {.p = batch + DDFFI_BATCH_HEADER_SIZE, .end = batch + len, .string_cap = string_count,
-              .text_next = TEXT_BLOCK_MIN};
+  reader r = {.p = batch + DDFFI_BATCH_HEADER_SIZE, .end = batch + text_offset, .string_cap = string_count,
+              .text_next = TEXT_BLOCK_MIN, .joined = batch + text_offset, .joined_end = batch + len};
   r.strings = malloc((string_count ? string_count : 1) * sizeof *r.strings);
   if (!r.strings) return invalid();
   ddog_TracerTraceChunks *chunks = NULL;
@@ -681,7 +735,10 @@ ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, 
       spans++;
     }
   }
-  if (!err && !r.bad && (r.p != r.end || spans != span_count || r.string_count != string_count)) r.bad = true;
+  if (!err && !r.bad &&
+      (r.p != r.end || r.joined != r.joined_end || spans != span_count || r.string_count != string_count)) {
+    r.bad = true;
+  }
   free(r.strings);
   if (err || r.bad) {
     if (chunks) api.ddog_tracer_trace_chunks_free(chunks);

@@ -21,8 +21,10 @@ import {
   records,
   STRING_TAG_BITS,
   stringTags,
+  TEXT_MAX_UNITS,
+  TEXT_MIN_UNITS,
 } from "../ffi/batch.ts";
-import { type Native, type NativeMemory, type Utf8Encoder, UTF8_WRITE_MIN } from "../ffi/native.ts";
+import type { Native, NativeMemory, Utf8Encoder } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 import {
@@ -61,9 +63,9 @@ const E = records.event;
 const TAG = 1 << STRING_TAG_BITS;
 const REF = stringTags.ref;
 const DEFINE = stringTags.define;
-const LITERAL = stringTags.literal;
+const TEXT = stringTags.text;
 const UTF16 = stringTags.utf16;
-/** Strings longer than this (UTF-16 units) are never kept in the string table. */
+/** Strings longer than this (UTF-16 units) are never looked up in, nor added to, the string table's `Map`. */
 const KEEP_MAX_CHARS = 256;
 
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
@@ -114,9 +116,12 @@ export class BatchWriter {
   private _view!: DataView;
   /** The runtime's native UTF-8 encoder into this memory, where it has a fast one (`NativeMemory.utf8`). */
   private _utf8Encoder: Utf8Encoder | undefined;
+  /** The `text` strings of this batch so far, and their UTF-16 code units with a separator each. */
+  private readonly _texts: string[] = [];
+  private _textUnits = 0;
   private _pos: number = H.size;
   private _strings = new Map<string, number>();
-  /** How many strings the table has (the `define`s so far). */
+  /** How many strings the table has (the `define`s, `text`s and `utf16`s so far). */
   private _defined = 0;
   private _spans = 0;
   /** Whether `Object.prototype` had no enumerable key when this write began (see `_forIn`). */
@@ -185,6 +190,8 @@ export class BatchWriter {
     if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
     this._pos = H.size;
     this._spans = 0;
+    this._texts.length = 0;
+    this._textUnits = 0;
     this._plainPrototype = !hasEnumerableKey(Object.prototype);
     if (this._defined > 0) {
       this._strings = new Map();
@@ -206,6 +213,8 @@ export class BatchWriter {
       // A getter of the input made an enumerable property on Object.prototype: `for…in` may have seen it as a key.
       throw new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
     }
+    const textOffset = this._pos;
+    if (this._texts.length > 0) this._endText();
     const v = this._view;
     v.setUint32(H.magic, BATCH_MAGIC, true);
     v.setUint16(H.version, BATCH_VERSION, true);
@@ -213,7 +222,7 @@ export class BatchWriter {
     v.setUint32(H.chunk_count, chunks, true);
     v.setUint32(H.span_count, this._spans, true);
     v.setUint32(H.string_count, this._defined, true);
-    v.setUint32(H.reserved, 0, true);
+    v.setUint32(H.text_offset, textOffset, true);
     return this._pos;
   }
 
@@ -229,24 +238,22 @@ export class BatchWriter {
   }
 
   /**
-   * Writes a `str` for `s`; returns its string table index, or -1 when it
-   * went as a literal. `keep`: look it up, and add it to the lookup when new
-   * (keys, names: they repeat); else it is only defined (values: their
-   * `Slots` find repeats).
+   * Writes a `str` for `s`; returns its string table index. `keep`: look it
+   * up, and add it to the lookup when new (keys, names: they repeat); else
+   * it is only defined (values: their `Slots` find repeats).
    */
   private _str(s: string, keep: boolean): number {
-    if (keep) {
-      if (s.length > KEEP_MAX_CHARS) return this._bytes(s, false);
+    if (keep && s.length <= KEEP_MAX_CHARS) {
       const index = this._strings.get(s);
       if (index !== undefined) {
         this._ref(index);
         return index;
       }
-      const defined = this._bytes(s, true);
+      const defined = this._bytes(s);
       this._strings.set(s, defined);
       return defined;
     }
-    return this._bytes(s, true);
+    return this._bytes(s);
   }
 
   /** Writes a `str` referring to string table entry `index`. */
@@ -257,48 +264,55 @@ export class BatchWriter {
   }
 
   /**
-   * Writes the characters of `s`: UTF-8 (`define`, or `literal` when not
-   * `define`) while they are ASCII; from its first character beyond U+007F
-   * the whole string again as UTF-16 code units (`utf16`, always a table
-   * entry), which the send thread transcodes. A long string goes through the
-   * runtime's native UTF-8 encoder instead, where it has a fast one
-   * (`_utf8`). Returns the string's table index, or -1 for a literal.
+   * Defines `s`; returns its string table index. A string of
+   * `TEXT_MIN_UNITS` or more goes as `text` where the runtime has a fast
+   * native UTF-8 encoder (`_text`). Else its characters follow: UTF-8
+   * (`define`) while they are ASCII; from its first character beyond U+007F
+   * the whole string again as UTF-16 code units (`utf16`), which the send
+   * thread transcodes.
    */
-  private _bytes(s: string, define: boolean): number {
+  private _bytes(s: string): number {
     const length = s.length;
     if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
-    if (length >= UTF8_WRITE_MIN && this._utf8Encoder !== undefined) return this._utf8(s, define);
+    if (length >= TEXT_MIN_UNITS && this._utf8Encoder !== undefined && this._textUnits + length < TEXT_MAX_UNITS) {
+      return this._text(s);
+    }
     this._ensure(4 + 2 * length + 3);
     const at = this._pos;
-    const u8 = this._u8;
     const start = at + 4;
     let end: number;
-    let index = -1;
-    if (ascii(u8, start, s)) {
-      put32(this._w32, at, length * TAG + (define ? DEFINE : LITERAL));
+    if (ascii(this._u8, start, s)) {
+      put32(this._w32, at, length * TAG + DEFINE);
       end = start + length;
-      if (define) index = this._defined++;
     } else {
       utf16(this._u16, start >> 1, s);
       put32(this._w32, at, length * TAG + UTF16);
       end = start + 2 * length;
-      index = this._defined++;
     }
     this._padTo(end);
-    return index;
+    return this._defined++;
   }
 
-  /** Writes `s` as UTF-8 (`define` or `literal`) through `NativeMemory.utf8`; as `_bytes`, which checked its length. */
-  private _utf8(s: string, define: boolean): number {
-    const length = s.length;
-    this._ensure(4 + 3 * length + 3);
+  /** Defines `s` as `text`: its characters go with the batch's text (`_endText`); as `_bytes`, which checked its length. */
+  private _text(s: string): number {
+    this._ensure(4);
+    put32(this._w32, this._pos, s.length * TAG + TEXT);
+    this._pos += 4;
+    this._texts.push(s);
+    this._textUnits += s.length + 1;
+    return this._defined++;
+  }
+
+  /**
+   * Writes the batch's text: the `text` strings joined by "\0" (so that no
+   * surrogate pair forms across two of them), UTF-8-encoded in one call.
+   */
+  private _endText(): void {
+    const text = this._texts.join("\0");
+    this._texts.length = 0;
+    this._ensure(3 * text.length);
     // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
-    const at = this._pos;
-    const n = this._utf8Encoder!.utf8Write(s, at + 4, 3 * length);
-    if (n > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${n} bytes: at most ${MAX_STRING_BYTES}`);
-    put32(this._w32, at, n * TAG + (define ? DEFINE : LITERAL));
-    this._padTo(at + 4 + n);
-    return define ? this._defined++ : -1;
+    this._pos += this._utf8Encoder!.utf8Write(text, this._pos, 3 * text.length);
   }
 
   /** Zeros from byte `end` to the next multiple of 4, and moves the write position there. */

@@ -68,7 +68,8 @@ export const corpus: Record<string, TraceChunk[]> = {
     Array.from({ length: 10 }, (_, i) =>
       span({ spanId: BigInt(c * 100 + i + 1), meta: { "http.method": "GET", "http.url": `/users/${c}/${i}`, "component": "http" }, metrics: { "_sampling_priority_v1": 1 } }))),
   "a meta value over 64 KiB: the buffer grows": [[span({ meta: { big: "x".repeat(70_000), big2: "é".repeat(40_000) }, metaStruct: { b: new Uint8Array(100_000).fill(7) } })]],
-  // Node writes strings of 16 UTF-16 units or more with Buffer#utf8Write (NativeMemory.utf8), shorter ones with a loop.
+  // On Node and Bun (NativeMemory.utf8) strings of 16 UTF-16 units or more go as `text`, joined by "\0" and encoded
+  // at the end of the batch; shorter ones, and all of them on Deno, as `define` or `utf16`.
   "strings at and over the native UTF-8 encoder's threshold (16 units)": [[
     span({
       service: "service-of-16-ch", name: "nâme über sixteen units", resource: "r".repeat(15),
@@ -77,11 +78,14 @@ export const corpus: Record<string, TraceChunk[]> = {
         "clé non-ASCII over 16": "значение · é ✓ 🚀 and then some ASCII",
         "lone surrogates": "x".repeat(14) + "\uD800y\uDC00z\uDBFF",
         "a pair at the end": "y".repeat(15) + "\uD83D\uDE80",
+        // Two text strings in a row, a high surrogate ending the first and a low one starting the second: lone, not a pair.
+        "ends high": "x".repeat(15) + "\uD83D",
+        "\uDE80 starts low, after it": "v",
       },
       links: [{ traceId: 1n, spanId: 2n, tracestate: "dd=s:1;o:rum,othervendor=t61rcWkgMzE", attributes: { "link.attribute.k": "ünïcödé value, long enough" } }],
       events: [{ name: "an event name past sixteen", time: 1n, attributes: { "attribute-key-long": "ASCII value of some length", xs: ["ß".repeat(20), ""] } }],
     }),
-    // The first string of the span needs more room than the buffer has: it grows first, then the encoder writes into the new block.
+    // More text than the buffer has room for: it grows first (at the end, for the text), then the encoder writes into the new block.
     span({ meta: { grow: "ö".repeat(60_000), after: "written into the new block, too" } }),
   ]],
   "no chunks": [],

@@ -1,9 +1,10 @@
 /**
- * The batch format's `utf16` string tag, with batches written by hand (not
- * by the writer): the decoder transcodes UTF-16 code units to UTF-8 exactly
- * as TextEncoder does (a lone surrogate becomes U+FFFD), the string joins
- * the table as a `define` would, and a truncated or out-of-range one is
- * InvalidArgument with nothing sent and nothing leaked.
+ * The batch format's `utf16` and `text` string tags, with batches written by
+ * hand (not by the writer): the decoder transcodes UTF-16 code units to
+ * UTF-8 exactly as TextEncoder does (a lone surrogate becomes U+FFFD), finds
+ * each `text` string's UTF-8 in the batch's text by its UTF-16 length, the
+ * strings join the table as a `define` would, and a truncated or
+ * out-of-range one is InvalidArgument with nothing sent and nothing leaked.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -17,6 +18,10 @@ test.after.each(assertNoLeaks);
 /** A batch written word by word. */
 class Hand {
   bytes: number[] = [];
+  /** The `text` strings, for the batch's text. */
+  texts: string[] = [];
+  /** Bytes for the batch's text instead of the `text` strings joined by "\0" and encoded. */
+  textBytes?: number[];
   u32(v: number): this {
     for (let i = 0; i < 4; i++) this.bytes.push((v >>> (8 * i)) & 0xff);
     return this;
@@ -35,19 +40,17 @@ class Hand {
   ref(i: number): this {
     return this.u32((i << STRING_TAG_BITS) | stringTags.ref);
   }
-  /** A `str` of UTF-8 bytes with tag `tag` (define or literal). */
-  private utf8(tag: number, s: string): this {
+  define(s: string): this {
     const b = new TextEncoder().encode(s);
-    this.u32((b.length << STRING_TAG_BITS) | tag);
+    this.u32((b.length << STRING_TAG_BITS) | stringTags.define);
     this.bytes.push(...b);
     this.pad();
     return this;
   }
-  define(s: string): this {
-    return this.utf8(stringTags.define, s);
-  }
-  literal(s: string): this {
-    return this.utf8(stringTags.literal, s);
+  /** A `text` string: its length here, its characters in the batch's text. */
+  text(s: string): this {
+    this.texts.push(s);
+    return this.u32(((s.length << STRING_TAG_BITS) | stringTags.text) >>> 0);
   }
   utf16(s: string): this {
     this.u32(((s.length << STRING_TAG_BITS) | stringTags.utf16) >>> 0);
@@ -71,19 +74,23 @@ class Hand {
     this.bytes.push(...f);
     return this;
   }
-  /** The whole batch: a header for one chunk of `spans` spans, then the body. */
+  /** The whole batch: a header for one chunk of `spans` spans, then the body, then the text. */
   batch(spans: number, strings: number): Uint8Array {
     const h = new Uint8Array(records.header.size);
     const v = new DataView(h.buffer);
+    const textOffset = h.length + 4 + this.bytes.length;
+    const text = this.textBytes ?? [...new TextEncoder().encode(this.texts.join("\0"))];
     v.setUint32(records.header.magic, BATCH_MAGIC, true);
     v.setUint16(records.header.version, BATCH_VERSION, true);
     v.setUint32(records.header.chunk_count, 1, true);
     v.setUint32(records.header.span_count, spans, true);
     v.setUint32(records.header.string_count, strings, true);
-    const out = new Uint8Array(h.length + 4 + this.bytes.length);
+    v.setUint32(records.header.text_offset, textOffset, true);
+    const out = new Uint8Array(textOffset + text.length);
     out.set(h);
     new DataView(out.buffer).setUint32(h.length, spans, true);
     out.set(this.bytes, h.length + 4);
+    out.set(text, textOffset);
     return out;
   }
 }
@@ -104,13 +111,13 @@ function good(): Uint8Array {
   // span 1: fields as utf16 (table 0, 1, 2), type a ref to one
   h.span(4, 1).utf16(service).utf16(name).utf16(resource).ref(0);
   h.utf16(key).utf16(value); // table 3, 4
-  h.literal("k").utf16(""); // table 5: empty
-  h.define("d").ref(1); // table 6
-  h.ref(3).utf16(long); // a rewrite of `key` (last write wins); table 7
+  h.text("k").utf16(""); // table 5, 6: empty
+  h.define("d").ref(1); // table 7
+  h.ref(3).utf16(long); // a rewrite of `key` (last write wins); table 8
   h.ref(3).f64(1.5);
   // span 2: everything by reference
-  h.span(1, 0).ref(2).ref(1).ref(0).ref(5).ref(6).ref(7);
-  return h.batch(2, 8);
+  h.span(1, 0).ref(2).ref(1).ref(0).ref(6).ref(7).ref(8);
+  return h.batch(2, 9);
 }
 
 test("utf16 strings transcode as TextEncoder does and join the string table", async () => {
@@ -152,8 +159,8 @@ test("a truncated or out-of-range utf16 string is InvalidArgument; nothing is se
     cases.push(one(2, [0x41, 0])); // cut inside the units
     const g = good();
     for (let n = records.header.size + 4 + records.span.size; n < 400; n += 7) cases.push(g.slice(0, n));
-    // The table holds 8 strings: a header that says otherwise is wrong.
-    for (const count of [7, 9]) {
+    // The table holds 9 strings: a header that says otherwise is wrong.
+    for (const count of [8, 10]) {
       const c = g.slice();
       new DataView(c.buffer).setUint32(records.header.string_count, count, true);
       cases.push(c);
@@ -161,6 +168,74 @@ test("a truncated or out-of-range utf16 string is InvalidArgument; nothing is se
     const results = await sendRaw(agent.url, cases);
     for (const [i, r] of results.entries()) assert.is(r, "InvalidArgument", `case ${i}`);
     assert.is(traceRequests(agent), 0);
+  } finally {
+    await agent.close();
+  }
+});
+
+/** A span whose four fields and one meta entry are `text` strings. */
+function texts(fields: string[], key: string, value: string): Hand {
+  const h = new Hand().span(1, 0);
+  for (const f of fields) h.text(f);
+  return h.text(key).text(value);
+}
+
+test("text strings: each one's UTF-8 found by its UTF-16 length; no pair forms across two of them", async () => {
+  const agent = await TestAgent.start({});
+  try {
+    // A high surrogate ending one string and a low one starting the next stay lone (U+FFFD each).
+    const fields = [service, name, "x\uD83D", "\uDE00y"];
+    const h = texts(fields, "", value + long);
+    // Span 2 refers to them, and brings one more text string after a define.
+    h.span(1, 0).ref(4).ref(3).define("d").ref(0).ref(1).text("🚀🚀 ok ✓");
+    assert.equal(await sendRaw(agent.url, [h.batch(2, 8)]), ["ok"]);
+    const [[a, b]] = await agent.waitForTraces(1);
+    assert.is(a.service, utf8(service));
+    assert.is(a.name, utf8(name));
+    assert.is(a.resource, "x\uFFFD");
+    assert.is(a.type, "\uFFFDy");
+    assert.equal(a.meta, { "": utf8(value + long) });
+    assert.ok(!b.service); // the empty string
+    assert.is(b.name, "\uFFFDy");
+    assert.is(b.resource, "d");
+    assert.is(b.type, utf8(service));
+    assert.equal(b.meta, { [utf8(name)]: "🚀🚀 ok ✓" });
+  } finally {
+    await agent.close();
+  }
+});
+
+test("a text that is short, long, or not split where the lengths say is InvalidArgument; nothing is sent", async () => {
+  const agent = await TestAgent.start({});
+  try {
+    const cases: Uint8Array[] = [];
+    const with_ = (bytes: number[]) => {
+      const h = texts(["a", "b", "c", "d"], "k", "🚀");
+      h.textBytes = bytes;
+      return h.batch(1, 6);
+    };
+    const enc = (s: string) => [...new TextEncoder().encode(s)];
+    const rocket = enc("🚀");
+    cases.push(with_(enc("a\0b\0c\0d\0k\0").concat(rocket.slice(0, 3)))); // cut inside the last character
+    cases.push(with_(enc("a\0b\0c\0d\0k\0").concat(rocket, [0x41]))); // a byte too many
+    cases.push(with_(enc("a\0b\0c\0d\0k").concat(rocket))); // no separator before the last one
+    cases.push(with_(enc("a\0b\0c\0d\0k\0\0").concat(rocket))); // two
+    cases.push(with_(enc("a\0b\0c\0d\0"))); // the last two missing
+    cases.push(with_(enc("a\0b\0c\0d\0").concat(rocket, [0], rocket))); // a pair (2 units) where "k" (1 unit) is
+    const g = with_(enc("a\0b\0c\0d\0k\0").concat(rocket));
+    const end = records.header.size + 4 + records.span.size + 6 * 4; // where the chunks end
+    for (const offset of [0, records.header.size - 4, end - 4, end + 4, end + 2, g.length + 4, 0xfffffffc]) {
+      const c = g.slice();
+      new DataView(c.buffer).setUint32(records.header.text_offset, offset, true);
+      cases.push(c);
+    }
+    const results = await sendRaw(agent.url, cases);
+    for (const [i, r] of results.entries()) assert.is(r, "InvalidArgument", `case ${i}`);
+    assert.is(traceRequests(agent), 0);
+    // The unchanged one goes out.
+    assert.equal(await sendRaw(agent.url, [g]), ["ok"]);
+    const [[s]] = await agent.waitForTraces(1);
+    assert.equal(s.meta, { k: "🚀" });
   } finally {
     await agent.close();
   }

@@ -127,6 +127,8 @@ static seed utf16_seed(void) {
     put_ref(&o, i);
     put_ref(&o, (i + 1) % NCASES16);
   }
+  uint32_t text_offset = (uint32_t)o.n; /* no text */
+  memcpy(o.p + DDFFI_BATCH_HEADER_TEXT_OFFSET, &text_offset, 4);
   seed s = {o.p, o.n};
   return s;
 }

@@ -10,7 +10,7 @@
  */
 import process from "node:process";
 import { native } from "../../ffi/load.ts";
-import type { NativeMemory } from "../../ffi/native.ts";
+import { type NativeMemory, textEncoderInto } from "../../ffi/native.ts";
 import { runFuzz } from "./boundary.ts";
 
 const [ms = "8000", seed] = process.argv.slice(2);
@@ -26,7 +26,8 @@ if ("Bun" in globalThis && asan) {
   n.alloc = (size: number): NativeMemory => {
     const address = lib.symbols.calloc(1, size) as unknown as number;
     if (!address) throw new Error(`calloc(${size}) failed`);
-    return { buffer: toArrayBuffer(address as never, 0, size), address };
+    const buffer = toArrayBuffer(address as never, 0, size);
+    return { buffer, address, utf8: textEncoderInto(buffer) };
   };
   n.free = (memory: NativeMemory) => lib.symbols.free(memory.address as never);
 }
