@@ -11,6 +11,7 @@ import { type TraceChunk, TraceExporter } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
 import { batchAvailable } from "../src/batch.ts";
 import { getBinding } from "../src/binding.ts";
+import { traceRequests } from "./helpers.ts";
 
 /** Whether the suite runs against a real libdatadog (`DD_LIBDATADOG_PATH`). */
 export const realLibrary = !!(globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.DD_LIBDATADOG_PATH ||
@@ -43,6 +44,13 @@ export async function both(traces: TraceChunk[]): Promise<[Uint8Array, Uint8Arra
     await fields.close();
     await agent.close();
   }
+}
+
+/** Sends each of `cases` with {@link sendRaw}: every one must be InvalidArgument, and none reach `agent`. */
+export async function assertRefused(agent: TestAgent, cases: Uint8Array[]): Promise<void> {
+  const results = await sendRaw(agent.url, cases);
+  for (const [i, r] of results.entries()) assert.is(r, "InvalidArgument", `case ${i}`);
+  assert.is(traceRequests(agent), 0);
 }
 
 /** Calls ddffi_batch_send on each of `list` with a raw exporter; the error code names, or "ok". */
