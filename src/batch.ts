@@ -126,6 +126,10 @@ export class BatchWriter {
   private _spans = 0;
   /** Whether `Object.prototype` had no enumerable key when this write began (see `_forIn`). */
   private _plainPrototype = false;
+  /** The last 128-bit trace id (at least 2^64) of a span, its high 64 bits, and those as `_dd.p.tid`'s 16 hex digits. */
+  private _wideTraceId = 0n;
+  private _high = 0n;
+  private _tid = "";
   /** Whether the engine is JavaScriptCore (see `_put64`). */
   private readonly _jsc: boolean;
   /** The string at each slot position of the previous span (see `SLOTS`), and its table index (-1: none). */
@@ -312,7 +316,10 @@ export class BatchWriter {
     this._texts.length = 0;
     this._ensure(3 * text.length);
     // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
-    this._pos += this._utf8Encoder!.utf8Write(text, this._pos, 3 * text.length);
+    const written = this._utf8Encoder!.utf8Write(text, this._pos, 3 * text.length);
+    // `| 0`: Deno's encodeInto gives a double, and `_pos` holding one made every access to it slower (the
+    // field changes representation); the count is below 3 * TEXT_MAX_UNITS, in int32 range.
+    this._pos += written | 0;
   }
 
   /** Zeros from byte `end` to the next multiple of 4, and moves the write position there. */
@@ -413,10 +420,15 @@ export class BatchWriter {
     this._pos += S.size;
     const traceId = span.traceId;
     if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.traceId`);
-    let high = 0n;
-    if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
-      high = traceId >> 64n;
-      this._put64(at + S.trace_id_high, high);
+    const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
+    if (wide) {
+      // The spans of a trace share its id: the shift (about 40 ns) and the hex digits once per trace.
+      if (traceId !== this._wideTraceId) {
+        this._wideTraceId = traceId;
+        this._high = traceId >> 64n;
+        this._tid = this._high.toString(16).padStart(16, "0");
+      }
+      this._put64(at + S.trace_id_high, this._high);
     } else {
       put32(this._w32, at + S.trace_id_high, 0);
       put32(this._w32, at + S.trace_id_high + 4, 0);
@@ -447,10 +459,10 @@ export class BatchWriter {
     const meta = span.meta;
     let metaCount = 0;
     if (meta !== undefined) metaCount = this._meta(meta, c, i);
-    if (high !== 0n) {
+    if (wide) {
       // The v0.4 path does not add `_dd.p.tid`: the high 64 bits of a 128-bit trace id go there as 16 hex digits.
       this._slot(TID_KEY_SLOT, "_dd.p.tid", true);
-      this._slot(TID_VALUE_SLOT, tid(high), false);
+      this._slot(TID_VALUE_SLOT, this._tid, false);
       metaCount++;
     }
     const metrics = span.metrics;
@@ -647,7 +659,8 @@ export class BatchWriter {
       if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
       else this._str(tracestate, false);
       let n = 0;
-      for (const k of Object.keys(attrs)) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
+      if (this._forIn(attrs)) for (const k in attrs) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
+      else for (const k of Object.keys(attrs)) this._linkAttribute(k, attrs[k], slots, n++, c, i, j);
       put32(this._w32, at + L.attribute_count, n);
     }
     return count;
@@ -692,10 +705,8 @@ export class BatchWriter {
       else this._str(name, true);
       let n = 0;
       if (attrs !== undefined) {
-        for (const k of Object.keys(attrs)) {
-          this._attribute(k, attrs[k], c, i, j, slots && n < LINK_SLOTS ? n : -1);
-          n++;
-        }
+        if (this._forIn(attrs)) for (const k in attrs) this._attribute(k, attrs[k], slots, n++, c, i, j);
+        else for (const k of Object.keys(attrs)) this._attribute(k, attrs[k], slots, n++, c, i, j);
       }
       put32(this._w32, at + E.attribute_count, n);
     }
@@ -717,8 +728,9 @@ export class BatchWriter {
     this._pos += 8;
   }
 
-  /** Writes one attribute of an event; `n`: its position in the first event (slots), else -1. */
-  private _attribute(k: string, v: unknown, c: number, i: number, j: number, n: number): void {
+  /** Writes attribute `n` of event `j` of span `traces[c][i]`; `slots`: the span's first event. */
+  private _attribute(k: string, v: unknown, slots: boolean, n: number, c: number, i: number, j: number): void {
+    if (!(slots && n < LINK_SLOTS)) n = -1;
     const slot = n >= 0 ? EVENT_KEY_SLOT + n : -1;
     let forceDouble = false;
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "double" in v) {
@@ -837,18 +849,6 @@ const SLOT_COUNT = TID_VALUE_SLOT + 1;
 /** The path of link `j` of span `traces[c][i]`, for errors. */
 function linkPath(c: number, i: number, j: number): string {
   return `${spanPath(c, i)}.links[${j}]`;
-}
-
-let lastHigh = -1n;
-let lastTid = "";
-
-/** The high 64 bits of a trace id as 16 lowercase hex digits (`_dd.p.tid`). */
-function tid(high: bigint): string {
-  if (high !== lastHigh) {
-    lastTid = high.toString(16).padStart(16, "0");
-    lastHigh = high;
-  }
-  return lastTid;
 }
 
 /** Writes `s` as ASCII bytes into `u8` from `at` while it is ASCII; whether it all was. */
