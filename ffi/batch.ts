@@ -11,9 +11,9 @@
  *
  * ```text
  * batch      := header chunk{header.chunk_count} text
- * text       := from header.text_offset (a multiple of 4, where the chunks end) to the end: the UTF-8 of
- *               the `text` strings, in the order they
- *               come, each after the first following one 0 byte
+ * text       := from header.text_offset (a multiple of 4, where the chunks end) to the end: the characters
+ *               of the `text` strings, in the order they come, each after the first following a 0 (joined
+ *               by "\0"); as UTF-8, or as UTF-16 code units (2 bytes each) when header.flags has text_utf16
  * chunk      := u32 span_count  span{span_count}
  * span       := span-fixed str(service) str(name) str(resource) str(type)
  *               meta{meta_count} metric{metric_count} meta_struct{meta_struct_count}
@@ -31,9 +31,9 @@
  * str        := u32 w; tag = w & 3 (stringTags):
  *               ref:     the string of index w >>> 2 of the string table
  *               define:  w >>> 2 bytes of UTF-8 follow (then zeros to a multiple of 4); it becomes the table's next index
- *               text:    the next w >>> 2 UTF-16 code units of the batch's text (as UTF-8: 4 bytes for a
- *                        surrogate pair, 1 to 3 for any other unit, a lone surrogate as U+FFFD); it becomes
- *                        the table's next index, as with define
+ *               text:    the next w >>> 2 UTF-16 code units of the batch's text (in UTF-8: 4 bytes for a
+ *                        surrogate pair, 1 to 3 for any other unit, a lone surrogate as U+FFFD; in UTF-16,
+ *                        transcoded as utf16 is); it becomes the table's next index, as with define
  *               utf16:   w >>> 2 UTF-16 code units follow (2 bytes each, then zeros to a multiple of 4); the
  *                        decoder transcodes them to UTF-8 (a lone surrogate becomes U+FFFD) and the string
  *                        becomes the table's next index, as with define
@@ -46,14 +46,15 @@
  * same position (most repeated values do: env, version, component).
  * `header.string_count` is the number of `define`s, `text`s and `utf16`s.
  *
- * Where the runtime has a fast native UTF-8 encoder (`NativeMemory.utf8`:
- * Node, Bun), strings of `TEXT_MIN_UNITS` units or more go as `text`: the
- * writer joins them and encodes them in one call at the end of the batch,
- * instead of one call (or one JavaScript loop) per string. Shorter strings,
- * and all of them elsewhere, go as `define` while they are ASCII; a string
- * with a character beyond U+007F goes as `utf16`: copying UTF-16 code units
- * costs the application's thread about half of encoding UTF-8, and the send
- * thread transcodes it.
+ * Strings of `TEXT_MIN_UNITS` units or more go as `text`: the writer joins
+ * them and encodes them in one call at the end of the batch, instead of one
+ * call (or one JavaScript loop) per string: UTF-8 through
+ * `NativeMemory.utf8`, or, where the memory has a `utf16` writer (Node,
+ * Deno) and the joined text has a character beyond U+00FF, its UTF-16 code
+ * units, which the send thread transcodes (V8's UTF-8 encoder is slow on
+ * such strings). Shorter strings go as `define` while they are ASCII; a
+ * string with a character beyond U+007F goes as `utf16`: copying UTF-16
+ * code units costs the application's thread about half of encoding UTF-8.
  *
  * @module
  */
@@ -89,6 +90,9 @@ export const records = {
   event: { size: 12, time: 0, attribute_count: 8 },
 } as const;
 
+/** Bits of `header.flags`. */
+export const batchFlags = { text_utf16: 1 } as const;
+
 /** The tag in the low 2 bits of a `str` word. */
 export const stringTags = { ref: 0, define: 1, text: 2, utf16: 3 } as const;
 /** Bits of a `str` word below the index or length. */
@@ -96,7 +100,7 @@ export const STRING_TAG_BITS = 2;
 /** The longest string a `str` can carry, in bytes. */
 export const MAX_STRING_BYTES = 2 ** (32 - STRING_TAG_BITS) - 1;
 
-/** The shortest string, in UTF-16 code units, that goes as `text` (where the runtime has `NativeMemory.utf8`). */
+/** The shortest string, in UTF-16 code units, that goes as `text`. */
 export const TEXT_MIN_UNITS = 16;
 /** The most UTF-16 code units a batch's text holds (separators included); strings past it go as `define` or `utf16`. */
 export const TEXT_MAX_UNITS = 2 ** 26;
@@ -136,6 +140,7 @@ export function cHeader(): string {
     }
   };
   for (const [record, fields] of Object.entries(records)) define(record.toUpperCase(), fields);
+  define("FLAG", batchFlags);
   define("STR", stringTags);
   define("META_STRUCT", metaStructKinds);
   define("ATTR", eventAttributeKinds);

@@ -12,7 +12,7 @@
  * @module
  */
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields, textEncoderInto, utf16Loop } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -131,7 +131,7 @@ export function open(path: string, shim?: string): Native {
     alloc(size: number): NativeMemory {
       const buffer = new ArrayBuffer(size);
       const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-      return { buffer, address };
+      return { buffer, address, utf8: textEncoderInto(buffer), utf16: utf16Loop(buffer) };
     },
     free() {},
     read(address, length) {

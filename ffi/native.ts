@@ -59,12 +59,22 @@ export interface NativeMemory {
   /** Its native address. */
   readonly address: number;
   /**
-   * A UTF-8 encoder into this memory, where the runtime's native one makes the batch writer
-   * faster: Node and Bun ({@link textEncoderInto}); the writer then encodes its long strings in
-   * one call per batch (the batch's `text`, ffi/batch.ts). Absent on Deno, where the writer
-   * measured slower with it (A/B in one process, basic and extended sets).
+   * A UTF-8 encoder into this memory ({@link textEncoderInto}): the batch writer encodes its long
+   * strings with it, in one call per batch (the batch's `text`, ffi/batch.ts).
    */
-  readonly utf8?: Utf8Encoder;
+  readonly utf8: Utf8Encoder;
+  /**
+   * A UTF-16 writer into this memory, where the runtime's UTF-8 encoder is slow on strings with
+   * characters beyond U+00FF (V8: Node and Deno): the writer then copies such a text's code units
+   * instead, and the send thread transcodes them. Absent on Bun, whose encoder is fast on them.
+   */
+  readonly utf16?: Utf16Writer;
+}
+
+/** A UTF-16 writer into one block of memory. */
+export interface Utf16Writer {
+  /** Writes the `s.length` UTF-16 code units of `s`, little-endian, at byte offset `at` (even). */
+  utf16Write(s: string, at: number): void;
 }
 
 /** A UTF-8 encoder into one block of memory. */
@@ -82,6 +92,18 @@ const textEncoder = new TextEncoder();
 export function textEncoderInto(buffer: ArrayBuffer): Utf8Encoder {
   const bytes = new Uint8Array(buffer);
   return { utf8Write: (s, at, max) => textEncoder.encodeInto(s, bytes.subarray(at, at + max)).written };
+}
+
+/** A {@link Utf16Writer} into `buffer` with a `charCodeAt` loop (for a runtime without a native one). */
+export function utf16Loop(buffer: ArrayBuffer): Utf16Writer {
+  const units = new Uint16Array(buffer, 0, buffer.byteLength >> 1);
+  return {
+    utf16Write(s, at) {
+      const n = s.length;
+      const base = at >> 1;
+      for (let i = 0; i < n; i++) units[base + i] = s.charCodeAt(i);
+    },
+  };
 }
 
 /** What the running JS runtime is. */

@@ -143,8 +143,9 @@ typedef struct {
   ddffi_batch_text *text;    /* blocks, newest first */
   char *text_pos, *text_end; /* the free part of the newest */
   size_t text_next;          /* size of the next block */
-  const uint8_t *joined, *joined_end; /* the batch's text: the rest of the `text` strings' UTF-8 */
-  bool joined_started;       /* a `text` string was read: the next one follows a 0 byte */
+  const uint8_t *joined, *joined_end; /* the batch's text: the rest of the `text` strings' characters */
+  bool joined_utf16;         /* the text is UTF-16 code units (header flag text_utf16), else UTF-8 */
+  bool joined_started;       /* a `text` string was read: the next one follows a 0 byte (a 0 unit in UTF-16) */
 } reader;
 
 static const uint8_t *take(reader *r, size_t n) {
@@ -223,12 +224,11 @@ void ddffi_batch_text_free(ddffi_batch_text *text) {
   }
 }
 
-/* `units` UTF-16 code units (little-endian) transcoded to UTF-8, as JS
- * TextEncoder does: a lone surrogate becomes U+FFFD. */
-static bstr rd_utf16(reader *r, uint32_t units) {
+/* The `units` UTF-16 code units (little-endian) at `p` transcoded to UTF-8,
+ * as JS TextEncoder does: a lone surrogate becomes U+FFFD. */
+static bstr transcode16(reader *r, const uint8_t *p, uint32_t units) {
   bstr s = {"", 0, own_bound};
-  const uint8_t *p = take(r, ((size_t)units * 2 + 3) & ~(size_t)3);
-  if (!p || units == 0) return s;
+  if (units == 0) return s;
   /* At most 3 bytes per unit: a pair (2 units) is 4, anything else 1 to 3. */
   char *d = text_room(r, (size_t)units * 3);
   if (!d) {
@@ -296,12 +296,33 @@ static bstr rd_utf16(reader *r, uint32_t units) {
   return s;
 }
 
-/* The next `units` UTF-16 code units of the batch's text, as the UTF-8 a
- * WHATWG encoder made of them: 4 bytes for a surrogate pair (2 units), 1 to
- * 3 for any other unit (a lone surrogate is U+FFFD). After the first, each
- * string follows a 0 byte (the writer joins them with "\0", so no pair
- * forms across two of them). */
+/* A `utf16` str's units, after its word. */
+static bstr rd_utf16(reader *r, uint32_t units) {
+  const uint8_t *p = take(r, ((size_t)units * 2 + 3) & ~(size_t)3);
+  if (!p) return (bstr){"", 0, own_bound};
+  return transcode16(r, p, units);
+}
+
+/* The next `units` UTF-16 code units of a UTF-16 text (transcoded). */
+static bstr rd_text16(reader *r, uint32_t units) {
+  const uint8_t *p = r->joined;
+  size_t sep = r->joined_started ? 2 : 0;
+  if ((size_t)(r->joined_end - p) < sep + 2 * (size_t)units || (sep && (p[0] | p[1]))) {
+    r->bad = true;
+    return (bstr){"", 0, own_bound};
+  }
+  r->joined_started = true;
+  r->joined = p + sep + 2 * (size_t)units;
+  return transcode16(r, p + sep, units);
+}
+
+/* The next `units` UTF-16 code units of the batch's text: in a UTF-8 text,
+ * the UTF-8 a WHATWG encoder made of them (4 bytes for a surrogate pair,
+ * which is 2 units, and 1 to 3 for any other unit; a lone surrogate is
+ * U+FFFD). After the first, each string follows a 0 byte (the writer joins
+ * them with "\0", so no pair forms across two of them). */
 static bstr rd_text(reader *r, uint32_t units) {
+  if (r->joined_utf16) return rd_text16(r, units);
   bstr s = {"", 0, own_bound};
   const uint8_t *p = r->joined, *end = r->joined_end;
   if (r->joined_started) {
@@ -708,17 +729,20 @@ ddog_TraceExporterError *ddffi_batch_build(const uint8_t *batch, uintptr_t len, 
   uint32_t span_count = at_u32(batch, DDFFI_BATCH_HEADER_SPAN_COUNT);
   uint32_t string_count = at_u32(batch, DDFFI_BATCH_HEADER_STRING_COUNT);
   uint32_t text_offset = at_u32(batch, DDFFI_BATCH_HEADER_TEXT_OFFSET);
-  uint16_t version;
+  uint16_t version, flags;
   memcpy(&version, batch + DDFFI_BATCH_HEADER_VERSION, 2);
+  memcpy(&flags, batch + DDFFI_BATCH_HEADER_FLAGS, 2);
   size_t body = len - DDFFI_BATCH_HEADER_SIZE;
   /* Each chunk takes 4 bytes at least, each span SPAN_SIZE, each string 4. */
   if (at_u32(batch, DDFFI_BATCH_HEADER_MAGIC) != DDFFI_BATCH_MAGIC || version != DDFFI_BATCH_VERSION ||
+      (flags & ~DDFFI_BATCH_FLAG_TEXT_UTF16) ||
       chunk_count > body / 4 || span_count > body / DDFFI_BATCH_SPAN_SIZE || string_count > body / 4 ||
       text_offset < DDFFI_BATCH_HEADER_SIZE || text_offset > len || text_offset % 4) {
     return invalid();
   }
   reader r = {.p = batch + DDFFI_BATCH_HEADER_SIZE, .end = batch + text_offset, .string_cap = string_count,
-              .text_next = TEXT_BLOCK_MIN, .joined = batch + text_offset, .joined_end = batch + len};
+              .text_next = TEXT_BLOCK_MIN, .joined = batch + text_offset, .joined_end = batch + len,
+              .joined_utf16 = (flags & DDFFI_BATCH_FLAG_TEXT_UTF16) != 0};
   r.strings = malloc((string_count ? string_count : 1) * sizeof *r.strings);
   if (!r.strings) return invalid();
   ddog_TracerTraceChunks *chunks = NULL;

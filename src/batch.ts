@@ -15,6 +15,7 @@ import { MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
 import {
   BATCH_MAGIC,
   BATCH_VERSION,
+  batchFlags,
   eventAttributeKinds,
   MAX_STRING_BYTES,
   metaStructKinds,
@@ -24,7 +25,7 @@ import {
   TEXT_MAX_UNITS,
   TEXT_MIN_UNITS,
 } from "../ffi/batch.ts";
-import type { Native, NativeMemory, Utf8Encoder } from "../ffi/native.ts";
+import type { Native, NativeMemory, Utf16Writer, Utf8Encoder } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 import {
@@ -69,6 +70,8 @@ const UTF16 = stringTags.utf16;
 const KEEP_MAX_CHARS = 256;
 
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
+/** A character beyond U+00FF: a string with one is two-byte in V8 (and in JavaScriptCore). */
+const BEYOND_LATIN1 = /[^\0-\xff]/;
 
 /** Whether the loaded library (or its shim) has a bound batch decoder; checked once per binding. */
 const ready = new WeakMap<Binding, boolean>();
@@ -114,8 +117,9 @@ export class BatchWriter {
   /** The same memory as u32 words: every item of the format is 4-aligned. */
   private _w32!: Uint32Array;
   private _view!: DataView;
-  /** The runtime's native UTF-8 encoder into this memory, where it has a fast one (`NativeMemory.utf8`). */
-  private _utf8Encoder: Utf8Encoder | undefined;
+  /** The memory's UTF-8 encoder and UTF-16 writer (`NativeMemory`), for the batch's text. */
+  private _utf8Encoder!: Utf8Encoder;
+  private _utf16Writer: Utf16Writer | undefined;
   /** The `text` strings of this batch so far, and their UTF-16 code units with a separator each. */
   private readonly _texts: string[] = [];
   private _textUnits = 0;
@@ -151,6 +155,7 @@ export class BatchWriter {
     this._capacity = this._u8.length;
     this._view = new DataView(this._memory.buffer);
     this._utf8Encoder = this._memory.utf8;
+    this._utf16Writer = this._memory.utf16;
   }
 
   /** The batch's native address. */
@@ -218,11 +223,11 @@ export class BatchWriter {
       throw new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
     }
     const textOffset = this._pos;
-    if (this._texts.length > 0) this._endText();
+    const flags = this._texts.length > 0 ? this._endText() : 0;
     const v = this._view;
     v.setUint32(H.magic, BATCH_MAGIC, true);
     v.setUint16(H.version, BATCH_VERSION, true);
-    v.setUint16(H.flags, 0, true);
+    v.setUint16(H.flags, flags, true);
     v.setUint32(H.chunk_count, chunks, true);
     v.setUint32(H.span_count, this._spans, true);
     v.setUint32(H.string_count, this._defined, true);
@@ -269,8 +274,8 @@ export class BatchWriter {
 
   /**
    * Defines `s`; returns its string table index. A string of
-   * `TEXT_MIN_UNITS` or more goes as `text` where the runtime has a fast
-   * native UTF-8 encoder (`_text`). Else its characters follow: UTF-8
+   * `TEXT_MIN_UNITS` or more goes as `text` (`_text`), up to
+   * `TEXT_MAX_UNITS` a batch. Else its characters follow: UTF-8
    * (`define`) while they are ASCII; from its first character beyond U+007F
    * the whole string again as UTF-16 code units (`utf16`), which the send
    * thread transcodes.
@@ -278,7 +283,7 @@ export class BatchWriter {
   private _bytes(s: string): number {
     const length = s.length;
     if (length > MAX_STRING_BYTES) throw new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
-    if (length >= TEXT_MIN_UNITS && this._utf8Encoder !== undefined && this._textUnits + length < TEXT_MAX_UNITS) {
+    if (length >= TEXT_MIN_UNITS && this._textUnits + length < TEXT_MAX_UNITS) {
       return this._text(s);
     }
     this._ensure(4 + 2 * length + 3);
@@ -309,17 +314,28 @@ export class BatchWriter {
 
   /**
    * Writes the batch's text: the `text` strings joined by "\0" (so that no
-   * surrogate pair forms across two of them), UTF-8-encoded in one call.
+   * surrogate pair forms across two of them), UTF-8-encoded in one call; or
+   * its UTF-16 code units, where the memory has a `utf16` writer and the
+   * text has a character beyond U+00FF. Returns the header's flags.
    */
-  private _endText(): void {
+  private _endText(): number {
     const text = this._texts.join("\0");
     this._texts.length = 0;
+    // V8 answers this at once for a one-byte string, whatever its length (its regexp knows no such character fits).
+    if (this._utf16Writer !== undefined && BEYOND_LATIN1.test(text)) {
+      this._ensure(2 * text.length);
+      // After `_ensure`, which may have moved the batch to a new block, with its own writer.
+      this._utf16Writer!.utf16Write(text, this._pos);
+      this._pos += 2 * text.length;
+      return batchFlags.text_utf16;
+    }
     this._ensure(3 * text.length);
     // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
-    const written = this._utf8Encoder!.utf8Write(text, this._pos, 3 * text.length);
+    const written = this._utf8Encoder.utf8Write(text, this._pos, 3 * text.length);
     // `| 0`: Deno's encodeInto gives a double, and `_pos` holding one made every access to it slower (the
     // field changes representation); the count is below 3 * TEXT_MAX_UNITS, in int32 range.
     this._pos += written | 0;
+    return 0;
   }
 
   /** Zeros from byte `end` to the next multiple of 4, and moves the write position there. */

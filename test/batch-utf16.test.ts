@@ -2,18 +2,22 @@
  * The batch format's `utf16` and `text` string tags, with batches written by
  * hand (not by the writer): the decoder transcodes UTF-16 code units to
  * UTF-8 exactly as TextEncoder does (a lone surrogate becomes U+FFFD), finds
- * each `text` string's UTF-8 in the batch's text by its UTF-16 length, the
+ * each `text` string in the batch's text by its UTF-16 length (in a UTF-8
+ * text and in a UTF-16 one, header flag text_utf16), the
  * strings join the table as a `define` would, and a truncated or
  * out-of-range one is InvalidArgument with nothing sent and nothing leaked.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { TestAgent } from "../testing.ts";
-import { BATCH_MAGIC, BATCH_VERSION, records, STRING_TAG_BITS, stringTags } from "../ffi/batch.ts";
+import { BATCH_MAGIC, BATCH_VERSION, batchFlags, records, STRING_TAG_BITS, stringTags } from "../ffi/batch.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { assertRefused, sendRaw } from "./batch-helpers.ts";
 
 test.after.each(assertNoLeaks);
+
+/** The UTF-16 code units of `s`, little-endian, as bytes. */
+const utf16le = (s: string) => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i)).flatMap((c) => [c & 0xff, c >> 8]);
 
 /** A batch written word by word. */
 class Hand {
@@ -22,6 +26,10 @@ class Hand {
   texts: string[] = [];
   /** Bytes for the batch's text instead of the `text` strings joined by "\0" and encoded. */
   textBytes?: number[];
+  /** The text as UTF-16 code units (header flag text_utf16), else UTF-8. */
+  textUtf16 = false;
+  /** The header's flags, when not the text's. */
+  flags?: number;
   u32(v: number): this {
     for (let i = 0; i < 4; i++) this.bytes.push((v >>> (8 * i)) & 0xff);
     return this;
@@ -79,13 +87,15 @@ class Hand {
     const h = new Uint8Array(records.header.size);
     const v = new DataView(h.buffer);
     const textOffset = h.length + 4 + this.bytes.length;
-    const text = this.textBytes ?? [...new TextEncoder().encode(this.texts.join("\0"))];
+    const joined = this.texts.join("\0");
+    const text = this.textBytes ?? (this.textUtf16 ? utf16le(joined) : [...new TextEncoder().encode(joined)]);
     v.setUint32(records.header.magic, BATCH_MAGIC, true);
     v.setUint16(records.header.version, BATCH_VERSION, true);
     v.setUint32(records.header.chunk_count, 1, true);
     v.setUint32(records.header.span_count, spans, true);
     v.setUint32(records.header.string_count, strings, true);
     v.setUint32(records.header.text_offset, textOffset, true);
+    v.setUint16(records.header.flags, this.flags ?? (this.textUtf16 ? batchFlags.text_utf16 : 0), true);
     const out = new Uint8Array(textOffset + text.length);
     out.set(h);
     new DataView(out.buffer).setUint32(h.length, spans, true);
@@ -178,30 +188,33 @@ function texts(fields: string[], key: string, value: string): Hand {
   return h.text(key).text(value);
 }
 
-test("text strings: each one's UTF-8 found by its UTF-16 length; no pair forms across two of them", async () => {
-  const agent = await TestAgent.start({});
-  try {
-    // A high surrogate ending one string and a low one starting the next stay lone (U+FFFD each).
-    const fields = [service, name, "x\uD83D", "\uDE00y"];
-    const h = texts(fields, "", value + long);
-    // Span 2 refers to them, and brings one more text string after a define.
-    h.span(1, 0).ref(4).ref(3).define("d").ref(0).ref(1).text("🚀🚀 ok ✓");
-    assert.equal(await sendRaw(agent.url, [h.batch(2, 8)]), ["ok"]);
-    const [[a, b]] = await agent.waitForTraces(1);
-    assert.is(a.service, utf8(service));
-    assert.is(a.name, utf8(name));
-    assert.is(a.resource, "x\uFFFD");
-    assert.is(a.type, "\uFFFDy");
-    assert.equal(a.meta, { "": utf8(value + long) });
-    assert.ok(!b.service); // the empty string
-    assert.is(b.name, "\uFFFDy");
-    assert.is(b.resource, "d");
-    assert.is(b.type, utf8(service));
-    assert.equal(b.meta, { [utf8(name)]: "🚀🚀 ok ✓" });
-  } finally {
-    await agent.close();
-  }
-});
+for (const utf16 of [false, true]) {
+  test(`text strings (${utf16 ? "UTF-16" : "UTF-8"}): each one found by its UTF-16 length; no pair forms across two of them`, async () => {
+    const agent = await TestAgent.start({});
+    try {
+      // A high surrogate ending one string and a low one starting the next stay lone (U+FFFD each).
+      const fields = [service, name, "x\uD83D", "\uDE00y"];
+      const h = texts(fields, "", value + long);
+      h.textUtf16 = utf16;
+      // Span 2 refers to them, and brings one more text string after a define.
+      h.span(1, 0).ref(4).ref(3).define("d").ref(0).ref(1).text("🚀🚀 ok ✓");
+      assert.equal(await sendRaw(agent.url, [h.batch(2, 8)]), ["ok"]);
+      const [[a, b]] = await agent.waitForTraces(1);
+      assert.is(a.service, utf8(service));
+      assert.is(a.name, utf8(name));
+      assert.is(a.resource, "x\uFFFD");
+      assert.is(a.type, "\uFFFDy");
+      assert.equal(a.meta, { "": utf8(value + long) });
+      assert.ok(!b.service); // the empty string
+      assert.is(b.name, "\uFFFDy");
+      assert.is(b.resource, "d");
+      assert.is(b.type, utf8(service));
+      assert.equal(b.meta, { [utf8(name)]: "🚀🚀 ok ✓" });
+    } finally {
+      await agent.close();
+    }
+  });
+}
 
 test("a text that is short, long, or not split where the lengths say is InvalidArgument; nothing is sent", async () => {
   const agent = await TestAgent.start({});
@@ -220,6 +233,20 @@ test("a text that is short, long, or not split where the lengths say is InvalidA
     cases.push(with_(enc("a\0b\0c\0d\0k\0\0").concat(rocket))); // two
     cases.push(with_(enc("a\0b\0c\0d\0"))); // the last two missing
     cases.push(with_(enc("a\0b\0c\0d\0").concat(rocket, [0], rocket))); // a pair (2 units) where "k" (1 unit) is
+    // A UTF-16 text: an odd byte, a missing or non-zero separator, a unit short; and a flag the decoder does not know.
+    const with16 = (bytes: number[]) => {
+      const h = texts(["a", "b", "c", "d"], "k", "🚀");
+      h.textUtf16 = true;
+      h.textBytes = bytes;
+      return h.batch(1, 6);
+    };
+    cases.push(with16(utf16le("a\0b\0c\0d\0k\0🚀").concat([0])));
+    cases.push(with16(utf16le("a\0b\0c\0d\0k🚀")));
+    cases.push(with16(utf16le("a\0b\0c\0d\0k\u0001🚀")));
+    cases.push(with16(utf16le("a\0b\0c\0d\0k\0\uD83D")));
+    const unknownFlag = texts(["a", "b", "c", "d"], "k", "🚀");
+    unknownFlag.flags = 2;
+    cases.push(unknownFlag.batch(1, 6));
     const g = with_(enc("a\0b\0c\0d\0k\0").concat(rocket));
     const end = records.header.size + 4 + records.span.size + 6 * 4; // where the chunks end
     for (const offset of [0, records.header.size - 4, end - 4, end + 4, end + 2, g.length + 4, 0xfffffffc]) {
