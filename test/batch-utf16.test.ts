@@ -220,9 +220,11 @@ test("a text that is short, long, or not split where the lengths say is InvalidA
   const agent = await TestAgent.start({});
   try {
     const cases: Uint8Array[] = [];
-    const with_ = (bytes: number[]) => {
+    /** Fields "a" to "d" and meta { k: "🚀" } as text strings, over these bytes of text (UTF-8, or UTF-16). */
+    const with_ = (bytes: number[], utf16 = false) => {
       const h = texts(["a", "b", "c", "d"], "k", "🚀");
       h.textBytes = bytes;
+      h.textUtf16 = utf16;
       return h.batch(1, 6);
     };
     const enc = (s: string) => [...new TextEncoder().encode(s)];
@@ -234,16 +236,10 @@ test("a text that is short, long, or not split where the lengths say is InvalidA
     cases.push(with_(enc("a\0b\0c\0d\0"))); // the last two missing
     cases.push(with_(enc("a\0b\0c\0d\0").concat(rocket, [0], rocket))); // a pair (2 units) where "k" (1 unit) is
     // A UTF-16 text: an odd byte, a missing or non-zero separator, a unit short; and a flag the decoder does not know.
-    const with16 = (bytes: number[]) => {
-      const h = texts(["a", "b", "c", "d"], "k", "🚀");
-      h.textUtf16 = true;
-      h.textBytes = bytes;
-      return h.batch(1, 6);
-    };
-    cases.push(with16(utf16le("a\0b\0c\0d\0k\0🚀").concat([0])));
-    cases.push(with16(utf16le("a\0b\0c\0d\0k🚀")));
-    cases.push(with16(utf16le("a\0b\0c\0d\0k\u0001🚀")));
-    cases.push(with16(utf16le("a\0b\0c\0d\0k\0\uD83D")));
+    cases.push(with_(utf16le("a\0b\0c\0d\0k\0🚀").concat([0]), true));
+    cases.push(with_(utf16le("a\0b\0c\0d\0k🚀"), true));
+    cases.push(with_(utf16le("a\0b\0c\0d\0k\u0001🚀"), true));
+    cases.push(with_(utf16le("a\0b\0c\0d\0k\0\uD83D"), true));
     const unknownFlag = texts(["a", "b", "c", "d"], "k", "🚀");
     unknownFlag.flags = 2;
     cases.push(unknownFlag.batch(1, 6));
