@@ -94,16 +94,16 @@ export function textEncoderInto(buffer: ArrayBuffer): Utf8Encoder {
   return { utf8Write: (s, at, max) => textEncoder.encodeInto(s, bytes.subarray(at, at + max)).written };
 }
 
-/** A {@link Utf16Writer} into `buffer` with a `charCodeAt` loop (for a runtime without a native one). */
+/** Writes the UTF-16 code units of `s` into `units` from index `at`, with a `charCodeAt` loop. */
+export function copyUtf16(units: Uint16Array, at: number, s: string): void {
+  const n = s.length;
+  for (let i = 0; i < n; i++) units[at + i] = s.charCodeAt(i);
+}
+
+/** A {@link Utf16Writer} into `buffer` through {@link copyUtf16} (for a runtime without a native one). */
 export function utf16Loop(buffer: ArrayBuffer): Utf16Writer {
   const units = new Uint16Array(buffer, 0, buffer.byteLength >> 1);
-  return {
-    utf16Write(s, at) {
-      const n = s.length;
-      const base = at >> 1;
-      for (let i = 0; i < n; i++) units[base + i] = s.charCodeAt(i);
-    },
-  };
+  return { utf16Write: (s, at) => copyUtf16(units, at >> 1, s) };
 }
 
 /** What the running JS runtime is. */

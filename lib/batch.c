@@ -303,17 +303,30 @@ static bstr rd_utf16(reader *r, uint32_t units) {
   return transcode16(r, p, units);
 }
 
+/* Where the next text string starts: after the 0 (`width` bytes) that
+ * separates it from the one before, if any; NULL (bad) when that is not there. */
+static const uint8_t *text_start(reader *r, size_t width) {
+  const uint8_t *p = r->joined;
+  if (r->joined_started) {
+    if ((size_t)(r->joined_end - p) < width || p[0] || p[width - 1]) {
+      r->bad = true;
+      return NULL;
+    }
+    p += width;
+  }
+  r->joined_started = true;
+  return p;
+}
+
 /* The next `units` UTF-16 code units of a UTF-16 text (transcoded). */
 static bstr rd_text16(reader *r, uint32_t units) {
-  const uint8_t *p = r->joined;
-  size_t sep = r->joined_started ? 2 : 0;
-  if ((size_t)(r->joined_end - p) < sep + 2 * (size_t)units || (sep && (p[0] | p[1]))) {
+  const uint8_t *p = text_start(r, 2);
+  if (!p || (size_t)(r->joined_end - p) < 2 * (size_t)units) {
     r->bad = true;
     return (bstr){"", 0, own_bound};
   }
-  r->joined_started = true;
-  r->joined = p + sep + 2 * (size_t)units;
-  return transcode16(r, p + sep, units);
+  r->joined = p + 2 * (size_t)units;
+  return transcode16(r, p, units);
 }
 
 /* The next `units` UTF-16 code units of the batch's text: in a UTF-8 text,
@@ -324,15 +337,8 @@ static bstr rd_text16(reader *r, uint32_t units) {
 static bstr rd_text(reader *r, uint32_t units) {
   if (r->joined_utf16) return rd_text16(r, units);
   bstr s = {"", 0, own_bound};
-  const uint8_t *p = r->joined, *end = r->joined_end;
-  if (r->joined_started) {
-    if (p == end || *p != 0) {
-      r->bad = true;
-      return s;
-    }
-    p++;
-  }
-  r->joined_started = true;
+  const uint8_t *p = text_start(r, 1), *end = r->joined_end;
+  if (!p) return s;
   const uint8_t *start = p;
   size_t left = units;
   while (left > 0) {

@@ -25,7 +25,7 @@ import {
   TEXT_MAX_UNITS,
   TEXT_MIN_UNITS,
 } from "../ffi/batch.ts";
-import type { Native, NativeMemory, Utf16Writer, Utf8Encoder } from "../ffi/native.ts";
+import { copyUtf16, type Native, type NativeMemory, type Utf16Writer, type Utf8Encoder } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
 import {
@@ -294,7 +294,7 @@ export class BatchWriter {
       put32(this._w32, at, length * TAG + DEFINE);
       end = start + length;
     } else {
-      utf16(this._u16, start >> 1, s);
+      copyUtf16(this._u16, start >> 1, s);
       put32(this._w32, at, length * TAG + UTF16);
       end = start + 2 * length;
     }
@@ -746,8 +746,8 @@ export class BatchWriter {
 
   /** Writes attribute `n` of event `j` of span `traces[c][i]`; `slots`: the span's first event. */
   private _attribute(k: string, v: unknown, slots: boolean, n: number, c: number, i: number, j: number): void {
-    if (!(slots && n < LINK_SLOTS)) n = -1;
-    const slot = n >= 0 ? EVENT_KEY_SLOT + n : -1;
+    const slotted = slots && n < LINK_SLOTS;
+    const slot = slotted ? EVENT_KEY_SLOT + n : -1;
     let forceDouble = false;
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "double" in v) {
       v = (v as Double).double;
@@ -774,7 +774,7 @@ export class BatchWriter {
     if (typeof v === "string") {
       this._key(slot, k);
       this._word(eventAttributeKinds.string);
-      if (n >= 0) this._slot(EVENT_VALUE_SLOT + n, v, false);
+      if (slotted) this._slot(EVENT_VALUE_SLOT + n, v, false);
       else this._str(v, false);
     } else if (typeof v === "boolean") {
       this._key(slot, k);
@@ -878,8 +878,3 @@ function ascii(u8: Uint8Array, at: number, s: string): boolean {
   return true;
 }
 
-/** Writes the UTF-16 code units of `s` into `u16` from index `at`. */
-function utf16(u16: Uint16Array, at: number, s: string): void {
-  const n = s.length;
-  for (let i = 0; i < n; i++) u16[at + i] = s.charCodeAt(i);
-}
