@@ -727,13 +727,13 @@ static ddog_TraceExporterError *event_new(ddog_TracerSpanEvent **out_handle, ddo
   if (err) return err;
   ddog_TracerSpanEvent *ev = cache_take(&event_cache);
   if (!ev) return out_of_memory();
-  *ev = (ddffi_event){.time_unix_nano = time_unix_nano};
+  *ev = (ddffi_event){.time_unix_nano = time_unix_nano, .uncounted = borrowed};
   arena_init(&ev->arena, ev->first_block, EVENT_FIRST_BLOCK);
   if (!put_str(&ev->arena, &ev->name, name.ptr, name.len, borrowed)) {
     event_destroy(ev);
     return out_of_memory();
   }
-  ddffi_live_inc();
+  if (!borrowed) ddffi_live_inc();
   *out_handle = ev;
   return NULL;
 }
@@ -750,8 +750,9 @@ ddog_TraceExporterError *ddffi_span_event_new_borrowed(ddog_TracerSpanEvent **ou
 
 DDFFI_EXPORT void ddog_tracer_span_event_free(ddog_TracerSpanEvent *handle) {
   if (!handle) return;
+  bool counted = !handle->uncounted;
   event_destroy(handle);
-  ddffi_live_dec();
+  if (counted) ddffi_live_dec();
 }
 
 /* Sets attribute `key` (already checked) of `event` to `value`, whose
@@ -914,7 +915,8 @@ DDFFI_EXPORT ddog_TraceExporterError *ddog_tracer_span_add_event(ddog_TracerSpan
     return out_of_memory();
   }
   span->events[span->n_events++] = event; /* now owned by the span */
-  ddffi_live_dec();
+  if (!event->uncounted) ddffi_live_dec();
+  event->uncounted = false;
   return NULL;
 }
 

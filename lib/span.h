@@ -121,6 +121,10 @@ struct ddog_TracerSpanEvent {
   size_t n_attrs, cap_attrs;
   ddffi_key_index attr_index;
   ddffi_arena arena;
+  /* Made by the batch decoder's ddffi_span_event_new_borrowed: not in the
+   * live count, as its spans are not (it never leaves ddffi_batch_build; two
+   * atomic updates less per event on the send thread). */
+  bool uncounted;
   char first_block[]; /* the arena's first block */
 };
 typedef struct ddog_TracerSpanEvent ddffi_event;
