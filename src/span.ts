@@ -163,6 +163,31 @@ export function idError(v: unknown, limit: bigint, path: string): ValidationErro
   return new ValidationError(path, `id out of range: must be 0 ≤ id < 2^${limit === U64_LIMIT ? 64 : 128}, got ${v}`);
 }
 
+// Errors of both send paths (here and src/batch.ts), built out of line: see src/batch.ts's note on inlining.
+
+/** A `ValidationError` for `traces[c][i].field`: expected `what`, got `v`. */
+export function expected(c: number, i: number, field: string, what: string, v: unknown): ValidationError {
+  return new ValidationError(`${spanPath(c, i)}.${field}`, `expected ${what}, got ${describe(v)}`);
+}
+
+/** A `ValidationError` for entry `k` of `traces[c][i].field`: expected `what`, got `v`. */
+export function entryExpected(c: number, i: number, field: string, k: string, what: string, v: unknown): ValidationError {
+  return new ValidationError(key(`${spanPath(c, i)}.${field}`, k), `expected ${what}, got ${describe(v)}`);
+}
+
+/** {@link idError} for `traces[c][i].field`. */
+export function spanIdError(v: unknown, limit: bigint, c: number, i: number, field: string): ValidationError {
+  return idError(v, limit, `${spanPath(c, i)}.${field}`);
+}
+
+/** The `ValidationError` for time or duration `v` of `traces[c][i].field`, which is not a non-negative i64. */
+export function nanosError(v: unknown, c: number, i: number, field: string): ValidationError {
+  const path = `${spanPath(c, i)}.${field}`;
+  if (typeof v === "bigint") return new ValidationError(path, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
+  if (typeof v === "number") return new ValidationError(path, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
+  return new ValidationError(path, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
+}
+
 /**
  * Writes the low 64 bits of an unsigned id (bigint or safe integer number)
  * at scratch offset `offset` (8-aligned); returns false when it is not an id
@@ -185,19 +210,9 @@ function putId(b: Binding, offset: number, v: unknown, limit: bigint): boolean {
 
 /** Writes a time or duration in ns (non-negative i64) at scratch offset `offset` (8-aligned), or throws. */
 function putNanos(b: Binding, offset: number, v: unknown, c: number, i: number, field: string): void {
-  if (typeof v === "bigint") {
-    if (v < 0n || v >= I64_LIMIT) throw new ValidationError(`${spanPath(c, i)}.${field}`, `nanoseconds out of range (0 ≤ ns < 2^63), got ${v}`);
-    b.i64[offset >> 3] = v;
-    return;
-  }
-  if (typeof v === "number") {
-    if (!Number.isInteger(v) || v < 0 || v >= TWO_63) {
-      throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected a non-negative integer of nanoseconds, got ${describe(v)}`);
-    }
-    b.putAddress(offset, v);
-    return;
-  }
-  throw new ValidationError(`${spanPath(c, i)}.${field}`, `expected nanoseconds as bigint or integer number, got ${describe(v)}`);
+  if (typeof v === "bigint" && v >= 0n && v < I64_LIMIT) b.i64[offset >> 3] = v;
+  else if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v < TWO_63) b.putAddress(offset, v);
+  else throw nanosError(v, c, i, field);
 }
 
 /** Writes a string as a `{ptr,len}` slice at `offset`; its bytes go to the cache (`cache`) or at `b.pos` (room reserved). */
@@ -293,14 +308,14 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
     name, service, resource: givenResource, type: givenType, traceId, spanId, parentId, start, duration, error,
     meta, metrics, metaStruct, links, events,
   } = span;
-  if (typeof name !== "string") throw new ValidationError(`${spanPath(c, i)}.name`, `expected a string, got ${describe(name)}`);
-  if (typeof service !== "string") throw new ValidationError(`${spanPath(c, i)}.service`, `expected a string, got ${describe(service)}`);
+  if (typeof name !== "string") throw expected(c, i, "name", "a string", name);
+  if (typeof service !== "string") throw expected(c, i, "service", "a string", service);
   let resource = givenResource;
   if (resource === undefined) resource = name;
-  else if (typeof resource !== "string") throw new ValidationError(`${spanPath(c, i)}.resource`, `expected a string, got ${describe(resource)}`);
+  else if (typeof resource !== "string") throw expected(c, i, "resource", "a string", resource);
   let type = givenType;
   if (type === undefined) type = "";
-  else if (typeof type !== "string") throw new ValidationError(`${spanPath(c, i)}.type`, `expected a string, got ${describe(type)}`);
+  else if (typeof type !== "string") throw expected(c, i, "type", "a string", type);
 
   b.settle();
   try {
@@ -313,7 +328,7 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
     throw asFieldError(e, spanPath(c, i));
   }
 
-  if (!putId(b, FIELDS + F.trace_id_low, traceId, U128_LIMIT)) throw idError(traceId, U128_LIMIT, `${spanPath(c, i)}.traceId`);
+  if (!putId(b, FIELDS + F.trace_id_low, traceId, U128_LIMIT)) throw spanIdError(traceId, U128_LIMIT, c, i, "traceId");
   let high = 0n;
   if (typeof traceId === "bigint" && traceId >= U64_LIMIT) {
     high = traceId >> 64n;
@@ -321,16 +336,16 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
   } else {
     b.putAddress(FIELDS + F.trace_id_high, 0);
   }
-  if (!putId(b, FIELDS + F.span_id, spanId, U64_LIMIT)) throw idError(spanId, U64_LIMIT, `${spanPath(c, i)}.spanId`);
+  if (!putId(b, FIELDS + F.span_id, spanId, U64_LIMIT)) throw spanIdError(spanId, U64_LIMIT, c, i, "spanId");
   if (parentId === undefined) b.putAddress(FIELDS + F.parent_id, 0);
-  else if (!putId(b, FIELDS + F.parent_id, parentId, U64_LIMIT)) throw idError(parentId, U64_LIMIT, `${spanPath(c, i)}.parentId`);
+  else if (!putId(b, FIELDS + F.parent_id, parentId, U64_LIMIT)) throw spanIdError(parentId, U64_LIMIT, c, i, "parentId");
   putNanos(b, FIELDS + F.start, start, c, i, "start");
   putNanos(b, FIELDS + F.duration, duration, c, i, "duration");
   let errorCode: number;
   if (error === undefined || error === false || error === 0) errorCode = 0;
   else if (error === true) errorCode = 1;
   else if (typeof error === "number" && Number.isInteger(error) && error >= -(2 ** 31) && error < 2 ** 31) errorCode = error;
-  else throw new ValidationError(`${spanPath(c, i)}.error`, `expected a boolean or a 32-bit integer, got ${describe(error)}`);
+  else throw expected(c, i, "error", "a boolean or a 32-bit integer", error);
   b.i32[(FIELDS + F.error) >> 2] = errorCode;
 
   const s = b.symbols;
@@ -357,14 +372,14 @@ function buildSpan(b: Binding, span: Span, c: number, i: number): Word {
 }
 
 function setMeta(b: Binding, span: Word, meta: Record<string, string>, c: number, i: number): void {
-  if (!isRecord(meta)) throw new ValidationError(`${spanPath(c, i)}.meta`, `expected an object, got ${describe(meta)}`);
+  if (!isRecord(meta)) throw expected(c, i, "meta", "an object", meta);
   const set = b.symbols.ddog_tracer_span_set_meta;
   const values = b.cacheValues;
   const check = inheritsKeys(meta);
   for (const k in meta) {
     if (check && !hasOwn(meta, k)) continue;
     const v = meta[k];
-    if (typeof v !== "string") throw new ValidationError(key(`${spanPath(c, i)}.meta`, k), `expected a string, got ${describe(v)}`);
+    if (typeof v !== "string") throw entryExpected(c, i, "meta", k, "a string", v);
     b.reserve(3 * (k.length + v.length));
     b.arg(k, true);
     const kp = b.argPtrWord;
@@ -395,15 +410,13 @@ function setTid(b: Binding, span: Word, high: bigint, c: number, i: number): voi
 }
 
 function setMetrics(b: Binding, span: Word, metrics: Record<string, number>, c: number, i: number): void {
-  if (!isRecord(metrics)) throw new ValidationError(`${spanPath(c, i)}.metrics`, `expected an object, got ${describe(metrics)}`);
+  if (!isRecord(metrics)) throw expected(c, i, "metrics", "an object", metrics);
   const set = b.symbols.ddog_tracer_span_set_metric;
   const check = inheritsKeys(metrics);
   for (const k in metrics) {
     if (check && !hasOwn(metrics, k)) continue;
     const v = metrics[k];
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new ValidationError(key(`${spanPath(c, i)}.metrics`, k), `expected a finite number, got ${describe(v)}`);
-    }
+    if (typeof v !== "number" || !Number.isFinite(v)) throw entryExpected(c, i, "metrics", k, "a finite number", v);
     b.reserve(3 * k.length);
     b.arg(k, true);
     const error = set(span, b.argPtrWord, b.argLenWord, v);
