@@ -294,6 +294,40 @@ test("properties added to Object.prototype are not keys of meta, metrics, metaSt
   }
 });
 
+for (const sendPath of ["fields", "batch"] as const) {
+  test(`keys of meta, metrics, link and event attributes are their own enumerable keys, whatever their prototype (${sendPath} path)`, () =>
+    withExporter(async (exporter, agent) => {
+      const inherit = <T>(own: Record<string, T>, inherited: Record<string, T>) => Object.assign(Object.create(inherited), own);
+      const bare = <T>(own: Record<string, T>) => Object.assign(Object.create(null), own);
+      await exporter.send([[
+        span({
+          spanId: 1n,
+          meta: inherit({ a: "1", b: "2" }, { inherited: "x" }),
+          metrics: inherit({ m: 1 }, { n: 2 }),
+          links: [{ traceId: 1n, spanId: 2n, attributes: inherit({ x: "y" }, { w: "z" }) }],
+          events: [{ name: "e", time: 1n, attributes: inherit<unknown>({ z: true }, { q: 1 }) }],
+        }),
+        span({
+          spanId: 9n,
+          meta: bare({ c: "4" }),
+          metrics: bare({ k: 3 }),
+          links: [{ traceId: 1n, spanId: 2n, attributes: bare({ u: "v" }) }],
+          events: [{ name: "e", time: 1n, attributes: bare({ y: "t" }) }],
+        }),
+      ]]);
+      const [trace] = await agent.waitForTraces(1);
+      const [s1, s2] = [...trace].sort((p, q) => Number(p.span_id) - Number(q.span_id));
+      assert.equal(s1.meta, { a: "1", b: "2" });
+      assert.equal(s1.metrics, { m: 1 });
+      assert.equal((s1.span_links[0] as Raw).attributes, { x: "y" });
+      assert.equal(Object.keys((s1.span_events[0] as Raw).attributes as Raw), ["z"]);
+      assert.equal(s2.meta, { c: "4" });
+      assert.equal(s2.metrics, { k: 3 });
+      assert.equal((s2.span_links[0] as Raw).attributes, { u: "v" });
+      assert.equal(Object.keys((s2.span_events[0] as Raw).attributes as Raw), ["y"]);
+    }, { sendPath }));
+}
+
 test("batch path: a getter that puts an enumerable property on Object.prototype while the batch is written gets a ValidationError, nothing sent", async () => {
   const proto = Object.prototype as Record<string, unknown>;
   const agent = await TestAgent.start();
