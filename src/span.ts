@@ -241,8 +241,14 @@ export function requireString(v: unknown, path: string): string {
   return v;
 }
 
+const isArray = Array.isArray;
+
+/**
+ * Whether `v` is an object and not an array. `isArray`, not `Array.isArray`: that makes this 27
+ * bytes of bytecode or less, which V8 inlines wherever it is called, whatever its budget.
+ */
 export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return typeof v === "object" && v !== null && !isArray(v);
 }
 
 export function requireRecord(v: unknown, path: string): Record<string, unknown> {
