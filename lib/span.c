@@ -108,18 +108,6 @@ static void *cache_take(block_cache *c) {
   return p ? p : malloc(c->size);
 }
 
-static void cache_give(block_cache *c, void *p) {
-  pthread_mutex_lock(&c->lock);
-  if (c->len < c->max) {
-    *(void **)p = c->head;
-    c->head = p;
-    c->len++;
-    p = NULL;
-  }
-  pthread_mutex_unlock(&c->lock);
-  free(p);
-}
-
 /* Allocations on their way back to a cache, chained through their first
  * pointer: a send frees a thousand spans, and gives them back under one lock
  * instead of one each (4 sends in flight on a pool of threads contend for it). */
@@ -521,8 +509,10 @@ const double *ddffi_span_metric_get(const ddog_TracerSpan *span, const char *key
 /* ---- destructors -------------------------------------------------------- */
 
 static void event_destroy(ddffi_event *ev) {
+  block_chain events = {0};
   arena_free(&ev->arena);
-  cache_give(&event_cache, ev);
+  chain_add(&events, ev);
+  cache_give_chain(&event_cache, &events);
 }
 
 /* Frees a span's own memory; the span and its events join `spans` and
