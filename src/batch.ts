@@ -40,8 +40,10 @@ import {
   I64_MIN,
   idError,
   isRecord,
+  hasEnumerableKey,
   key,
   nanosError,
+  ownCopy,
   requireRecord,
   requireString,
   type Span,
@@ -847,25 +849,9 @@ function tooLong(length: number): ValidationError {
   return new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
 }
 
-/**
- * A copy of `o`'s own enumerable string-keyed properties (each read once, in
- * `Object.keys` order) with no prototype: `for…in` over it visits exactly
- * those, whatever `o`'s prototype or `Object.prototype` hold.
- */
-function ownCopy<T>(o: Record<string, T>): Record<string, T> {
-  const copy: Record<string, T> = Object.create(null);
-  for (const k of Object.keys(o)) copy[k] = o[k];
-  return copy;
-}
 
 /** Read once, so that `_forIn` is short enough for V8 to inline wherever it is called. */
 const getPrototypeOf = Object.getPrototypeOf;
-
-/** Whether `o` has an enumerable string key, its own or inherited. */
-function hasEnumerableKey(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
-}
 
 const scratch = new ArrayBuffer(8);
 const scratch32 = new Uint32Array(scratch);
