@@ -1,18 +1,23 @@
 /**
  * Priority sampling as Datadog tracers do it: a decision per trace, made
  * once (deterministically from the trace id) and carried with the trace.
+ * In order of precedence, as dd-trace-js's priority_sampler.js:
  *
+ * - Manual keep / drop on a span: 2 or -1, decision maker `-4`.
+ * - Trace sampling rules (`samplingRules`, `DD_TRACE_SAMPLING_RULES`), in
+ *   order, then the global sample rate (`sampleRate`, `DD_TRACE_SAMPLE_RATE`),
+ *   which is a rule matching every trace, after the others: the first rule
+ *   that matches the trace's local root span decides. User keep (2) or user
+ *   reject (-1), decision maker `-3`, `_dd.rule_psr`; kept traces are then
+ *   limited to `rateLimit` per second (`DD_TRACE_RATE_LIMIT`, `_dd.limit_psr`).
  * - The agent's rates (`rate_by_service`, keys `service:<service>,env:<env>`,
  *   the fallback key `service:,env:`): keep (1) or reject (0), decision maker
  *   `-1`; before the agent has answered, every trace is kept with decision
  *   maker `-0`.
- * - A global sample rate (`sampleRate`, `DD_TRACE_SAMPLE_RATE`), which
- *   replaces the agent's rates: user keep (2) or user reject (-1), decision
- *   maker `-3`, kept traces limited to `rateLimit` per second.
- * - Manual keep / drop on a span: 2 or -1, decision maker `-4`.
  *
  * @module
  */
+import { findRule, type RuleSubject, SamplingRule } from "./sampling-rules.ts";
 
 /** The `_sampling_priority_v1` values. */
 export const SamplingPriority = {
@@ -32,10 +37,12 @@ export const SamplingMechanism = {
   DEFAULT: 0,
   /** The agent's `rate_by_service`. */
   AGENT_RATE: 1,
-  /** A sampling rule: the global sample rate. */
+  /** A trace sampling rule, or the global sample rate. */
   RULE: 3,
   /** A manual keep or drop on a span. */
   MANUAL: 4,
+  /** Single span sampling: `_dd.span_sampling.mechanism` of a span kept by a span sampling rule. */
+  SPAN_RULE: 8,
 } as const;
 
 /** One trace's sampling decision. */
@@ -113,22 +120,25 @@ export class RateLimiter {
 export interface SamplerOptions {
   /** The tracer's `env`, for the agent's `service:…,env:…` keys. */
   env: string;
-  /** A global sample rate in [0, 1]; when set, it decides instead of the agent's rates. */
+  /** Trace sampling rules, in order (see sampling-rules.ts). */
+  rules?: readonly SamplingRule[];
+  /** A global sample rate in [0, 1]: a rule matching every trace, after `rules`. */
   sampleRate?: number;
-  /** Traces kept by the sample rate per second (default 100); negative: unlimited. */
+  /** Traces kept by the rules per second (default 100); negative: unlimited. */
   rateLimit?: number;
 }
 
 /** Decides sampling priorities for new traces. */
 export class PrioritySampler {
   #env: string;
-  #sampleRate: number | undefined;
+  #rules: readonly SamplingRule[];
   #limiter: RateLimiter;
   #rates: Map<string, number> | undefined;
 
   constructor(options: SamplerOptions) {
     this.#env = options.env;
-    this.#sampleRate = options.sampleRate === undefined ? undefined : Math.min(Math.max(options.sampleRate, 0), 1);
+    const rate = options.sampleRate;
+    this.#rules = rate === undefined ? options.rules ?? [] : [...options.rules ?? [], SamplingRule.catchAll(Math.min(Math.max(rate, 0), 1))];
     this.#limiter = new RateLimiter(options.rateLimit ?? 100);
   }
 
@@ -146,21 +156,38 @@ export class PrioritySampler {
     return Object.fromEntries(this.#rates ?? []);
   }
 
-  /** The decision for a new trace whose local root span has `service`. */
-  decide(traceId: bigint, service: string): SamplingDecision {
-    if (this.#sampleRate !== undefined) {
-      const rate = this.#sampleRate;
-      if (!sampledByRate(traceId, rate)) {
-        return { priority: SamplingPriority.USER_REJECT, mechanism: SamplingMechanism.RULE, ruleRate: rate };
+  /**
+   * The decision for a new trace whose local root span is `root`: the first
+   * rule matching it decides, else the agent's rates.
+   *
+   * A rule decides as dd-trace-js's `#getPriorityByRule`: reject (-1) when
+   * the rule's rate does not keep the trace id (Knuth hash), or when the
+   * rule's own `max_per_second` limiter refuses it (then with no
+   * `_dd.limit_psr`); else the tracer's limiter (`rateLimit`) has the last
+   * word and its effective rate is recorded in `_dd.limit_psr`.
+   *
+   * Unlike dd-trace-js, the global sample rate's catch-all rule has no
+   * limiter of its own besides the tracer's (dd-trace-js gives it one of
+   * `rateLimit` too, which then refuses first, so that its limited traces
+   * carry no `_dd.limit_psr`): the same traces are kept, and a trace the
+   * limit rejects still records the limiter's effective rate.
+   */
+  decide(traceId: bigint, root: RuleSubject): SamplingDecision {
+    const rule = findRule(this.#rules, root);
+    if (rule) {
+      const ruleRate = rule.sampleRate;
+      if (!rule.sampled(traceId) || !rule.allow()) {
+        return { priority: SamplingPriority.USER_REJECT, mechanism: SamplingMechanism.RULE, ruleRate };
       }
       const allowed = this.#limiter.allow();
       return {
         priority: allowed ? SamplingPriority.USER_KEEP : SamplingPriority.USER_REJECT,
         mechanism: SamplingMechanism.RULE,
-        ruleRate: rate,
+        ruleRate,
         limitRate: this.#limiter.effectiveRate(),
       };
     }
+    const service = root.service;
     const rate = this.#rates?.get(`service:${service},env:${this.#env}`) ?? this.#rates?.get(DEFAULT_KEY);
     if (rate === undefined) {
       return { priority: SamplingPriority.AUTO_KEEP, mechanism: SamplingMechanism.DEFAULT, agentRate: 1 };

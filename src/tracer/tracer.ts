@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
 import type { TraceExporter } from "../exporter.ts";
@@ -15,7 +16,8 @@ import { active, runWith, type SpanContext } from "./context.ts";
 import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
-import { PrioritySampler } from "./sampler.ts";
+import { PrioritySampler, SamplingMechanism } from "./sampler.ts";
+import { type RuleSubject, type SamplingRule, type SamplingRuleOptions, SpanSampler, spanRules, traceRules } from "./sampling-rules.ts";
 import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
 import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
 import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
@@ -52,10 +54,31 @@ export interface TracerOptions extends ExporterOptions {
   maxQueuedBytes?: number;
   /** A trace with this many finished spans is sent in part before its local root finishes. Default `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`, else 1000. */
   partialFlushMinSpans?: number;
-  /** A global sample rate in [0, 1], instead of the agent's rates. Default `DD_TRACE_SAMPLE_RATE`. */
+  /**
+   * A global sample rate in [0, 1], instead of the agent's rates: a trace
+   * sampling rule that matches every trace, after `samplingRules`.
+   * Default `DD_TRACE_SAMPLE_RATE`.
+   */
   sampleRate?: number;
-  /** Traces kept per second by `sampleRate` (negative: no limit). Default `DD_TRACE_RATE_LIMIT`, else 100. */
+  /** Traces kept per second by sampling rules and `sampleRate` (negative: no limit). Default `DD_TRACE_RATE_LIMIT`, else 100. */
   rateLimit?: number;
+  /**
+   * Trace sampling rules, in order: the first that matches a trace's local
+   * root span (service, name, resource, tags; case-insensitive globs with `*`
+   * and `?`) decides, at its `sample_rate`, instead of the agent's rates (see
+   * README "Sampling"). Default `DD_TRACE_SAMPLING_RULES` (a JSON array).
+   * A rule of the wrong shape, or a `sample_rate` missing or outside [0, 1],
+   * throws a `ValidationError` naming it (`options.samplingRules[1].sample_rate`).
+   */
+  samplingRules?: SamplingRuleOptions[];
+  /**
+   * Single span sampling rules: in a trace that is not kept, a span matched
+   * by the first rule that matches it is kept on its own at the rule's
+   * `sample_rate` (default 1), at most `max_per_second` per second (default no
+   * limit). Default `DD_SPAN_SAMPLING_RULES`, else the JSON file named by
+   * `DD_SPAN_SAMPLING_RULES_FILE`. Checked as `samplingRules`.
+   */
+  spanSamplingRules?: SamplingRuleOptions[];
   /** The `runtime-id` tag. Default a random UUID per tracer. */
   runtimeId?: string;
   /** Tags on every span. Default `DD_TAGS` (`key:value,key:value`). */
@@ -127,6 +150,29 @@ function parseTags(text: string | undefined): Record<string, string> {
   return tags;
 }
 
+/**
+ * The single span sampling rules of the environment: `DD_SPAN_SAMPLING_RULES`,
+ * else the JSON file named by `DD_SPAN_SAMPLING_RULES_FILE`. When both are
+ * set the file is ignored (logged), as the Datadog documentation and other
+ * Datadog tracers have it; dd-trace-js 5.x lets the file win (config/index.js,
+ * with a TODO). An unreadable file is logged and ignored.
+ */
+function spanRulesFromEnv(env: EnvSettings): SamplingRule[] | undefined {
+  const file = env.text("DD_SPAN_SAMPLING_RULES_FILE");
+  if (env.text("DD_SPAN_SAMPLING_RULES") !== undefined) {
+    if (file !== undefined) env.unused("DD_SPAN_SAMPLING_RULES_FILE", "DD_SPAN_SAMPLING_RULES is set and takes precedence");
+    return env.json("DD_SPAN_SAMPLING_RULES", spanRules);
+  }
+  if (file === undefined) return undefined;
+  let content: string;
+  try {
+    content = readFileSync(file.trim(), "utf8");
+  } catch (e) {
+    return env.invalid("DD_SPAN_SAMPLING_RULES_FILE", file, `the file cannot be read: ${(e as Error).message}`);
+  }
+  return env.json("DD_SPAN_SAMPLING_RULES_FILE", spanRules, content);
+}
+
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
 
@@ -173,6 +219,7 @@ export class Tracer implements AsyncDisposable {
   #enabled: boolean;
   #debug: DebugLog | undefined;
   #sampler: PrioritySampler;
+  #spanSampler: SpanSampler | undefined;
   #propagator: Propagator;
   #log: OnceLogger;
   #service: string;
@@ -225,6 +272,9 @@ export class Tracer implements AsyncDisposable {
     ) ?? true;
     const sampleRate = setting(options.sampleRate, "options.sampleRate", () => env.number("DD_TRACE_SAMPLE_RATE", rules.rate), rules.rate);
     const rateLimit = setting(options.rateLimit, "options.rateLimit", () => env.number("DD_TRACE_RATE_LIMIT", rules.number), rules.number) ?? 100;
+    const samplingRules = setting(options.samplingRules, "options.samplingRules", () => env.json("DD_TRACE_SAMPLING_RULES", traceRules), traceRules);
+    const spanSampling = setting(options.spanSamplingRules, "options.spanSamplingRules", () => spanRulesFromEnv(env), spanRules);
+    this.#spanSampler = spanSampling?.length ? new SpanSampler(spanSampling) : undefined;
     const style = (name: string) => parseStyles(env.text(name), name, this.#log);
     const both = style("DD_TRACE_PROPAGATION_STYLE");
     const inject = parseStyles(options.propagationStyleInject, "options.propagationStyleInject", this.#log) ??
@@ -248,14 +298,14 @@ export class Tracer implements AsyncDisposable {
       flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
       traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
-      ...exporterOptions
+      samplingRules: _18, spanSamplingRules: _19, ...exporterOptions
     } = options;
     this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: runtime.env("DD_TRACE_BAGGAGE_TAG_KEYS") });
     if (!this.#enabled) {
       this.#service = option(options.service, "options.service", rules.string) ?? env.text("DD_SERVICE") ?? "unnamed-service";
       this.#env = option(options.env, "options.env", rules.string) ?? env.text("DD_ENV") ?? "";
       this.#version = option(options.version, "options.version", rules.string) ?? env.text("DD_VERSION") ?? "";
-      this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
+      this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
       this.#debug?.(`configuration: ${JSON.stringify({ enabled: false, service: this.#service })}`);
       this.#buffer = disabledBuffer();
       return;
@@ -266,7 +316,7 @@ export class Tracer implements AsyncDisposable {
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";
     this.#version = made.options.version ?? "";
-    this.#sampler = new PrioritySampler({ env: this.#env, sampleRate, rateLimit });
+    this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
     this.#debug?.(`configuration: ${JSON.stringify({ enabled: true, service: this.#service, env: this.#env, version: this.#version, url: made.options.url, propagation: this.#propagator.styles })}`);
     this.#buffer = new TraceBuffer({
       exporter: this.#exporter,
@@ -551,10 +601,33 @@ export class Tracer implements AsyncDisposable {
     return this.#buffer.busy;
   }
 
-  /** Makes the trace's sampling decision, once. */
+  /**
+   * Makes the trace's sampling decision, once: when the trace is first
+   * injected (or continued by another tracer), else when its first chunk is
+   * sent, as dd-trace-js does (its `PrioritySampler.sample` runs in
+   * `tracer.inject` and in span_processor.js when a chunk is flushed). Rules
+   * see the local root span as it is then: its final name, service, resource
+   * and tags when the trace is sent whole after its root finished; as they
+   * are so far at an inject or at a partial flush before the root finished.
+   */
   #decide(trace: LocalTrace): void {
     if (trace.decision) return;
-    trace.setDecision(this.#sampler.decide(trace.traceId, trace.root?.service ?? this.#service));
+    const root = trace.root;
+    const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: (key) => this.#tracerTag(key) };
+    trace.setDecision(this.#sampler.decide(trace.traceId, subject));
+  }
+
+  /** What sampling rules match on a span: its fields, and its tags then the tags every span gets (as dd-trace-js's span context holds them). */
+  #ruleSubject(span: TracerSpan): RuleSubject {
+    return { name: span.name, service: span.service, resource: span.resource, tag: (key) => span.getTag(key) ?? this.#tracerTag(key) };
+  }
+
+  /** A tag every span of this tracer gets (`tags`, `DD_TAGS`, `env`, `version`). */
+  #tracerTag(key: string): string | undefined {
+    if (Object.hasOwn(this.#tags, key)) return this.#tags[key];
+    if (key === "env") return this.#env || undefined;
+    if (key === "version") return this.#version || undefined;
+    return undefined;
   }
 
   /** A span finished: hand its trace's finished spans to the buffer when a chunk is due. */
@@ -574,8 +647,17 @@ export class Tracer implements AsyncDisposable {
     const rootAt = spans.indexOf(trace.root!);
     if (rootAt > 0) spans.unshift(...spans.splice(rootAt, 1));
     let bytes = 0;
+    const p = trace.decision!.priority;
+    // Single span sampling: only in a trace that is not kept (dd-trace-js span_sampler.js), each span as it finished.
+    const spanSampler = p === 1 || p === 2 ? undefined : this.#spanSampler;
     const chunk = spans.map((span, i) => {
       const formatted = this.#format(span, trace, i === 0);
+      const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
+      if (single) {
+        formatted.metrics!["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
+        formatted.metrics!["_dd.span_sampling.rule_rate"] = single.ruleRate;
+        if (single.maxPerSecond !== undefined) formatted.metrics!["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
+      }
       bytes += estimateSize(formatted);
       return formatted;
     });

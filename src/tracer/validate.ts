@@ -155,12 +155,35 @@ export class EnvSettings {
     return this.#check(name, text, items, rule);
   }
 
-  #check<T>(name: string, text: string, value: unknown, rule: Rule<T>): T | undefined {
+  /**
+   * JSON checked by `rule`: the variable's text, or `content` when given
+   * (what was read from the file the variable names). Invalid JSON or a
+   * value `rule` refuses is logged, naming the variable and the field.
+   */
+  json<T>(name: string, rule: Rule<T>, content?: string): T | undefined {
+    const text = this.text(name);
+    if (text === undefined) return undefined;
+    const of = content === undefined ? "" : "the file's content: ";
+    let value: unknown;
+    try {
+      value = JSON.parse(content ?? text);
+    } catch (e) {
+      return this.invalid(name, text, `${of}not JSON: ${(e as Error).message}`);
+    }
+    return this.#check(name, text, value, rule, of);
+  }
+
+  /** Logs that `name` is set but not used, and why. */
+  unused(name: string, why: string): void {
+    this.#log.once(`env:${name}`, `${name} is ignored: ${why}`);
+  }
+
+  #check<T>(name: string, text: string, value: unknown, rule: Rule<T>, of = ""): T | undefined {
     try {
       return rule(value);
     } catch (e) {
       if (!(e instanceof Problem)) throw e;
-      return this.invalid(name, text, `${e.at ? `${e.at}: ` : ""}${e.message}`);
+      return this.invalid(name, text, `${of}${e.at ? `${e.at}: ` : ""}${e.message}`);
     }
   }
 }
