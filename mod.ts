@@ -25,6 +25,8 @@ export type { SpanContext } from "./src/tracer/context.ts";
 export type { TimeInput } from "./src/tracer/clock.ts";
 export type { TracerCounters } from "./src/tracer/buffer.ts";
 export { SamplingMechanism, SamplingPriority, sampledByRate } from "./src/tracer/sampler.ts";
+export { globMatch } from "./src/tracer/sampling-rules.ts";
+export type { SamplingRuleOptions } from "./src/tracer/sampling-rules.ts";
 export type { HeadersLike, PropagationStyle } from "./src/tracer/propagation.ts";
 export { nodeListener, traceHandler } from "./src/tracer/http.ts";
 export type { FetchHandler, NodeListenerOptions, NodeRequest, NodeResponse, TraceHandlerOptions } from "./src/tracer/http.ts";

@@ -84,6 +84,18 @@ test("DD_TRACE_SAMPLE_RATE, DD_TRACE_RATE_LIMIT, DD_TRACE_128_BIT_TRACEID_GENERA
       assert.ok(s.meta["_dd.p.tid"], "128-bit trace ids");
     })));
 
+test("DD_TRACE_SAMPLING_RULES and DD_SPAN_SAMPLING_RULES invalid: logged naming the variable and the rule's field, no rules used", () =>
+  withEnv({ DD_TRACE_SAMPLING_RULES: '[{"name": "t"}]', DD_SPAN_SAMPLING_RULES: '[{"name": "t", "max_per_second": "9"}]' }, () =>
+    withTracer(async (tracer, agent, logs) => {
+      assert.match(logAbout(logs, "DD_TRACE_SAMPLING_RULES"), /\[0\]\.sample_rate: missing/);
+      assert.match(logAbout(logs, "DD_SPAN_SAMPLING_RULES"), /\[0\]\.max_per_second: expected a number, got "9"/);
+      tracer.trace("t", () => {});
+      await tracer.flush();
+      const [[s]] = await agent.waitForTraces(1);
+      assert.is(s.metrics._sampling_priority_v1, 1, "the agent's rates, not a rule");
+      assert.is(s.metrics["_dd.span_sampling.mechanism"], undefined);
+    })));
+
 test("DD_TRACE_PROPAGATION_STYLE and DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH invalid: logged, defaults used", () =>
   withEnv({ DD_TRACE_PROPAGATION_STYLE: "zipkin", DD_TRACE_PROPAGATION_STYLE_EXTRACT: ",", DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH: "-1" }, () =>
     withTracer((tracer, _agent, logs) => {
@@ -158,6 +170,8 @@ for (
     [{ partialFlushMinSpans: -5 }, "options.partialFlushMinSpans"],
     [{ sampleRate: 5 }, "options.sampleRate"],
     [{ rateLimit: NaN }, "options.rateLimit"],
+    [{ samplingRules: [{ name: "a" }] }, "options.samplingRules[0].sample_rate"],
+    [{ spanSamplingRules: [{ sample_rate: 2 }] }, "options.spanSamplingRules[0].sample_rate"],
     [{ traceId128BitGeneration: "yes" }, "options.traceId128BitGeneration"],
     [{ propagationStyleInject: 5 } as unknown as TracerOptions, "options.propagationStyleInject"],
     [{ flushIntervalMs: 0 }, "options.flushIntervalMs"],
