@@ -40,7 +40,21 @@ export interface SamplingRuleOptions {
   maxPerSecond?: number;
 }
 
-/** What a rule is matched against: a span's name, service, resource and tags. */
+/**
+ * What a rule is matched against: a span's name, service, resource and tags.
+ *
+ * As dd-trace-js's locators (sampling_rule.js), tags are the span's own
+ * then the tracer's (`tags` / `DD_TAGS`, `env`, `version`), which its span
+ * context holds too. Where this differs from dd-trace-js:
+ * - `resource` is the resource as sent, the name when none was set;
+ *   dd-trace-js matches only a `resource.name` that was set, so its rule on
+ *   `resource` never matches a span without one.
+ * - A boolean tag is a metric 1 or 0 here (as it is sent), so it matches
+ *   `"1"`; dd-trace-js keeps `true` in the span context, which only a
+ *   pattern of stars matches.
+ * - `service.name`, `resource.name` and `span.type` are fields here, not
+ *   tags: match them with `service` and `resource`.
+ */
 export interface RuleSubject {
   readonly name: string;
   readonly service: string;
@@ -165,6 +179,12 @@ export interface SpanSamplingDecision {
  * 64 bits), not of the span id as the single span sampling RFC and other
  * Datadog tracers do; every span of a trace gets the same verdict for the
  * same rate.
+ *
+ * Each span is sampled once, when the chunk it is in is sent (it has
+ * finished: the rules see its final fields and tags). dd-trace-js goes over
+ * every span the trace has started at each chunk it sends, so that with
+ * partial flushes a span still open may be sampled (and use up its rule's
+ * limit) more than once.
  */
 export class SpanSampler {
   #rules: readonly SamplingRule[];
@@ -236,8 +256,17 @@ function rulesOf(sampleRateRequired: boolean): Rule<SamplingRule[]> {
   };
 }
 
-/** Trace sampling rules: an array of {@link SamplingRuleOptions}, each with a `sample_rate`. */
+/**
+ * Trace sampling rules: an array of {@link SamplingRuleOptions}, each with a
+ * `sample_rate`. Checked strictly, where dd-trace-js is lenient: it ignores
+ * a trace rule whose `sample_rate` does not parse as a number
+ * (priority_sampler.js `#normalizeRules`), clamps one outside [0, 1]
+ * (sampler.js), takes `"0.5"` as 0.5, and ignores unknown fields. Here each
+ * of those is a {@link Problem} at the field (`[1].sample_rate`): an option
+ * throws a `ValidationError` naming it, a variable is logged naming it and
+ * ignored as a whole (the rule for every `DD_*` variable; see validate.ts).
+ */
 export const traceRules: Rule<SamplingRule[]> = rulesOf(true);
 
-/** Single span sampling rules: an array of {@link SamplingRuleOptions}; `sample_rate` defaults to 1. */
+/** Single span sampling rules: an array of {@link SamplingRuleOptions}; `sample_rate` defaults to 1 (as dd-trace-js's `SamplingRule`); checked as {@link traceRules}. */
 export const spanRules: Rule<SamplingRule[]> = rulesOf(false);
