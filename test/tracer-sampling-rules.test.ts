@@ -388,7 +388,15 @@ interface DdContext {
 type DdPrioritySampler = new (env: string, config: object) => { sample(span: DdSpan): void };
 type DdSpanSampler = new (config: object) => { sample(context: DdContext): void };
 
-/** A dd-trace-js span of a trace, with what its span context holds: name, tags (service.name, resource.name and the tracer's tags among them), trace id. */
+/**
+ * A dd-trace-js span of a trace, with what its span context holds: name,
+ * tags (service.name, resource.name and the tracer's tags among them), trace
+ * id. Not the `service` tag that dd-trace-js's tracer adds to every span
+ * from its config (the tracer's service), which its service locator reads
+ * before `service.name`: with it, its rules on `service` see the tracer's
+ * service on every span, where ours see the span's (a documented
+ * difference, see `RuleSubject` in src/tracer/sampling-rules.ts).
+ */
 function ddSpan(s: DecodedSpan, traceId: bigint, trace: DdContext["_trace"], tracerTags: Record<string, string>): DdSpan {
   const tags: Record<string, unknown> = { ...tracerTags, "service.name": s.service, "resource.name": s.resource };
   for (const [k, v] of Object.entries(s.meta)) if (!k.startsWith("_dd.") && k !== "language" && k !== "runtime-id") tags[k] = v;

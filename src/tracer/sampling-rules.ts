@@ -46,6 +46,12 @@ export interface SamplingRuleOptions {
  * As dd-trace-js's locators (sampling_rule.js), tags are the span's own
  * then the tracer's (`tags` / `DD_TAGS`, `env`, `version`), which its span
  * context holds too. Where this differs from dd-trace-js:
+ * - `service` is the span's service. dd-trace-js's service locator reads
+ *   the span context's `service` tag first, which every span gets from its
+ *   config's tags (the tracer's service), so that (dd-trace 5.132) a rule on
+ *   `service` never sees a span's own service set with the `service` option
+ *   or the `service.name` tag: `{ service: "pg" }` does not match a root
+ *   span of service `pg` in a tracer of service `web`.
  * - `resource` is the resource as sent, the name when none was set;
  *   dd-trace-js matches only a `resource.name` that was set, so its rule on
  *   `resource` never matches a span without one.
