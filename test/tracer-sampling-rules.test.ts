@@ -149,6 +149,23 @@ test("rules see the root's final resource and tags when the trace is sent whole;
     assert.is(roots.injected.metrics["_dd.rule_psr"], 0);
   }, { samplingRules: [{ resource: "post /*", tags: { tenant: "ACME" }, sample_rate: 1 }], sampleRate: 0 }));
 
+test("a partial flush before the root finished decides on the root as it is then; a renamed root is matched by its final name", () =>
+  withTracer(async (tracer, agent) => {
+    const partial = tracer.startSpan("partial");
+    tracer.startSpan("a", { childOf: partial }).finish();
+    tracer.startSpan("b", { childOf: partial }).finish(); // 2 finished spans: a chunk is sent, the trace decided
+    partial.setTag("tenant", "acme");
+    partial.finish();
+    const renamed = tracer.startSpan("before");
+    renamed.setOperationName("renamed.root");
+    renamed.finish();
+    await tracer.flush();
+    const spans = (await agent.waitForTraces(3)).flat();
+    const byName = Object.fromEntries(spans.map((s) => [s.name, s]));
+    for (const name of ["a", "b", "partial"]) assert.is(byName[name].metrics._sampling_priority_v1, -1, `${name}: the catch-all rule decided at the partial flush`);
+    assert.is(byName["renamed.root"].metrics._sampling_priority_v1, 2);
+  }, { partialFlushMinSpans: 2, samplingRules: [{ tags: { tenant: "acme" }, sample_rate: 1 }, { name: "renamed.*", sample_rate: 1 }], sampleRate: 0 }));
+
 test("sampleRate is a catch-all rule after the rules; tag rules see numbers, tracer tags, and '*' matches a missing tag", () =>
   withTracer(async (tracer, agent) => {
     tracer.trace("integer", { tags: { retries: 3 } }, () => {});
