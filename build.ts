@@ -1,29 +1,24 @@
 /**
- * Builds the bundled native library, the C implementation of libdatadog's
- * trace-exporter ABI in `lib/`, with the system C compiler (every library of
- * {@link LIBRARIES}).
- *
- * For Deno users of the JSR package (which carries no prebuilt library):
- *
- * ```sh
- * deno run -A jsr:@dd-ffi/trace/build
- * ```
- *
- * compiles it into the per-user cache the loader searches,
- * `~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`
- * (`$XDG_CACHE_HOME` if set). npm users run `npx @dd-ffi/trace build`, which
- * does the same. Flags: `--force` rebuilds an existing library.
+ * Builds the bundled native library, `lib/`: a Rust crate over libdatadog's
+ * published crates that implements libdatadog's trace-export ABI (every
+ * library of {@link LIBRARIES}), with cargo.
  *
  * In a source checkout, `node --import tsx build.ts`, `bun build.ts` or
- * `deno run -A build.ts` builds `lib/build/libdd_trace_ffi.so` instead
- * (`--user` for the per-user cache), and `--dist` the npm package's `dist/`
- * (the root package's `prepack` script), with the prebuilt libraries of
- * {@link PREBUILT_TARGETS} cross-compiled by `zig cc`, and puts the published
- * package.json (no `scripts`, no `devDependencies`) in place until
- * `--postpack` (the `postpack` script) restores the checkout's.
- * `--prebuilds DIR` cross-compiles the prebuilt libraries alone, into
- * `DIR/<platform>/`. Uses only `node:` built-ins, so it runs from JSR without
- * Node tooling.
+ * `deno run -A build.ts` builds `lib/build/libdd_trace_ffi.so` (cargo's
+ * output, `lib/target/`, copied there; `--user` for the per-user cache),
+ * and `--dist` the npm package's `dist/` (the root package's `prepack`
+ * script), with the prebuilt libraries of {@link PREBUILT_TARGETS}
+ * cross-compiled by cargo-zigbuild, and puts the published package.json (no
+ * `scripts`, no `devDependencies`) in place until `--postpack` (the
+ * `postpack` script) restores the checkout's. `--prebuilds DIR`
+ * cross-compiles the prebuilt libraries alone, into `DIR/<platform>/`.
+ *
+ * For a platform without a prebuilt library, `npx @dd-ffi/trace build`
+ * (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` compiles it with
+ * cargo into the per-user cache the loader searches,
+ * `~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`
+ * (`$XDG_CACHE_HOME` if set). Flags: `--force` rebuilds an existing library.
+ * Uses only `node:` built-ins, so it runs from JSR without Node tooling.
  *
  * @module
  */
@@ -39,57 +34,80 @@ import {
   realpathSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { cHeader } from "./ffi/batch.ts";
+import { rustModule as abiModule } from "./ffi/abi.ts";
+import { rustModule as batchModule } from "./ffi/batch.ts";
 import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, SHIM_LIBRARY, userCacheLibrary } from "./ffi/paths.ts";
 
 /**
- * The native libraries this package builds, each from its `lib/` C sources:
- * name → sources. The file of library `name` is `lib<name>.so` (`.dylib` on
- * macOS, `libraryFileName` in `ffi/paths.ts`). Every build below (the
- * checkout's, the per-user one, the npm package's prebuilt ones for each
- * platform) builds every library of this table.
+ * The native libraries this package builds: library name → the cargo
+ * package of `lib/` that makes it. The file of library `name` is
+ * `lib<name>.so` (`.dylib` on macOS, `libraryFileName` in `ffi/paths.ts`).
+ * Every build (the checkout's, the per-user one, the npm package's prebuilt
+ * ones) builds every library of this table.
  */
-export const LIBRARIES: Readonly<Record<string, readonly string[]>> = {
-  // The bundled implementation of libdatadog's ABI (`BUNDLED_LIBRARY`).
-  [BUNDLED_LIBRARY]: [
-    "batch.c", "common.c", "config.c", "decode.c", "exporter.c", "http.c", "log.c", "msgpack.c", "otlp.c", "shared_runtime.c", "span.c",
-    "structured_value.c",
-  ],
-  // The batch decoder alone (`SHIM_LIBRARY`), loaded next to a real libdatadog that lacks it.
-  [SHIM_LIBRARY]: ["batch.c"],
+export const LIBRARIES: Readonly<Record<string, string>> = {
+  // The engine: libdatadog's ABI over libdatadog's crates (`BUNDLED_LIBRARY`).
+  [BUNDLED_LIBRARY]: "dd-trace-ffi",
+  // The batch decoder alone (`SHIM_LIBRARY`), loaded next to a libdatadog release build, which lacks it.
+  [SHIM_LIBRARY]: "ddffi-batch-shim",
 };
 
-/** The headers the C sources include. */
-const C_HEADERS = ["data-pipeline.h", "exporter.h", "http.h", "internal.h", "log.h", "msgpack.h", "span.h"];
+/**
+ * The files of `lib/` that the libraries are built from (the workspace, its
+ * lock file and its members' sources). A copy loaded over the network (from
+ * JSR) fetches exactly these; a test keeps the list equal to the directory.
+ */
+export const LIB_SOURCES: readonly string[] = [
+  "Cargo.toml",
+  "Cargo.lock",
+  "src/lib.rs",
+  "src/batch.rs",
+  "src/config.rs",
+  "src/exporter.rs",
+  "src/ffi.rs",
+  "src/log.rs",
+  "src/runtime.rs",
+  "src/span.rs",
+  "src/value.rs",
+  "batch/Cargo.toml",
+  "batch/src/lib.rs",
+  "batch/tests/fuzz.rs",
+  "shim/Cargo.toml",
+  "shim/src/lib.rs",
+];
 
 /**
- * The files of `lib/` that the libraries are compiled from. A copy loaded
- * over the network (from JSR) fetches exactly these; a test keeps the list
- * equal to the directory.
+ * The files `build.ts` generates into `lib/build/` before cargo runs, from
+ * the tables of `ffi/` (one source of truth for the ABI's layouts and error
+ * codes, and for the batch format).
  */
-export const C_SOURCES: readonly string[] = [...new Set([...Object.values(LIBRARIES).flat(), ...C_HEADERS])];
+export const GENERATED: Readonly<Record<string, () => string>> = {
+  "abi.rs": abiModule,
+  "batch_format.rs": batchModule,
+};
 
 /** Where a source checkout's build of the bundled library goes, relative to the package root. */
 export const LIBRARY_FILE: string = `lib/build/${LIBRARY_NAME}`;
 
 /**
  * The platforms the npm package carries prebuilt libraries for
- * (`dist/prebuilds/<platform>/`), each with the `zig cc -target` that
- * cross-compiles them at pack time: glibc 2.17 (as manylinux2014) and
- * macOS 11.
+ * (`dist/prebuilds/<platform>/`): the Rust target cargo-zigbuild builds
+ * (glibc 2.17, as manylinux2014), and the cargo features. macOS goes
+ * without `https`: rustls' platform verifier needs the macOS SDK's Security
+ * framework, which zig cannot link; an https URL there is refused at
+ * `new TraceExporter` with InvalidArgument naming it.
  */
-export const PREBUILT_TARGETS: Readonly<Record<string, string>> = {
-  "linux-x64": "x86_64-linux-gnu.2.17",
-  "linux-arm64": "aarch64-linux-gnu.2.17",
-  "darwin-x64": "x86_64-macos.11.0",
-  "darwin-arm64": "aarch64-macos.11.0",
+export const PREBUILT_TARGETS: Readonly<Record<string, { target: string; https: boolean }>> = {
+  "linux-x64": { target: "x86_64-unknown-linux-gnu.2.17", https: true },
+  "linux-arm64": { target: "aarch64-unknown-linux-gnu.2.17", https: true },
+  "darwin-x64": { target: "x86_64-apple-darwin", https: false },
+  "darwin-arm64": { target: "aarch64-apple-darwin", https: false },
 };
 
 /** The package root when this file is on disk; undefined when loaded over the network. */
@@ -97,126 +115,131 @@ const localRoot = localPath(".", import.meta.url);
 
 /** Options of {@link buildLibrary}. */
 export interface BuildOptions {
-  /** The package root whose `lib/*.c` are compiled; default: this file's directory. */
+  /** The package root whose `lib/` is built; default: this file's directory. */
   packageRoot?: string;
-  /** The folder the libraries are written to; default `<packageRoot>/lib/build`. */
+  /** The folder the libraries are copied to; default `<packageRoot>/lib/build`. */
   outDir?: string;
-  /** Compile even when the libraries are newer than every source. */
+  /** Build even when the libraries are there (cargo rebuilds only what changed). */
   force?: boolean;
 }
 
-/** The C compiler: `$CC`, else the first of cc, gcc, clang on the PATH. */
-function findCompiler(): string {
-  const candidates = process.env.CC ? [process.env.CC] : ["cc", "gcc", "clang"];
-  for (const cc of candidates) {
-    const probe = spawnSync(cc, ["--version"], { stdio: "ignore" });
-    if (probe.status === 0) return cc;
+/** cargo: `$CARGO`, else cargo on the PATH, else `~/.cargo/bin/cargo`. */
+function findCargo(): string {
+  const candidates = [process.env.CARGO, "cargo", join(homedir(), ".cargo", "bin", "cargo")].filter((c): c is string => !!c);
+  for (const cargo of candidates) {
+    if (spawnSync(cargo, ["--version"], { stdio: "ignore" }).status === 0) return cargo;
   }
   throw new Error(
-    "No C compiler found (tried " + candidates.join(", ") + "). " +
-      "Install one (Debian/Ubuntu: `apt-get install gcc`, macOS: `xcode-select --install`), " +
-      "or set DD_LIBDATADOG_PATH to a libdatadog build instead.",
+    "No cargo found (tried " + candidates.join(", ") + "): building the native library needs Rust " +
+      "(https://rustup.rs, or your system's rust and cargo packages). " +
+      "Or set DD_LIBDATADOG_PATH to a libdatadog release build instead.",
   );
 }
 
-/**
- * `zig` (for `zig cc`, the npm package's cross-compiler) as a command line:
- * `$ZIG`, else `zig` on the PATH, else the `ziglang` package (PyPI) of the
- * checkout's `.venv` (`.ci/requirements.txt`).
- */
-function findZig(root: string): string[] {
-  const candidates = [
-    ...(process.env.ZIG ? [[process.env.ZIG]] : []),
-    ["zig"],
-    [join(root, ".venv", "bin", "python"), "-m", "ziglang"],
-  ];
-  for (const zig of candidates) {
-    const probe = spawnSync(zig[0], [...zig.slice(1), "version"], { stdio: "ignore" });
-    if (probe.status === 0) return zig;
+/** Writes the generated sources into `<libDir>/build/`, each only when it changed (cargo rebuilds on a newer file). */
+function generate(libDir: string): void {
+  mkdirSync(join(libDir, "build"), { recursive: true });
+  for (const [file, make] of Object.entries(GENERATED)) {
+    const path = join(libDir, "build", file);
+    const text = make();
+    if (!existsSync(path) || readFileSync(path, "utf8") !== text) writeFileSync(path, text);
   }
-  throw new Error(
-    "Packing needs zig to cross-compile the prebuilt libraries, and none was found ($ZIG, zig on the PATH, " +
-      `${join(root, ".venv")}). Install it: python3 -m venv .venv && .venv/bin/pip install -r .ci/requirements.txt`,
-  );
 }
 
-/** The compiler flags of every build (the target and the debug info vary). */
-const CFLAGS = [
-  "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
-  "-fPIC", "-shared", "-fvisibility=hidden", "-pthread",
-];
-
 /**
- * Compiles every library of {@link LIBRARIES} from the C files in `dir` into
- * `outDir` for `platform` (its file names), running `cc` (a command line)
- * with `flags` added. Each file is written atomically. `batch-format.h`,
- * generated from `ffi/batch.ts`, is written into `outDir` first (batch.c
- * includes it). Returns their paths, in the table's order.
+ * Runs cargo (`command`, e.g. `["cargo", "build"]`) in `libDir` for every
+ * library of {@link LIBRARIES}, release profile, with `args` added, and
+ * copies the libraries from `<targetDir>/<triple?>/release/` into `outDir`
+ * for `platform` (its file names), each atomically. Returns their paths, in
+ * the table's order.
  */
-function compile(cc: readonly string[], dir: string, outDir: string, platform: string, flags: readonly string[]): string[] {
+function cargo(
+  command: readonly string[],
+  libDir: string,
+  outDir: string,
+  platform: string,
+  args: readonly string[],
+  triple?: string,
+  env: Record<string, string> = {},
+): string[] {
+  generate(libDir);
+  const targetDir = env.CARGO_TARGET_DIR ?? process.env.CARGO_TARGET_DIR ?? join(libDir, "target");
+  const packages = Object.values(LIBRARIES).flatMap((p) => ["-p", p]);
+  execFileSync(command[0], [...command.slice(1), "--release", "--locked", ...packages, ...args], {
+    cwd: libDir,
+    stdio: "inherit",
+    env: { ...process.env, ...env, CARGO_TARGET_DIR: targetDir },
+  });
+  // cargo-zigbuild's glibc suffix is not part of the output folder's name.
+  const release = join(targetDir, ...(triple ? [triple.replace(/\.\d+\.\d+$/, "")] : []), "release");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, BATCH_HEADER), cHeader());
-  // dlopen and dlsym (batch.c) are in libdl before glibc 2.34.
-  const libs = platform.startsWith("linux-") ? ["-ldl"] : [];
-  return Object.entries(LIBRARIES).map(([name, sources]) => {
+  return Object.keys(LIBRARIES).map((name) => {
     const file = libraryFileName(name, platform);
     const out = join(outDir, file);
     const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
-    const linkName = platform.startsWith("darwin-") ? `-Wl,-install_name,@rpath/${file}` : `-Wl,-soname,${file}`;
-    execFileSync(cc[0], [
-      ...cc.slice(1), ...CFLAGS, ...flags, "-I", outDir, linkName, "-o", tmp, ...sources.map((f) => join(dir, f)), ...libs,
-    ], { stdio: "inherit" });
+    copyFileSync(join(release, file), tmp);
     renameSync(tmp, out);
     return out;
   });
 }
 
-/** Compiles the libraries for this machine with the system C compiler (with debug info). */
-function compileHost(dir: string, outDir: string): string[] {
-  return compile([findCompiler()], dir, outDir, PLATFORM, ["-g"]);
+/** Builds the libraries for this machine with cargo into `outDir`. */
+function buildHost(libDir: string, outDir: string): string[] {
+  return cargo([findCargo(), "build"], libDir, outDir, PLATFORM, []);
 }
 
-/** The C header of the batch format, generated from `ffi/batch.ts` into the build directory. */
-export const BATCH_HEADER = "batch-format.h";
-
 /**
- * Compiles the libraries (default: into the checkout's `lib/build/` under
- * `packageRoot`) unless they are newer than every source. Returns the path
+ * Builds the libraries with cargo (default: into the checkout's `lib/build/`
+ * under `packageRoot`); cargo rebuilds only what changed. Returns the path
  * of the bundled library, `libdd_trace_ffi.so` (`.dylib` on macOS).
  */
-export function buildLibrary({ packageRoot, outDir, force = false }: BuildOptions = {}): string {
+export function buildLibrary({ packageRoot, outDir }: BuildOptions = {}): string {
   const root = packageRoot ?? localRoot;
   if (root === undefined) throw new Error(`buildLibrary needs packageRoot: ${import.meta.url} is not a local file`);
   const dir = outDir ?? join(root, dirname(LIBRARY_FILE));
-  const libDir = join(root, "lib");
-  const inputs = [...C_SOURCES.map((f) => join(libDir, f)), join(root, "ffi", "batch.ts")];
-  const outputs = Object.keys(LIBRARIES).map((name) => join(dir, libraryFileName(name)));
-  if (force || !outputs.every((out) => isNewer(out, inputs))) compileHost(libDir, dir);
+  buildHost(join(root, "lib"), dir);
   return join(dir, LIBRARY_NAME);
 }
 
 /**
- * Compiles the libraries into the per-user cache the loader searches
+ * Builds the libraries into the per-user cache the loader searches
  * (`~/.cache/dd-ffi-trace/<version>/<platform>/libdd_trace_ffi.so`, `.dylib`
  * on macOS) and returns the bundled library's path; existing ones are kept
- * unless `force`. The C sources come from this package: read from disk, or
- * fetched next to this module when it was loaded over the network (JSR).
+ * unless `force`. The sources come from this package: read from disk, or
+ * fetched next to this module when it was loaded over the network (JSR);
+ * cargo's output goes to `<cache>/target`.
  */
 export async function buildUserLibrary({ force = false }: { force?: boolean } = {}): Promise<string> {
   const out = userCacheLibrary((name) => process.env[name]);
   if (out === undefined) throw new Error("Neither XDG_CACHE_HOME nor HOME is set: no per-user cache to build into");
-  if (localRoot !== undefined) return buildLibrary({ packageRoot: localRoot, outDir: dirname(out), force });
   const outputs = Object.keys(LIBRARIES).map((name) => join(dirname(out), libraryFileName(name)));
   if (!force && outputs.every((f) => existsSync(f))) return out;
+  const targetDir = join(dirname(dirname(out)), "target");
+  const env = { CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR ?? targetDir };
+  if (localRoot !== undefined && existsSync(join(localRoot, "lib", "Cargo.toml"))) {
+    // A checkout or an npm package: a copy of lib/ outside the package, so that nothing is written into it.
+    const dir = mkdtempSync(join(tmpdir(), "dd-ffi-trace-"));
+    try {
+      for (const file of LIB_SOURCES) {
+        mkdirSync(dirname(join(dir, file)), { recursive: true });
+        copyFileSync(join(localRoot, "lib", file), join(dir, file));
+      }
+      cargo([findCargo(), "build"], dir, dirname(out), PLATFORM, [], undefined, env);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  }
   const dir = mkdtempSync(join(tmpdir(), "dd-ffi-trace-"));
   try {
-    for (const file of C_SOURCES) {
+    for (const file of LIB_SOURCES) {
       const url = new URL(`./lib/${file}`, import.meta.url);
       const response = await fetch(url);
       if (!response.ok) throw new Error(`fetching ${url}: ${response.status} ${response.statusText}`);
+      mkdirSync(dirname(join(dir, file)), { recursive: true });
       writeFileSync(join(dir, file), new Uint8Array(await response.arrayBuffer()));
     }
-    compileHost(dir, dirname(out));
+    cargo([findCargo(), "build"], dir, dirname(out), PLATFORM, [], undefined, env);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -224,30 +247,51 @@ export async function buildUserLibrary({ force = false }: { force?: boolean } = 
 }
 
 /**
- * Cross-compiles the libraries for every platform of
- * {@link PREBUILT_TARGETS} with `zig cc`, into `<outDir>/<platform>/`,
- * stripped. Returns the files.
+ * cargo-zigbuild as a command line, and the PATH it needs: `cargo-zigbuild`
+ * on the PATH, else the one of the checkout's `.venv` (PyPI's
+ * `cargo-zigbuild` and `ziglang`, `.ci/requirements.txt`), whose bin folder
+ * then comes first on the PATH so that it finds that zig.
  */
-function buildPrebuilds(root: string, outDir: string): string[] {
-  const zig = findZig(root);
-  return Object.entries(PREBUILT_TARGETS).flatMap(([platform, target]) =>
-    compile([...zig, "cc"], join(root, "lib"), join(outDir, platform), platform, ["-target", target, "-s"])
+function findZigbuild(root: string): { command: string[]; env: Record<string, string> } {
+  const venvBin = join(root, ".venv", "bin");
+  const path = `${venvBin}:${process.env.PATH ?? ""}`;
+  for (const [command, env] of [[["cargo-zigbuild"], {}], [[join(venvBin, "cargo-zigbuild")], { PATH: path }]] as const) {
+    const probe = spawnSync(command[0], ["--version"], { stdio: "ignore", env: { ...process.env, ...env } });
+    if (probe.status === 0) return { command: [command[0], "zigbuild"], env: { ...env } };
+  }
+  throw new Error(
+    "Packing needs cargo-zigbuild and zig to cross-compile the prebuilt libraries, and none was found " +
+      `(cargo-zigbuild on the PATH, ${venvBin}). Install them: python3 -m venv .venv && .venv/bin/pip install -r .ci/requirements.txt; ` +
+      "and the Rust targets: rustup target add " + Object.values(PREBUILT_TARGETS).map((t) => t.target.replace(/\.\d+\.\d+$/, "")).join(" "),
   );
 }
 
-function isNewer(file: string, inputs: string[]): boolean {
-  try {
-    const built = statSync(file).mtimeMs;
-    return inputs.every((f) => statSync(f).mtimeMs <= built);
-  } catch {
-    return false;
-  }
+/**
+ * Cross-compiles the libraries for every platform of
+ * {@link PREBUILT_TARGETS} with cargo-zigbuild, into `<outDir>/<platform>/`.
+ * Returns the files.
+ */
+function buildPrebuilds(root: string, outDir: string): string[] {
+  const { command, env } = findZigbuild(root);
+  const cargoBin = dirname(findCargoPath());
+  const withCargo = { ...env, PATH: `${env.PATH ?? process.env.PATH ?? ""}:${cargoBin}` };
+  return Object.entries(PREBUILT_TARGETS).flatMap(([platform, { target, https }]) =>
+    cargo(command, join(root, "lib"), join(outDir, platform), platform, ["--target", target, ...(https ? [] : ["--no-default-features"])], target, withCargo)
+  );
+}
+
+/** The cargo binary's path (for cargo-zigbuild, which runs `cargo`). */
+function findCargoPath(): string {
+  const cargo = findCargo();
+  if (cargo.includes("/")) return cargo;
+  const which = spawnSync("sh", ["-c", `command -v ${cargo}`], { encoding: "utf8" });
+  return which.stdout.trim() || cargo;
 }
 
 /**
  * The npm package's contents, in `dist/` (the `prepack` script): the
  * TypeScript compiled to JavaScript and `.d.ts` (`tsconfig.build.json`,
- * `.ts` specifiers rewritten to `.js`), the C sources for
+ * `.ts` specifiers rewritten to `.js`), the Rust sources of `lib/` for
  * `npx @dd-ffi/trace build`, Bun's trampoline source, and the prebuilt
  * libraries of every platform of {@link PREBUILT_TARGETS} in
  * `dist/prebuilds/<platform>/`. The `.d.ts` that use `Disposable` reference
@@ -272,8 +316,10 @@ function buildDist(root: string): string {
     const disposable = /\b(Async)?Disposable\b|Symbol\.(asyncDispose|dispose)\b/.test(rewritten);
     writeFileSync(file, (disposable ? '/// <reference lib="esnext.disposable" />\n' : "") + rewritten);
   }
-  mkdirSync(join(dist, "lib"), { recursive: true });
-  for (const file of C_SOURCES) copyFileSync(join(root, "lib", file), join(dist, "lib", file));
+  for (const file of LIB_SOURCES) {
+    mkdirSync(dirname(join(dist, "lib", file)), { recursive: true });
+    copyFileSync(join(root, "lib", file), join(dist, "lib", file));
+  }
   copyFileSync(join(root, "ffi", "bun_slice_return.c"), join(dist, "ffi", "bun_slice_return.c"));
   chmodSync(join(dist, "cli.js"), 0o755);
   buildPrebuilds(root, join(dist, "prebuilds"));

@@ -1,13 +1,12 @@
 /**
  * The boundary fuzz (test/fuzz/boundary.ts: random spans, hostile getters
  * and Proxies, huge and odd strings, through a TraceExporter to a
- * TestAgent) run against an ASan + UBSan build of lib/, in a child process
- * of this same runtime: DD_LIBDATADOG_PATH points at the build and gcc's
- * libasan is LD_PRELOADed. Fails on a counterexample, or on any sanitizer
- * report. Bounded: FUZZ_MS (default 6000) of fuzzing per runtime.
- *
- * Without gcc's libasan (not Linux, no gcc) it fuzzes in this process,
- * against the library the suite uses, and says so.
+ * TestAgent) in a child process of this same runtime, against the library
+ * the suite uses: a crash of the library fails this test, not the suite.
+ * Fails on a counterexample. Bounded: FUZZ_MS (default 6000) of fuzzing per
+ * runtime. (lib/ is Rust: its unsafe code is the boundary's pointer and
+ * slice helpers, each checked; Rust's sanitizers need a nightly toolchain,
+ * so there is no ASan build of it.)
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -15,8 +14,6 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { buildAsanLibrary, libasan } from "./fuzz/asan.ts";
-import { runFuzz } from "./fuzz/boundary.ts";
 import { assertNoLeaks } from "./helpers.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -47,32 +44,14 @@ function run(cmd: string[], env: Record<string, string>): Promise<{ code: number
   });
 }
 
-const asan = libasan();
-
-test(`boundary fuzz against an ASan + UBSan build of lib/ (${ms} ms)`, async () => {
-  if (!asan) {
-    console.log("  (no gcc libasan here: fuzzing in-process against the regular library)");
-    const r = await runFuzz(ms, seed === undefined ? undefined : Number(seed));
-    assert.ok(!r.failure, r.failure);
-    assert.ok(r.sent > 0, "no batch was sent");
-    return;
-  }
-  const library = buildAsanLibrary();
+test(`boundary fuzz in a child process (${ms} ms)`, async () => {
   const args = [...command(child), String(ms), ...(seed === undefined ? [] : [seed])];
-  const { code, out, err } = await run(args, {
-    DD_LIBDATADOG_PATH: library,
-    LD_PRELOAD: asan,
-    // Leaks are the live-object count's business (runtimes leak by design at exit).
-    ASAN_OPTIONS: "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86",
-    UBSAN_OPTIONS: "halt_on_error=1:print_stacktrace=1",
-  });
-  const report = /ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|Undefined)/.exec(err);
+  const { code, out, err } = await run(args, {});
   const tail = (s: string) => s.slice(-6000);
-  assert.ok(!report, `sanitizer report:\n${err.slice(Math.max(0, (report?.index ?? 0) - 200), (report?.index ?? 0) + 6000)}`);
   assert.is(code, 0, `fuzz child exited ${code}:\n${tail(out)}\n${tail(err)}`);
   const summary = /fuzz: (\d+) batches, (\d+) sent/.exec(out);
   assert.ok(summary && Number(summary[2]) > 0, `no batch was sent:\n${tail(out)}`);
-  console.log(`  ${summary![0]} (ASan + UBSan)`);
+  console.log(`  ${summary![0]}`);
 });
 
 test.after.each(assertNoLeaks);

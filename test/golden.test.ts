@@ -9,8 +9,12 @@
  *   always `d3` + 8 bytes; duration and error via rmp's write_sint (unsigned
  *   markers for non-negative values); metrics values always `cb`;
  *   meta_struct values as `bin` (`c4`);
- * - meta/metrics are de-duplicated before sending and go out in the reverse
- *   order of their last write (libdatadog's VecMap dedup);
+ * - meta/metrics are de-duplicated before sending (libdatadog's VecMap
+ *   dedup): libdatadog 14 (the bundled library) keeps each key at its last
+ *   write, in order, and marks the first span of each chunk with meta
+ *   `_dd.sdk.otlp_export: "false"` (trace_exporter `add_native_export_marker`);
+ *   libdatadog v41 (a release build at DD_LIBDATADOG_PATH) sends them in the
+ *   reverse order of their last write, with no marker;
  * - a link: trace_id, trace_id_high (always), span_id, attributes,
  *   tracestate, flags (`ce`, omitted when 0); an event: time_unix_nano (`cf`),
  *   name, attributes as `{type: cc NN, <kind>_value: …}` (in any order:
@@ -18,7 +22,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { assertNoLeaks, withExporter } from "./helpers.ts";
+import { EXPORT_MARKER } from "../testing.ts";
+import { assertNoLeaks, bundled, sentOrder, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -29,6 +34,21 @@ const s = (t: string) => {
   return (0xa0 | b.length).toString(16) + hex(b);
 };
 
+/** The meta entries of a span, in the order of their last write, as the library sends them (see above). */
+const metaEntries = (entries: [string, string][], firstOfChunk: boolean): [string, string][] => {
+  const value = new Map(entries);
+  const sent = sentOrder(entries.map(([k]) => k)).map((k): [string, string] => [k, value.get(k)!]);
+  return bundled && firstOfChunk ? [...sent, [EXPORT_MARKER, "false"]] : sent;
+};
+
+/** A span's map header and its meta, for `count` other fields: `meta` and its entries when there are any. */
+const withMeta = (count: number, entries: [string, string][], firstOfChunk = true) => {
+  const m = metaEntries(entries, firstOfChunk);
+  const header = (0x80 | (count + (m.length ? 1 : 0))).toString(16);
+  const map = m.length ? s("meta") + (0x80 | m.length).toString(16) + m.map(([k, v]) => s(k) + s(v)).join("") : "";
+  return { header, map };
+};
+
 test("a minimal span: omitted fields, fixed-width ids and start, compact duration", () =>
   withExporter(async (exporter, agent) => {
     await exporter.send([[{
@@ -36,17 +56,19 @@ test("a minimal span: omitted fields, fixed-width ids and start, compact duratio
       traceId: 1n, spanId: 2n, start: 3n, duration: 200n,
     }]]);
     const [req] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
+    const m = withMeta(7, []);
     assert.is(hex(req.body), [
-      "91", "91", "87",
+      "91", "91", m.header,
       s("service"), s("svc"), s("name"), s("op"), s("resource"), s("res"),
       s("trace_id"), "cf0000000000000001",
       s("span_id"), "cf0000000000000002",
       s("start"), "d30000000000000003",
       s("duration"), "ccc8", // 200: write_sint → u8
+      m.map,
     ].join(""));
   }));
 
-test("meta and metrics: de-duplicated, reverse order of last write; error; type; negative-free duration widths", () =>
+test("meta and metrics: de-duplicated, in the library's order of last write; error; type; negative-free duration widths", () =>
   withExporter(async (exporter, agent) => {
     await exporter.send([[{
       name: "op", service: "svc", resource: "res", type: "web",
@@ -56,8 +78,9 @@ test("meta and metrics: de-duplicated, reverse order of last write; error; type;
       metrics: { m: 1.5 },
     }]]);
     const [req] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
+    const m = withMeta(11, [["a", "1"], ["b", "2"]]);
     assert.is(hex(req.body), [
-      "91", "91", "8c",
+      "91", "91", m.header,
       s("service"), s("svc"), s("name"), s("op"), s("resource"), s("res"),
       s("trace_id"), "cfffffffffffffffff",
       s("span_id"), "cf0000000000000002",
@@ -65,7 +88,7 @@ test("meta and metrics: de-duplicated, reverse order of last write; error; type;
       s("start"), "d317979cfe362a0000",
       s("duration"), "ce000f4240",
       s("error"), "01",
-      s("meta"), "82", s("b"), s("2"), s("a"), s("1"),
+      m.map,
       s("metrics"), "81", s("m"), "cb3ff8000000000000",
       s("type"), s("web"),
     ].join(""));
@@ -92,8 +115,10 @@ test("128-bit trace id, meta_struct, a span link and a span event", () =>
       "82", s("type"), "cc02", s("int_value"), "01",
       "82", s("type"), "cc02", s("int_value"), "ff",
     ].join("");
+    // _dd.p.tid (set after k) carries the high 64 bits
+    const m = withMeta(14, [["k", "v"], ["_dd.p.tid", "1112131415161718"]]);
     const expected = (attrs: string) => [
-      "91", "91", "8f",
+      "91", "91", m.header,
       s("service"), s("svc"), s("name"), s("op"), s("resource"), s("res"),
       s("trace_id"), "cf0102030405060708", // the low 64 bits only
       s("span_id"), "cf2122232425262728",
@@ -101,8 +126,7 @@ test("128-bit trace id, meta_struct, a span link and a span event", () =>
       s("start"), "d317979cfe362a0000",
       s("duration"), "ce000f4240",
       s("error"), "01",
-      // _dd.p.tid (set after k) carries the high 64 bits
-      s("meta"), "82", s("_dd.p.tid"), s("1112131415161718"), s("k"), s("v"),
+      m.map,
       s("metrics"), "81", s("m"), "cb3ff8000000000000",
       s("type"), s("web"),
       s("meta_struct"), "81", s("ms"), "c404", "81a16101", // bin8 of msgpack {a: 1}
@@ -127,10 +151,13 @@ test("two chunks: the payload is an array of chunks, each an array of spans", ()
     const sp = { name: "o", service: "s", resource: "r", traceId: 1n, spanId: 1n, start: 0n, duration: 0n };
     await exporter.send([[sp], [sp, sp]]);
     const [req] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
-    const one = ["87", s("service"), s("s"), s("name"), s("o"), s("resource"), s("r"),
-      s("trace_id"), "cf0000000000000001", s("span_id"), "cf0000000000000001",
-      s("start"), "d30000000000000000", s("duration"), "00"].join("");
-    assert.is(hex(req.body), `92 91${one} 92${one}${one}`.replace(/ /g, ""));
+    const one = (firstOfChunk: boolean) => {
+      const m = withMeta(7, [], firstOfChunk);
+      return [m.header, s("service"), s("s"), s("name"), s("o"), s("resource"), s("r"),
+        s("trace_id"), "cf0000000000000001", s("span_id"), "cf0000000000000001",
+        s("start"), "d30000000000000000", s("duration"), "00", m.map].join("");
+    };
+    assert.is(hex(req.body), `92 91${one(true)} 92${one(true)}${one(false)}`.replace(/ /g, ""));
     assert.is(req.headers["x-datadog-trace-count"], "2");
   }));
 

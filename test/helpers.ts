@@ -26,6 +26,18 @@ export function span(over: Partial<Span> = {}): Span {
 export const bundled: boolean = liveNativeObjects() !== undefined;
 
 /**
+ * The order in which the loaded library sends a span's meta or metrics keys,
+ * given their writes in order (a key written twice keeps its last value):
+ * libdatadog 14 (the bundled library) keeps each key at its last write
+ * (`VecMap::dedup`); libdatadog v41 (a release build at DD_LIBDATADOG_PATH)
+ * sends them in the reverse order of their last write.
+ */
+export function sentOrder(writes: string[]): string[] {
+  const last = writes.filter((k, i) => writes.lastIndexOf(k) === i);
+  return bundled ? last : last.reverse();
+}
+
+/**
  * Registers a test of what only the bundled library has (its live-object
  * counter, its refusals, its exact messages) with `register`; with a real
  * libdatadog loaded, prints that it is skipped and why instead.

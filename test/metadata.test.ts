@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../mod.ts";
-import { C_SOURCES } from "../build.ts";
+import { LIB_SOURCES } from "../build.ts";
 import { userCacheLibrary } from "../ffi/paths.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,9 +30,14 @@ test("package.json and deno.json name the same package and entry points", () => 
   }
 });
 
-test("build.ts's C_SOURCES (what a JSR copy fetches) lists every lib/*.c and *.h", () => {
-  const files = readdirSync(join(root, "lib")).filter((f) => /\.[ch]$/.test(f)).sort();
-  assert.equal([...C_SOURCES].sort(), files);
+test("build.ts's LIB_SOURCES (what a JSR copy fetches) lists every source of lib/ (target/ and build/ are outputs)", () => {
+  const walk = (dir: string): string[] =>
+    readdirSync(join(root, "lib", dir), { withFileTypes: true }).flatMap((e) => {
+      const path = dir ? `${dir}/${e.name}` : e.name;
+      if (e.isDirectory()) return path === "target" || path === "build" ? [] : walk(path);
+      return [path];
+    });
+  assert.equal([...LIB_SOURCES].sort(), walk("").sort());
 });
 
 test("the per-user cache: $XDG_CACHE_HOME, else ~/.cache; per version and platform", () => {

@@ -33,7 +33,7 @@ import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { gunzipSync } from "node:zlib";
 import { bunBinary, denoBinary, root } from "../scripts/runtimes.mjs";
-import { C_SOURCES } from "../build.ts";
+import { LIB_SOURCES } from "../build.ts";
 import { VERSION } from "../mod.ts";
 
 const onNode = !("Bun" in globalThis) && !("Deno" in globalThis);
@@ -134,6 +134,9 @@ function userEnv(cacheHome: string): Record<string, string> {
   env.DENO_DIR = process.env.DENO_DIR || join(xdg, "deno");
   env.BUN_INSTALL_CACHE_DIR = process.env.BUN_INSTALL_CACHE_DIR || join(homedir(), ".bun", "install", "cache");
   env.XDG_CACHE_HOME = cacheHome;
+  // cargo's build cache: the build commands compile lib/ (and libdatadog's crates) once on a
+  // user's machine; here they reuse the checkout's, so that each is a rebuild of lib/ alone.
+  env.CARGO_TARGET_DIR = process.env.CARGO_TARGET_DIR || join(root, "lib", "target");
   env.NO_COLOR = "1";
   env.DENO_NO_UPDATE_CHECK = "1";
   return env;
@@ -265,7 +268,7 @@ if (onNode) {
     for (const entry of ["mod", "testing", "build", "opentelemetry"]) {
       assert.ok(files.includes(`dist/${entry}.js`) && files.includes(`dist/${entry}.d.ts`), entry);
     }
-    for (const c of C_SOURCES) assert.ok(files.includes(`dist/lib/${c}`), c);
+    for (const c of LIB_SOURCES) assert.ok(files.includes(`dist/lib/${c}`), c);
     for (const platform of ["linux-x64", "linux-arm64", "darwin-x64", "darwin-arm64"]) {
       const ext = platform.startsWith("darwin-") ? "dylib" : "so";
       assert.ok(files.includes(`dist/prebuilds/${platform}/libdd_trace_ffi.${ext}`), platform);
@@ -402,7 +405,7 @@ export async function main(): Promise<string> {
       for (const f of ["deno.json", "README.md", "mod.ts", "testing.ts", "build.ts", "ffi/bun_slice_return.c"]) {
         assert.ok(published.includes(f), `${f} in ${published.join(" ")}`);
       }
-      for (const c of C_SOURCES) assert.ok(published.includes(`lib/${c}`), c);
+      for (const c of LIB_SOURCES) assert.ok(published.includes(`lib/${c}`), c);
       assert.equal(published.filter((f) => /^(test|dist|node_modules|examples|scripts|types)\//.test(f)), []);
 
       const dir = project("deno", false);

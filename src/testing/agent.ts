@@ -133,7 +133,11 @@ export interface DecodedSpan {
   duration: bigint;
   /** Error flag, normally 0 or 1; default 0. */
   error: number;
-  /** String tags; default `{}`. */
+  /**
+   * String tags; default `{}`. Without {@link EXPORT_MARKER}, the tag
+   * libdatadog's trace exporter (14 and later) adds to the first span of each
+   * trace chunk on its own: it is in `raw`.
+   */
   meta: Record<string, string>;
   /** Numeric tags as JavaScript numbers (integers on the wire are converted); default `{}`. */
   metrics: Record<string, number>;
@@ -720,7 +724,7 @@ function normalizeSpan(raw: Record<string, unknown>, where: string): DecodedSpan
     start: int("start", I64_MIN, I64_MAX, i64),
     duration: int("duration", I64_MIN, I64_MAX, i64),
     error: Number(int("error", -(1n << 31n), (1n << 31n) - 1n, "a 32-bit integer")),
-    meta: map("meta", "strings", (v) => (typeof v === "string" ? v : undefined)),
+    meta: withoutMarker(map("meta", "strings", (v) => (typeof v === "string" ? v : undefined))),
     metrics: map("metrics", "numbers", (v) => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined)),
     type: str("type"),
     meta_struct: map("meta_struct", "bin (msgpack blobs)", (v) => (v instanceof Uint8Array ? v.slice() : undefined)),
@@ -728,6 +732,18 @@ function normalizeSpan(raw: Record<string, unknown>, where: string): DecodedSpan
     span_events: array("span_events"),
     raw,
   };
+}
+
+/**
+ * The meta tag libdatadog's trace exporter adds to the first span of each
+ * trace chunk, `"false"` when sent to an agent or the intake, not over OTLP
+ * (libdd-data-pipeline 14, `trace_exporter::add_native_export_marker`).
+ */
+export const EXPORT_MARKER = "_dd.sdk.otlp_export";
+
+function withoutMarker(meta: Record<string, string>): Record<string, string> {
+  delete meta[EXPORT_MARKER];
+  return meta;
 }
 
 function stringify(value: unknown): string {

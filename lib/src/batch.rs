@@ -1,0 +1,196 @@
+//! `ddffi_batch_send`: one batch (ffi/batch.ts) decoded straight into
+//! libdatadog's spans (`SpanSlice`, borrowing the batch's strings), then
+//! `TraceExporter::send_trace_chunks`. No per-field ABI call, no copy of a
+//! string that is valid UTF-8 in the batch.
+
+use crate::exporter::{send_chunks, CancelToken, Exporter, Response};
+use crate::ffi::{catch, try_ref, CharSlice, Error, ExporterError};
+use crate::value::encode;
+use bumpalo::Bump;
+use ddffi_batch::{Attribute, Link, Sink, SpanFields, Token};
+use libdd_trace_utils::span::v04::{
+    AttributeAnyValue, AttributeArrayValue, SpanEventSlice, SpanLinkSlice, SpanSlice,
+};
+use libdd_trace_utils::span::SliceData;
+use std::borrow::Cow;
+
+/// Collects the batch's spans as libdatadog's own, borrowing the batch and `arena`.
+struct Spans<'a> {
+    chunks: Vec<Vec<SpanSlice<'a>>>,
+    arena: &'a Bump,
+}
+
+type Value<'a> = AttributeArrayValue<SliceData<'a>>;
+
+impl<'a> Sink<'a> for Spans<'a> {
+    type Span = SpanSlice<'a>;
+    type Event = SpanEventSlice<'a>;
+    type Error = Error;
+
+    fn invalid(&mut self) -> Error {
+        Error::invalid("batch: corrupt or truncated")
+    }
+
+    fn begin_chunk(&mut self, span_count: usize) -> Result<(), Error> {
+        self.chunks.push(Vec::with_capacity(span_count));
+        Ok(())
+    }
+
+    fn span(&mut self, f: &SpanFields<'a>) -> Result<SpanSlice<'a>, Error> {
+        Ok(SpanSlice {
+            service: Cow::Borrowed(f.service),
+            name: Cow::Borrowed(f.name),
+            resource: Cow::Borrowed(f.resource),
+            r#type: Cow::Borrowed(f.span_type),
+            trace_id: (f.trace_id_high as u128) << 64 | f.trace_id_low as u128,
+            span_id: f.span_id,
+            parent_id: f.parent_id,
+            start: f.start,
+            duration: f.duration,
+            error: f.error,
+            ..Default::default()
+        })
+    }
+
+    fn meta(&mut self, s: &mut SpanSlice<'a>, key: &'a str, value: &'a str) -> Result<(), Error> {
+        s.meta.insert(Cow::Borrowed(key), Cow::Borrowed(value));
+        Ok(())
+    }
+
+    fn metric(&mut self, s: &mut SpanSlice<'a>, key: &'a str, value: f64) -> Result<(), Error> {
+        s.metrics.insert(Cow::Borrowed(key), value);
+        Ok(())
+    }
+
+    fn meta_struct_blob(
+        &mut self,
+        s: &mut SpanSlice<'a>,
+        key: &'a str,
+        blob: &'a [u8],
+    ) -> Result<(), Error> {
+        s.meta_struct.insert(Cow::Borrowed(key), blob);
+        Ok(())
+    }
+
+    fn meta_struct_tokens(
+        &mut self,
+        s: &mut SpanSlice<'a>,
+        key: &'a str,
+        tokens: &[Token<'a>],
+    ) -> Result<(), Error> {
+        let bytes = encode(tokens)?;
+        s.meta_struct
+            .insert(Cow::Borrowed(key), self.arena.alloc_slice_copy(&bytes));
+        Ok(())
+    }
+
+    fn links(&mut self, s: &mut SpanSlice<'a>, links: Vec<Link<'a>>) -> Result<(), Error> {
+        s.span_links = links
+            .into_iter()
+            .map(|l| SpanLinkSlice {
+                trace_id: l.trace_id_low,
+                trace_id_high: l.trace_id_high,
+                span_id: l.span_id,
+                attributes: l
+                    .attributes
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
+                    .collect(),
+                tracestate: Cow::Borrowed(l.tracestate),
+                flags: l.flags,
+            })
+            .collect();
+        Ok(())
+    }
+
+    fn event(&mut self, name: &'a str, time_unix_nano: u64) -> Result<SpanEventSlice<'a>, Error> {
+        Ok(SpanEventSlice {
+            time_unix_nano,
+            name: Cow::Borrowed(name),
+            attributes: Default::default(),
+        })
+    }
+
+    fn event_attribute(
+        &mut self,
+        e: &mut SpanEventSlice<'a>,
+        key: &'a str,
+        value: Attribute<'a>,
+    ) -> Result<(), Error> {
+        let v = match value {
+            Attribute::String(s) => AttributeAnyValue::SingleValue(Value::String(Cow::Borrowed(s))),
+            Attribute::Bool(b) => AttributeAnyValue::SingleValue(Value::Boolean(b)),
+            Attribute::Int(i) => AttributeAnyValue::SingleValue(Value::Integer(i)),
+            Attribute::Double(d) => AttributeAnyValue::SingleValue(Value::Double(d)),
+            Attribute::StringArray(v) => AttributeAnyValue::Array(
+                v.into_iter()
+                    .map(|s| Value::String(Cow::Borrowed(s)))
+                    .collect(),
+            ),
+            Attribute::BoolArray(v) => {
+                AttributeAnyValue::Array(v.into_iter().map(Value::Boolean).collect())
+            }
+            Attribute::IntArray(v) => {
+                AttributeAnyValue::Array(v.into_iter().map(Value::Integer).collect())
+            }
+            Attribute::DoubleArray(v) => {
+                AttributeAnyValue::Array(v.into_iter().map(Value::Double).collect())
+            }
+        };
+        e.attributes.insert(Cow::Borrowed(key), v);
+        Ok(())
+    }
+
+    fn add_event(&mut self, s: &mut SpanSlice<'a>, e: SpanEventSlice<'a>) -> Result<(), Error> {
+        s.span_events.push(e);
+        Ok(())
+    }
+
+    fn push_span(&mut self, s: SpanSlice<'a>) -> Result<(), Error> {
+        // begin_chunk always comes first: the decoder reads a chunk's count before its spans.
+        self.chunks
+            .last_mut()
+            .ok_or_else(|| Error::invalid("batch: span outside a chunk"))?
+            .push(s);
+        Ok(())
+    }
+}
+
+/// The engine decodes batches itself: nothing to resolve, always ready (0).
+#[no_mangle]
+pub extern "C" fn ddffi_batch_bind(_path: CharSlice) -> i32 {
+    0
+}
+
+/// Decodes `batch` (`len` bytes, the format of ffi/batch.ts) and sends its
+/// trace chunks (`TraceExporter::send_trace_chunks`), blocking until the
+/// agent answers, the retries end, or `token` is cancelled. A corrupt or
+/// truncated batch is InvalidArgument, and nothing is sent. The batch is
+/// only read, and only during the call.
+///
+/// # Safety
+/// `exporter` NULL or an exporter handle; `batch` readable for `len` bytes;
+/// `out` NULL or writable for one pointer; `token` NULL or a token handle.
+#[no_mangle]
+pub unsafe extern "C" fn ddffi_batch_send(
+    exporter: *const Exporter,
+    batch: *const u8,
+    len: usize,
+    out: *mut *mut Response,
+    token: *const CancelToken,
+) -> *mut ExporterError {
+    catch(|| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { try_ref(exporter, "exporter")? };
+        // SAFETY: the caller's contract: `len` readable bytes, unchanged during the call.
+        let bytes = unsafe { crate::ffi::Slice { ptr: batch, len }.as_slice("batch")? };
+        let arena = Bump::new();
+        let mut spans = Spans {
+            chunks: Vec::new(),
+            arena: &arena,
+        };
+        ddffi_batch::decode(bytes, &arena, &mut spans)?;
+        // SAFETY: the caller's contract.
+        send_chunks(e, spans.chunks, unsafe { token.as_ref() }, out)
+    })
+}
