@@ -68,7 +68,13 @@ export function traceHandler<Rest extends unknown[]>(
       } catch {
         // A request without a method: the span keeps what the instrumentation gave it.
       }
-      return await handler(request, ...rest);
+      try {
+        return await handler(request, ...rest);
+      } catch (error) {
+        // Recorded here too: nodeListener answers the throw itself, so node:http's span would not see it.
+        serverThrew(current, error);
+        throw error;
+      }
     }
     const span = startServerSpan(tracer, request, "fetch", options)!;
     try {
