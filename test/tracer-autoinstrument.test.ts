@@ -13,6 +13,7 @@ import http from "node:http";
 import {
   type FetchHandler,
   integrationNames,
+  type IntegrationConfig,
   nodeListener,
   registerIntegration,
   traceHandler,
@@ -59,17 +60,17 @@ function globalsNow(): unknown[] {
  * Deno.serve, Bun.serve (with `routes`), node:http through `nodeListener`
  * on Node. A throw is answered 500 quietly.
  */
-async function serve(handler: FetchHandler, routes?: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }> {
+function serve(handler: FetchHandler, routes?: Record<string, unknown>): Promise<{ url: string; close(): Promise<void> }> {
   const failed = () => new Response("failed", { status: 500 });
   if (runtimeName === "deno") {
     const serve = g.Deno!.serve as unknown as (o: object, h: FetchHandler) => DenoServer;
     const server = serve({ port: 0, hostname: "127.0.0.1", onListen() {}, onError: failed }, handler);
-    return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+    return Promise.resolve({ url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() });
   }
   if (runtimeName === "bun") {
     const serve = g.Bun!.serve as unknown as (o: object) => BunServer;
     const server = serve({ port: 0, hostname: "127.0.0.1", fetch: handler, routes, error: failed });
-    return { url: `http://127.0.0.1:${server.port}`, close: async () => void (await server.stop(true)) };
+    return Promise.resolve({ url: `http://127.0.0.1:${server.port}`, close: async () => void (await server.stop(true)) });
   }
   return listen(nodeListener(handler, { logger: () => {} }) as http.RequestListener);
 }
@@ -100,7 +101,7 @@ async function spansOf(tracer: { flush(): Promise<void> }, agent: TestAgent, cou
 const named = (spans: DecodedSpan[], name: string) => spans.filter((s) => s.name === name);
 
 /** A tracer with automatic instrumentation (`instrument`, default true) pointed at a fresh agent. */
-const withAuto = <T>(fn: (tracer: Tracer, agent: TestAgent) => Promise<T>, options: TracerOptions = {}) =>
+const withAuto = <T>(fn: (tracer: Tracer, agent: TestAgent) => Promise<T> | T, options: TracerOptions = {}) =>
   withTracer(fn, { instrument: true, ...options });
 
 const text = (body: string) => new Response(body, { headers: { "content-type": "text/plain" } });
@@ -179,7 +180,7 @@ test("node:http servers and clients under automatic instrumentation, on every ru
 
 test("new Tracer() instruments nothing by default; the instrument option turns all on, or configures each; a bad one throws", async () => {
   const before = globalsNow();
-  await withTracer(async (tracer) => {
+  await withTracer((tracer) => {
     assert.equal(tracer.integrations, []);
     assert.equal(globalsNow(), before);
   });
@@ -252,7 +253,7 @@ test("DD_TRACE_<NAME>_ENABLED=false and DD_TRACE_DISABLED_PLUGINS keep an integr
     delete env.DD_TRACE_FETCH_ENABLED;
     delete env[variable];
     env.DD_TRACE_DISABLED_PLUGINS = `foo, fetch`;
-    await withAuto(async (tracer) => {
+    await withAuto((tracer) => {
       assert.ok(!tracer.integrations.includes("fetch"));
       assert.ok(tracer.integrations.includes("http"));
     });
@@ -419,7 +420,7 @@ test("registerIntegration: another module's integration is enabled by the instru
   assert.ok(integrationNames().includes("test-db"));
   await withTracer((tracer) => {
     assert.ok(tracer.integrations.includes("test-db"));
-    tracer.use("test-db", { label: "x" });
+    tracer.use("test-db", { label: "x" } as IntegrationConfig);
     tracer.use("test-db", false);
     tracer.use("test-db", true);
   }, { instrument: { fetch: false, http: false, "deno-serve": false, "bun-serve": false } });

@@ -34,9 +34,13 @@ export interface ServeIntegrationConfig extends IntegrationConfig, ServerSpanOpt
  * and the `instrument` option. Another integration adds its entry here.
  */
 export interface IntegrationConfigs {
+  /** `globalThis.fetch`: client spans. */
   fetch: FetchIntegrationConfig;
+  /** `node:http` and `node:https`: server and client spans. */
   http: HttpIntegrationConfig;
+  /** `Deno.serve`: server spans. */
   "deno-serve": ServeIntegrationConfig;
+  /** `Bun.serve`: server spans. */
   "bun-serve": ServeIntegrationConfig;
 }
 
