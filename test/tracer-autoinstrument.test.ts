@@ -388,6 +388,21 @@ if (runtimeName === "bun") {
       assert.is(by("/other").meta["http.route"], undefined, "the fetch handler has no route");
       assert.is(spans.length, 4, "a static Response is answered by Bun alone");
     }));
+
+  test("Bun.serve: server.reload(options) keeps tracing, with the new routes' patterns", () =>
+    withAuto(async (tracer, agent) => {
+      const serve = g.Bun!.serve as unknown as (o: object) => BunServer & { reload(o: object): void };
+      const server = serve({ port: 0, hostname: "127.0.0.1", fetch: () => text("v1") });
+      const url = `http://127.0.0.1:${server.port}`;
+      try {
+        server.reload({ fetch: () => text("v2"), routes: { "/v2/:name": () => text("routed") } });
+        assert.is(await (await fetch(`${url}/v2/a`)).text(), "routed");
+      } finally {
+        await server.stop(true);
+      }
+      const span = named(await spansOf(tracer, agent, 1), "web.request")[0];
+      assert.is(span.meta["http.route"], "/v2/:name");
+    }));
 }
 
 if (runtimeName === "deno") {
@@ -410,7 +425,7 @@ if (runtimeName === "deno") {
 
 test("registerIntegration: another module's integration is enabled by the instrument option, configured by use(), undone by shutdown()", async () => {
   const calls: string[] = [];
-  registerIntegration<{ enabled?: boolean; service?: string; label?: string }>({
+  const unregister = registerIntegration<{ enabled?: boolean; service?: string; label?: string }>({
     name: "test-db",
     enable: (_tracer, config) => {
       calls.push(`enable ${config.label ?? "-"}`);
@@ -425,8 +440,33 @@ test("registerIntegration: another module's integration is enabled by the instru
     tracer.use("test-db", true);
   }, { instrument: { fetch: false, http: false, "deno-serve": false, "bun-serve": false } });
   assert.equal(calls, ["enable -", "disable", "enable x", "disable", "enable -", "disable"]);
-  // Off for the rest of the suite: no other test's tracer enables it.
-  registerIntegration({ name: "test-db", enable: () => undefined });
+  unregister();
+  assert.ok(!integrationNames().includes("test-db"));
+  await withTracer((tracer) => assert.ok(!tracer.integrations.includes("test-db")), { instrument: true });
+  assert.throws(() => registerIntegration({ name: "", enable: () => undefined }), TypeError);
+});
+
+test("tracer.use() before init() is kept and applied by init()", async () => {
+  const before = globalsNow();
+  const agent = await TestAgent.start();
+  const tracer = new TracerProxy();
+  tracer.use("fetch", { service: "outbound" }).use(serverKind, false);
+  assert.equal(tracer.integrations, [], "nothing before init()");
+  assert.is(globalThis.fetch, before[0]);
+  tracer.init({ url: agent.url, service: "shop", flushIntervalMs: 600_000, flushOnExit: false, logger: () => {} });
+  const server = await serve(() => text("ok"));
+  try {
+    assert.ok(tracer.integrations.includes("fetch") && !tracer.integrations.includes(serverKind));
+    await tracer.trace("root", async () => (await fetch(server.url)).text());
+    const spans = await spansOf(tracer, agent, 2);
+    assert.equal(spans.map((s) => s.name).sort(), ["http.request", "root"]);
+    assert.is(named(spans, "http.request")[0].service, "outbound");
+  } finally {
+    await server.close();
+    await tracer.shutdown();
+    await agent.close();
+  }
+  assert.equal(globalsNow(), before);
 });
 
 test.run();

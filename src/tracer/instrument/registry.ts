@@ -56,14 +56,21 @@ const table = new Map<string, Integration>();
 /**
  * Adds an integration to the table (one of the same name is replaced).
  * Tracers made afterwards, and `use(name)` on existing ones, pick it up.
+ * Returns a function that takes it out of the table again (if it is still
+ * the one registered under its name); tracers that enabled it keep it on
+ * until their `shutdown()` or `use(name, false)`.
  *
  * @throws {TypeError} no name, or no `enable` function.
  */
-export function registerIntegration<C extends IntegrationConfig>(integration: Integration<C>): void {
+export function registerIntegration<C extends IntegrationConfig>(integration: Integration<C>): () => void {
   if (typeof integration?.name !== "string" || !integration.name || typeof integration.enable !== "function") {
     throw new TypeError("registerIntegration: expected { name: string, enable(tracer, config) }");
   }
-  table.set(integration.name, integration as unknown as Integration);
+  const entry = integration as unknown as Integration;
+  table.set(integration.name, entry);
+  return () => {
+    if (table.get(integration.name) === entry) table.delete(integration.name);
+  };
 }
 
 /** The names of the registered integrations, in registration order. */
