@@ -317,6 +317,7 @@ export class Tracer implements AsyncDisposable {
     });
     if (flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
     this.#integrations = new Integrations(this, instrument, env, (kind, message) => this.#log.once(kind, message));
+    this.#debug?.(`integrations on: ${JSON.stringify(this.#integrations.enabled)}`);
   }
 
   /** The default service of spans. */

@@ -170,11 +170,12 @@ export function serveInSpan(
   call: () => Response | Promise<Response> | undefined,
 ): Response | Promise<Response> | undefined {
   let span: TracerSpan | undefined;
-  try {
-    if (!(request instanceof Request)) return call();
-    span = startServerSpan(tracer, request, component, options, route ?? routeOf(request, options));
-  } catch {
-    span = undefined;
+  if (request instanceof Request) {
+    try {
+      span = startServerSpan(tracer, request, component, options, route ?? routeOf(request, options));
+    } catch {
+      // A request the span cannot be made of: served untraced.
+    }
   }
   if (!span) return call();
   const s = span;
