@@ -12,6 +12,8 @@ import * as assert from "uvu/assert";
 import http from "node:http";
 import {
   type FetchHandler,
+  instrumentBunServe,
+  instrumentDenoServe,
   integrationNames,
   type IntegrationConfig,
   nodeListener,
@@ -89,7 +91,7 @@ async function listen(listener: http.RequestListener): Promise<{ url: string; cl
   };
 }
 
-/** Flushes until the agent has `count` spans (a server span may end just after its client has the answer). */
+/** Flushes until the agent has `count` spans, client spans included (a server span may end just after its client has the answer). */
 async function spansOf(tracer: { flush(): Promise<void> }, agent: TestAgent, count: number): Promise<DecodedSpan[]> {
   for (let i = 0; i < 200 && agent.spans().length < count; i++) {
     await tracer.flush();
@@ -229,7 +231,7 @@ test("tracer.use(name, { enabled: false }) turns an integration off and restores
 
 test("DD_TRACE_<NAME>_ENABLED=false and DD_TRACE_DISABLED_PLUGINS keep an integration off, whatever tracer.use says", async () => {
   const before = globalsNow();
-  const variable = `DD_TRACE_${serverKind.toUpperCase().replace(/-/g, "_")}_ENABLED`;
+  const variable = { "deno-serve": "DD_TRACE_DENO_SERVE_ENABLED", "bun-serve": "DD_TRACE_BUN_SERVE_ENABLED", http: "DD_TRACE_HTTP_ENABLED" }[serverKind];
   const saved = [env.DD_TRACE_FETCH_ENABLED, env[variable], env.DD_TRACE_DISABLED_PLUGINS];
   env.DD_TRACE_FETCH_ENABLED = "false";
   env[variable] = "0";
@@ -332,9 +334,58 @@ test("a streamed response: the server span ends when the body ends, not at the h
     } finally {
       await server.close();
     }
-    const span = named(await spansOf(tracer, agent, 1), "web.request")[0];
+    const span = named(await spansOf(tracer, agent, 2), "web.request")[0];
     assert.is(span.meta["body.ended"], "yes", "the span was still open when the body ended");
     assert.is(span.meta["http.status_code"], "200");
+  }));
+
+test("a streamed response the client gives up on: the server span still ends", () =>
+  withAuto(async (tracer, agent) => {
+    const encoder = new TextEncoder();
+    const server = await serve(() =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await sleep(10);
+            controller.enqueue(encoder.encode("tick\n"));
+          },
+        }),
+        { headers: { "content-type": "text/plain" } },
+      )
+    );
+    try {
+      const abort = new AbortController();
+      const response = await fetch(`${server.url}/endless`, { signal: abort.signal });
+      const reader = response.body!.getReader();
+      await reader.read();
+      abort.abort();
+      await reader.read().catch(() => {});
+      // The fetch's client span, and the server span once the server sees the connection go.
+      const span = named(await spansOf(tracer, agent, 2), "web.request")[0];
+      assert.ok(span, "the server span ended");
+      assert.is(span.meta["http.url"], `${server.url}/endless`);
+    } finally {
+      await server.close();
+    }
+  }));
+
+test("the ignore option leaves a request untraced; explicit instrumentDenoServe / instrumentBunServe throw on another runtime", () =>
+  withAuto(async (tracer, agent) => {
+    tracer.use(serverKind, { ignore: (url) => url.endsWith("/health") });
+    const server = await serve(() => text("ok"));
+    try {
+      await (await fetch(`${server.url}/health`)).text();
+      await (await fetch(`${server.url}/work`)).text();
+    } finally {
+      await server.close();
+    }
+    const spans = await spansOf(tracer, agent, 3);
+    await sleep(50);
+    await tracer.flush();
+    assert.equal(named(agent.spans(), "web.request").map((s) => s.meta["http.url"]), [`${server.url}/work`]);
+    void spans;
+    if (runtimeName !== "deno") assert.throws(() => instrumentDenoServe(tracer), (e: unknown) => e instanceof TypeError && /only on Deno/.test(e.message));
+    if (runtimeName !== "bun") assert.throws(() => instrumentBunServe(tracer), (e: unknown) => e instanceof TypeError && /only on Bun/.test(e.message));
   }));
 
 test("traceHandler under automatic instrumentation: one server span, with traceHandler's route and tags", () =>
@@ -378,7 +429,7 @@ if (runtimeName === "bun") {
       } finally {
         await server.close();
       }
-      const spans = named(await spansOf(tracer, agent, 4), "web.request");
+      const spans = named(await spansOf(tracer, agent, 9), "web.request");
       const by = (url: string, method = "GET") => spans.find((s) => s.meta["http.url"] === `${server.url}${url}` && s.meta["http.method"] === method)!;
       assert.is(by("/users/42").meta["http.route"], "/users/:id");
       assert.is(by("/users/42").resource, "GET /users/:id");
@@ -400,7 +451,7 @@ if (runtimeName === "bun") {
       } finally {
         await server.stop(true);
       }
-      const span = named(await spansOf(tracer, agent, 1), "web.request")[0];
+      const span = named(await spansOf(tracer, agent, 2), "web.request")[0];
       assert.is(span.meta["http.route"], "/v2/:name");
     }));
 }
@@ -417,7 +468,7 @@ if (runtimeName === "deno") {
       } finally {
         await server.shutdown();
       }
-      const span = named(await spansOf(tracer, agent, 1), "web.request")[0];
+      const span = named(await spansOf(tracer, agent, 2), "web.request")[0];
       assert.is(span.meta["http.route"], "/users/:id");
       assert.is(span.resource, "GET /users/:id");
     }));
