@@ -440,6 +440,27 @@ if (runtimeName === "bun") {
       assert.is(spans.length, 4, "a static Response is answered by Bun alone");
     }));
 
+  test("Bun.serve(app): an app object (a class instance with fetch, as Hono's `export default app`) is traced, its other members kept", () =>
+    withAuto(async (tracer, agent) => {
+      class App {
+        hostname = "127.0.0.1";
+        greeting = "from the app";
+        get port() {
+          return 0;
+        }
+        fetch = () => text(this.greeting);
+      }
+      const serve = g.Bun!.serve as unknown as (o: object) => BunServer;
+      const server = serve(new App());
+      try {
+        assert.is(await (await fetch(`http://127.0.0.1:${server.port}/app`)).text(), "from the app");
+      } finally {
+        await server.stop(true);
+      }
+      const span = named(await spansOf(tracer, agent, 2), "web.request")[0];
+      assert.is(span.meta.component, "bun-serve");
+    }));
+
   test("Bun.serve: server.reload(options) keeps tracing, with the new routes' patterns", () =>
     withAuto(async (tracer, agent) => {
       const serve = g.Bun!.serve as unknown as (o: object) => BunServer & { reload(o: object): void };

@@ -90,8 +90,10 @@ export function instrumentBunServe(t: AnyTracer, options: ServerSpanOptions = {}
   // node:http's servers on Bun come through here too, with `onNodeHTTPRequest` and no `fetch`: left alone
   // (the http integration traces them).
   const wrapOptions = (o: unknown): unknown => {
-    if (!isPlainObject(o)) return o;
-    const copy = { ...o };
+    if (typeof o !== "object" || o === null) return o;
+    // An app object (`export default app`, e.g. Hono's) is not copied but inherited from, so that what Bun
+    // reads of it (its fetch, port, …) still comes from it.
+    const copy: Record<string, unknown> = isPlainObject(o) ? { ...o } : Object.create(o);
     if (typeof copy.fetch === "function") copy.fetch = wrap(copy.fetch, undefined);
     if (isPlainObject(copy.routes)) copy.routes = wrapRoutes(copy.routes);
     return copy;
