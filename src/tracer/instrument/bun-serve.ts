@@ -91,6 +91,8 @@ export function instrumentBunServe(t: AnyTracer, options: ServerSpanOptions = {}
   // (the http integration traces them).
   const wrapOptions = (o: unknown): unknown => {
     if (typeof o !== "object" || o === null) return o;
+    const { fetch, routes } = o as { fetch?: unknown; routes?: unknown };
+    if (typeof fetch !== "function" && !isPlainObject(routes)) return o;
     // An app object (`export default app`, e.g. Hono's) is not copied but inherited from, so that what Bun
     // reads of it (its fetch, port, …) still comes from it.
     const copy: Record<string, unknown> = isPlainObject(o) ? { ...o } : Object.create(o);
