@@ -18,7 +18,7 @@ export type { ErrorCodeName, SharedRuntimeErrorCodeName } from "./src/errors.ts"
 export { errorCodes, logLevels, sharedRuntimeErrorCodes } from "./ffi/abi.ts";
 export { VERSION } from "./src/version.ts";
 export { Tracer } from "./src/tracer/tracer.ts";
-export type { ShutdownOptions, StartSpanOptions, TracerOptions } from "./src/tracer/tracer.ts";
+export type { InstrumentOptions, ShutdownOptions, StartSpanOptions, TracerOptions } from "./src/tracer/tracer.ts";
 export { TracerSpan } from "./src/tracer/span.ts";
 export type { LinkTarget } from "./src/tracer/span.ts";
 export type { SpanContext } from "./src/tracer/context.ts";
@@ -41,6 +41,17 @@ export type { Instrumentation } from "./src/tracer/instrument/fetch.ts";
 export { instrumentNodeHttp } from "./src/tracer/instrument/node-http.ts";
 export type { NodeHttpOptions } from "./src/tracer/instrument/node-http.ts";
 export type { HttpInstrumentationOptions } from "./src/tracer/instrument/client.ts";
+export { instrumentDenoServe } from "./src/tracer/instrument/deno-serve.ts";
+export { instrumentBunServe } from "./src/tracer/instrument/bun-serve.ts";
+export type { ServerSpanOptions } from "./src/tracer/instrument/server.ts";
+export { enabledVariable, integrationNames, registerIntegration } from "./src/tracer/instrument/registry.ts";
+export type { Integration, IntegrationConfig } from "./src/tracer/instrument/registry.ts";
+export type {
+  FetchIntegrationConfig,
+  HttpIntegrationConfig,
+  IntegrationConfigs,
+  ServeIntegrationConfig,
+} from "./src/tracer/instrument/builtin-integrations.ts";
 export { instrumentConsole, logContext, logFields, pinoMixin, winstonFormat } from "./src/tracer/log-injection.ts";
 export type { ConsoleInstrumentation, LogContext, WinstonFormat } from "./src/tracer/log-injection.ts";
 export { enableLibraryLogs } from "./src/tracer/debug.ts";

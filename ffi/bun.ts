@@ -40,7 +40,7 @@ export function declaration(def: SymbolDef): FFIFunction {
   };
 }
 
-const bun = (globalThis as unknown as { Bun: { version: string; env: Record<string, string | undefined> } }).Bun;
+const bun = (globalThis as unknown as { Bun: { version: string; env: Record<string, string | undefined>; serve: unknown } }).Bun;
 
 /** The running Bun. */
 export const runtime: RuntimeInfo = {
@@ -49,6 +49,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "JavaScriptCore",
   env: (name) => bun.env[name],
   pid: process.pid,
+  nativeServer: bun,
   onBeforeExit(callback) {
     const listener = () => void callback();
     process.on("beforeExit", listener);

@@ -81,6 +81,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "v8",
   env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
   pid: Deno.pid,
+  nativeServer: Deno as unknown as { serve: unknown },
   onBeforeExit(callback) {
     // Deno exits after `beforeunload` unless a listener calls preventDefault();
     // the event fires again once the work it scheduled is done.

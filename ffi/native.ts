@@ -133,6 +133,11 @@ export interface RuntimeInfo {
    * Absent where exiting does not wait for those threads (Bun, Deno).
    */
   onExit?(callback: () => void): void;
+  /**
+   * The object whose `serve` method starts the runtime's own HTTP server (`Deno` on Deno, `Bun` on Bun),
+   * for the `deno-serve` and `bun-serve` integrations to patch; absent on Node.
+   */
+  readonly nativeServer?: { serve: unknown };
 }
 
 /** One loaded library, as one runtime's adapter presents it. */

@@ -33,6 +33,7 @@ import { lstatSync, rmSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { decode } from "@msgpack/msgpack";
+import { UNTRACED_SERVER } from "../tracer/instrument/node-http.ts";
 
 /** Where and how {@link TestAgent.start} listens. */
 export interface AgentOptions {
@@ -223,6 +224,8 @@ export class TestAgent implements AsyncDisposable {
     }
     const rates = copyRates(options.rates ?? DEFAULT_RATES);
     const server = createServer();
+    // Never traced by an instrumented node:http in the same process (its intake would make spans of its own).
+    (server as unknown as Record<symbol, boolean>)[UNTRACED_SERVER] = true;
     if (socketPath !== undefined) {
       const path = resolvePath(socketPath);
       try {

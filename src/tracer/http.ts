@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { consoleLogger, type Logger, loggerOf } from "./log.ts";
 import type { Tracer } from "./tracer.ts";
+import { activeServerSpan, routeOf, serverStatus, serverThrew, setRoute, startServerSpan } from "./instrument/server.ts";
 
 /** A fetch-style handler; extra arguments (Deno's `info`, Bun's `server`) are passed through. */
 export type FetchHandler<Rest extends unknown[] = []> = (request: Request, ...rest: Rest) => Response | Promise<Response>;
@@ -38,8 +39,14 @@ export interface TraceHandlerOptions {
  * and carries Datadog's `http.method`, `http.url` (without the query
  * string), `http.useragent`, `http.route` and `http.status_code` tags.
  * A 5xx answer flags the span as an error; a thrown error or rejection is
- * recorded and passed on. The span finishes when the handler's `Response`
- * is returned (a streamed body may still be flowing).
+ * recorded, with `http.status_code` 500 (what Deno.serve, Bun.serve and
+ * `nodeListener` answer), and passed on. The span finishes when the
+ * handler's `Response` is returned (a streamed body may still be flowing).
+ *
+ * Under an instrumentation's server span (the `http`, `deno-serve` or
+ * `bun-serve` integration, on by default after `tracer.init()`), it makes
+ * no second span: its `route` and `tags` go on the active server span, and
+ * `name` and `service` are not used.
  *
  * ```ts
  * Deno.serve(traceHandler(tracer, (request) => new Response("hi")));
@@ -51,47 +58,32 @@ export function traceHandler<Rest extends unknown[]>(
   handler: FetchHandler<Rest>,
   options: TraceHandlerOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
-  const name = options.name ?? "web.request";
   const traced = async (request: Request, ...rest: Rest): Promise<Response> => {
-    const method = request.method.toUpperCase();
-    let url = request.url;
-    try {
-      const parsed = new URL(request.url);
-      url = `${parsed.origin}${parsed.pathname}`;
-    } catch {
-      // keep it as given
+    // Already in the server span of an instrumentation (node:http, Deno.serve, Bun.serve): add to it, not a second one.
+    const current = activeServerSpan(tracer);
+    if (current) {
+      try {
+        setRoute(current, request.method.toUpperCase(), routeOf(request, options));
+        if (options.tags) current.setTags(options.tags);
+      } catch {
+        // A request without a method: the span keeps what the instrumentation gave it.
+      }
+      try {
+        return await handler(request, ...rest);
+      } catch (error) {
+        // Recorded here too: nodeListener answers the throw itself, so node:http's span would not see it.
+        serverThrew(current, error);
+        throw error;
+      }
     }
-    let route: string | undefined;
-    try {
-      route = options.route?.(request);
-    } catch {
-      route = undefined;
-    }
-    const span = tracer.startSpan(name, {
-      childOf: tracer.extract(request.headers) ?? null,
-      service: options.service,
-      type: "web",
-      resource: route ? `${method} ${route}` : method,
-      tags: {
-        ...options.tags,
-        "span.kind": "server",
-        component: "fetch",
-        "http.method": method,
-        "http.url": url,
-        "http.useragent": request.headers.get("user-agent") ?? undefined,
-        "http.route": route,
-      },
-    });
+    const span = startServerSpan(tracer, request, "fetch", options)!;
     try {
       const response = await tracer.activate(span, () => handler(request, ...rest));
       const status = response?.status;
-      if (typeof status === "number") {
-        span.setTag("http.status_code", String(status));
-        if (status >= 500) span.setTag("error", true);
-      }
+      if (typeof status === "number") serverStatus(span, status, {});
       return response;
     } catch (error) {
-      span.setError(error);
+      serverThrew(span, error);
       throw error;
     } finally {
       span.finish();

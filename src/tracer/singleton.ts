@@ -19,6 +19,8 @@ import type { Scope, WrapOptions } from "./scope.ts";
 import type { TracerSpan } from "./span.ts";
 import type { DatadogSpanContext } from "./span-context.ts";
 import { type ShutdownOptions, type StartSpanOptions, Tracer, type TracerOptions } from "./tracer.ts";
+import type { IntegrationConfigs } from "./instrument/builtin-integrations.ts";
+import type { IntegrationConfig } from "./instrument/registry.ts";
 
 /**
  * A tracer made by `init()`: every method forwards to the `Tracer` made
@@ -28,11 +30,16 @@ import { type ShutdownOptions, type StartSpanOptions, Tracer, type TracerOptions
 export class TracerProxy {
   #tracer: Tracer | undefined;
   #noop: Tracer | undefined;
+  #uses: [string, boolean | IntegrationConfig | undefined][] = [];
 
   /**
    * Makes the tracer with `options` (as `new Tracer(options)`; unset
    * options come from the environment, `DD_TRACE_ENABLED=false` making it
    * a no-op), once: a second call logs a warning and changes nothing.
+   * Unlike `new Tracer()`, `instrument` defaults to true: `fetch`,
+   * `node:http` / `node:https`, `Deno.serve` and `Bun.serve` are traced
+   * from here on (see `use()` to configure or turn one off), with the
+   * configs given to `use()` before this call.
    * Returns this proxy, so `const tracer = (await import("@dd-ffi/trace")).default.init()` works.
    *
    * @throws {ValidationError} an option has the wrong type.
@@ -42,8 +49,27 @@ export class TracerProxy {
       (options.logger ?? ((m: string) => console.warn(`[@dd-ffi/trace] ${m}`)))("tracer.init() was called again: ignored (the first call's options stay)");
       return this;
     }
-    this.#tracer = new Tracer(options);
+    this.#tracer = new Tracer({ ...options, instrument: options.instrument ?? true });
+    for (const [name, config] of this.#uses.splice(0)) this.#tracer.use(name, config);
     return this;
+  }
+
+  /** See `Tracer.use`. Before `init()`, the config is kept and applied by `init()`. */
+  use<N extends keyof IntegrationConfigs>(name: N, config?: boolean | IntegrationConfigs[N]): this;
+  /** See `Tracer.use`. */
+  use(name: string, config?: boolean | IntegrationConfig): this;
+  use(name: string, config?: boolean | IntegrationConfig): this {
+    if (this.#tracer) this.#tracer.use(name, config);
+    else {
+      this.tracer.use(name, config); // the same checks (a disabled tracer applies nothing)
+      this.#uses.push([name, config]);
+    }
+    return this;
+  }
+
+  /** See `Tracer.integrations`. */
+  get integrations(): string[] {
+    return this.tracer.integrations;
   }
 
   /** Whether `init()` was called. */

@@ -26,6 +26,9 @@ import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } fr
 import * as rules from "./validate.ts";
 import { EnvSettings, option, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
 import { injectLog } from "./log-injection.ts";
+import { type IntegrationConfig, Integrations } from "./instrument/registry.ts";
+import type { IntegrationConfigs } from "./instrument/builtin-integrations.ts";
+import "./instrument/builtin-integrations.ts";
 
 /**
  * Options of `new Tracer(options)`: the `TraceExporter` options (agent
@@ -111,7 +114,22 @@ export interface TracerOptions extends ExporterOptions {
    * Default `DD_TRACE_DEBUG`, else false.
    */
   debug?: boolean;
+  /**
+   * Automatic instrumentation (see `Tracer.use` and the README's
+   * "Automatic instrumentation" table): `true` turns on every registered
+   * integration (`fetch`, `http`, `deno-serve`, `bun-serve`, …) that applies
+   * to the runtime; an object turns them all on too, each entry configuring
+   * one (`{ http: { client: false }, fetch: false }`); `false` turns none on
+   * (`tracer.use(name)` still turns one on). Integrations patch globals, so
+   * one tracer at a time should have them; `shutdown()` undoes the patches.
+   * A disabled tracer (`enabled: false`) instruments nothing.
+   * Default false for `new Tracer()`, true for `tracer.init()`.
+   */
+  instrument?: InstrumentOptions;
 }
+
+/** The `instrument` option: all on or off, or per integration (the others on). */
+export type InstrumentOptions = boolean | ({ [N in keyof IntegrationConfigs]?: boolean | IntegrationConfigs[N] } & Record<string, boolean | IntegrationConfig | undefined>);
 
 /** Options of `tracer.startSpan()` and `tracer.trace()`. */
 export interface StartSpanOptions {
@@ -138,6 +156,20 @@ export interface StartSpanOptions {
 export interface ShutdownOptions {
   /** How long to wait for the agent to take the queued traces, in milliseconds. Default 5000. */
   timeoutMs?: number;
+}
+
+/** The `instrument` option, checked: a boolean, or an object of booleans and objects. */
+function instrumentOption(value: unknown): InstrumentOptions | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    for (const [name, config] of Object.entries(value)) {
+      if (config !== undefined && typeof config !== "boolean" && (typeof config !== "object" || config === null)) {
+        throw new ValidationError(`options.instrument.${name}`, `expected a boolean or an object, got ${rules.describe(config)}`);
+      }
+    }
+    return value as InstrumentOptions;
+  }
+  throw new ValidationError("options.instrument", `expected a boolean or an object of integration configs, got ${rules.describe(value)}`);
 }
 
 /** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
@@ -232,6 +264,7 @@ export class Tracer implements AsyncDisposable {
   #traceId128: boolean;
   #removeExitHook: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
+  #integrations: Integrations | undefined;
   #owner: SpanOwner = {
     finished: (span) => this.#finished(span),
     decide: (trace) => this.#decide(trace),
@@ -292,13 +325,14 @@ export class Tracer implements AsyncDisposable {
     const flushOnExit = option(options.flushOnExit, "options.flushOnExit", rules.boolean) ?? true;
     this.#enabled = setting(options.enabled, "options.enabled", () => env.boolean("DD_TRACE_ENABLED"), rules.boolean) ?? true;
     const debug = setting(options.debug, "options.debug", () => env.boolean("DD_TRACE_DEBUG"), rules.boolean) ?? false;
+    const instrument = instrumentOption(options.instrument) ?? false;
     this.#debug = debugLog(debug, options.logger ?? consoleLogger);
 
     const {
       flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
       sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
       traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
-      samplingRules: _18, spanSamplingRules: _19, ...exporterOptions
+      samplingRules: _18, spanSamplingRules: _19, instrument: _20, ...exporterOptions
     } = options;
     this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: runtime.env("DD_TRACE_BAGGAGE_TAG_KEYS") });
     if (!this.#enabled) {
@@ -332,6 +366,8 @@ export class Tracer implements AsyncDisposable {
       },
     });
     if (flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
+    this.#integrations = new Integrations(this, instrument, env, (kind, message) => this.#log.once(kind, message));
+    this.#debug?.(`integrations on: ${JSON.stringify(this.#integrations.enabled)}`);
   }
 
   /** The default service of spans. */
@@ -560,6 +596,40 @@ export class Tracer implements AsyncDisposable {
     return b === undefined ? wrap(this, name, {}, a as F) : wrap(this, name, a as WrapOptions, b);
   }
 
+  /**
+   * dd-trace-js's `tracer.use(name, config)`: configures the integration
+   * `name` and applies it now. `config.enabled: false` (or `false`) turns it
+   * off (its patches undone); anything else turns it on with that config,
+   * even when the `instrument` option is off. A later call replaces the
+   * config. `DD_TRACE_<NAME>_ENABLED=false` (e.g. `DD_TRACE_DENO_SERVE_ENABLED`)
+   * or the name in `DD_TRACE_DISABLED_PLUGINS` keeps it off whatever the
+   * code says (as in dd-trace-js). An unknown name is logged and its config
+   * kept for an integration registered later. Does nothing on a disabled or
+   * shut down tracer.
+   *
+   * ```ts
+   * tracer.use("http", { client: false }).use("fetch", { service: "shop-outbound" }).use("bun-serve", false);
+   * ```
+   *
+   * @throws {ValidationError} `name` is not a non-empty string, or `config` not a boolean or an object.
+   */
+  use<N extends keyof IntegrationConfigs>(name: N, config?: boolean | IntegrationConfigs[N]): this;
+  /** An integration registered by another module (see `registerIntegration`). */
+  use(name: string, config?: boolean | IntegrationConfig): this;
+  use(name: string, config?: boolean | IntegrationConfig): this {
+    if (typeof name !== "string" || !name) throw new ValidationError("name", `expected an integration name, e.g. "fetch", got ${rules.describe(name)}`);
+    if (config !== undefined && typeof config !== "boolean" && (typeof config !== "object" || config === null)) {
+      throw new ValidationError("config", `expected a boolean or an object, got ${rules.describe(config)}`);
+    }
+    this.#integrations?.use(name, config);
+    return this;
+  }
+
+  /** The integrations on now (see `use`), e.g. `["fetch", "http", "deno-serve"]`. */
+  get integrations(): string[] {
+    return this.#integrations?.enabled ?? [];
+  }
+
   /** Whether the tracer sends anything (`enabled`, `DD_TRACE_ENABLED`). */
   get enabled(): boolean {
     return this.#enabled;
@@ -581,6 +651,8 @@ export class Tracer implements AsyncDisposable {
    * returns the same promise.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.#integrations?.close();
+    this.#integrations = undefined;
     this.#shutdown ??= (async () => {
       this.#removeExitHook?.();
       this.#removeExitHook = undefined;

@@ -32,6 +32,7 @@ import { type AnyTracer, resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
 import { clientStatus, type HttpInstrumentationOptions, serverError, startClientSpan, stripQuery } from "./client.ts";
 import type { Instrumentation } from "./fetch.ts";
+import { markServerSpan } from "./server.ts";
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 type RequestFn = typeof http.request;
@@ -47,6 +48,14 @@ export interface NodeHttpOptions extends HttpInstrumentationOptions {
 }
 
 let active: (() => void) | undefined;
+
+/**
+ * A server with this property set to true is never traced: the project's
+ * own `TestAgent` sets it, so that an application tracing node:http in the
+ * same process does not trace the agent's intake (spans that would make
+ * more spans).
+ */
+export const UNTRACED_SERVER: unique symbol = Symbol.for("@dd-ffi/trace.untraced-server");
 
 /**
  * Patches `node:http` and `node:https` (servers and clients). Calling it
@@ -67,7 +76,7 @@ export function instrumentNodeHttp(t: AnyTracer, options: NodeHttpOptions = {}):
       const hadOwn = Object.hasOwn(proto, "emit");
       const original = target.emit;
       target.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
-        if (event !== "request") return original.call(this, event, ...args);
+        if (event !== "request" || (this as { [UNTRACED_SERVER]?: boolean })?.[UNTRACED_SERVER] === true) return original.call(this, event, ...args);
         return serve(resolveTracer(t), options, args[0] as IncomingMessage, args[1] as ServerResponse, () => original.call(this, event, ...args));
       };
       restore.push(() => {
@@ -140,6 +149,7 @@ function serve(tracer: ReturnType<typeof resolveTracer>, options: NodeHttpOption
         "http.useragent": req.headers["user-agent"],
       },
     });
+    markServerSpan(span);
   } catch {
     return emit();
   }
