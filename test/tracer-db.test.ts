@@ -8,9 +8,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import pg from "pg";
-import { instrumentPg, pgIntegration } from "../mod.ts";
+import { Redis as IORedis } from "ioredis";
+import * as redis from "redis";
+import { instrumentIORedis, instrumentPg, instrumentRedis, pgIntegration } from "../mod.ts";
 import type { DecodedSpan } from "../testing.ts";
-import { pgServer, stopDbServers } from "./db-servers.ts";
+import { pgServer, redisServer, stopDbServers } from "./db-servers.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";
 
@@ -117,6 +119,134 @@ test("pgIntegration: enable with a service option; the span's service and _dd.sv
     assert.is(span.parent_id, 0n);
     assert.is(span.service, "orders-db");
     assert.is(span.meta["_dd.svc_src"], "opt.plugin");
+  }));
+
+test("instrumentIORedis: commands and a pipeline are redis.command children of the active span with dd-trace-js's tags; an error reply recorded; uninstrument restores", () =>
+  withTracer(async (tracer, agent) => {
+    const server = await redisServer();
+    const client = new IORedis({ host: server.host, port: server.port, lazyConnect: true });
+    await client.connect();
+    const original = IORedis.prototype.sendCommand;
+    const redisTracing = instrumentIORedis(tracer, IORedis);
+    try {
+      assert.is.not(IORedis.prototype.sendCommand, original);
+      await tracer.trace("parent", async () => {
+        await client.set("ioredis:key", "value");
+        assert.is(await client.get("ioredis:key"), "value");
+        const results = await client.pipeline().incr("ioredis:n").expire("ioredis:n", 60).exec();
+        assert.is(results?.length, 2);
+        const failed = await client.hget("ioredis:key", "field").then(() => undefined, (e: Error) => e);
+        assert.match(String(failed?.message), /WRONGTYPE/);
+      });
+    } finally {
+      redisTracing.uninstrument();
+    }
+    assert.is(IORedis.prototype.sendCommand, original, "restored");
+    await client.get("ioredis:untraced");
+    await client.quit();
+    await tracer.flush();
+    const spans = (await agent.waitForTraces(1)).flat();
+    const parent = named(spans, "parent")[0];
+    const commands = named(spans, "redis.command");
+    assert.equal(commands.map((s) => s.resource), ["set", "get", "incr", "expire", "hget"]);
+    for (const c of commands) {
+      assert.is(c.parent_id, parent.span_id, c.resource);
+      assert.is(c.service, "svc-redis");
+      assert.is(c.type, "redis");
+    }
+    const set = commands[0];
+    assert.is(set.error, 0);
+    assert.equal(ownTags(set), {
+      meta: {
+        "span.kind": "client",
+        component: "ioredis",
+        "db.type": "redis",
+        "redis.raw_command": "SET ioredis:key value",
+        "out.host": server.host,
+        "peer.service": server.host,
+        "_dd.peer.service.source": "out.host",
+        "_dd.svc_src": "redis",
+      },
+      metrics: { "network.destination.port": server.port },
+    });
+    assert.is(commands[3].meta["redis.raw_command"], "EXPIRE ioredis:n 60");
+    const failed = commands[4];
+    assert.is(failed.error, 1);
+    assert.is(failed.meta["error.type"], "ReplyError");
+    assert.match(failed.meta["error.message"], /^WRONGTYPE/);
+    assert.ok(failed.meta["error.stack"]);
+  }));
+
+test("instrumentIORedis: a command sent before the connection is ready (ioredis's offline queue, sent again once ready) has one span", () =>
+  withTracer(async (tracer, agent) => {
+    const server = await redisServer();
+    const redisTracing = instrumentIORedis(tracer, IORedis);
+    const client = new IORedis({ host: server.host, port: server.port });
+    try {
+      await tracer.trace("parent", () => client.get("ioredis:offline"));
+    } finally {
+      redisTracing.uninstrument();
+      await client.quit();
+    }
+    await tracer.flush();
+    await agent.waitForTraces(1);
+    const spans = agent.traces().flat();
+    assert.is(spans.filter((s) => s.meta["redis.raw_command"] === "GET ioredis:offline").length, 1);
+  }));
+
+test("instrumentRedis: node-redis commands are redis.command children of the active span with dd-trace-js's tags; an error reply recorded; uninstrument restores", () =>
+  withTracer(async (tracer, agent) => {
+    const server = await redisServer();
+    const client = redis.createClient({ socket: { host: server.host, port: server.port } });
+    await client.connect();
+    const proto = redis.RedisClient.prototype as { sendCommand: unknown };
+    const original = proto.sendCommand;
+    const redisTracing = instrumentRedis(tracer, redis);
+    try {
+      assert.is.not(proto.sendCommand, original);
+      await tracer.trace("parent", async () => {
+        await client.set("redis:key", "x".repeat(150));
+        assert.is((await client.get("redis:key"))?.length, 150);
+        assert.is(await client.sendCommand(["INCRBY", "redis:n", "5"]), 5);
+        const failed = await client.hGet("redis:key", "field").then(() => undefined, (e: Error) => e);
+        assert.match(String(failed?.message), /WRONGTYPE/);
+      });
+    } finally {
+      redisTracing.uninstrument();
+    }
+    assert.is(proto.sendCommand, original, "restored");
+    await client.get("redis:untraced");
+    await client.close();
+    await tracer.flush();
+    const spans = (await agent.waitForTraces(1)).flat();
+    const parent = named(spans, "parent")[0];
+    const commands = named(spans, "redis.command");
+    assert.equal(commands.map((s) => s.resource), ["SET", "GET", "INCRBY", "HGET"]);
+    for (const c of commands) {
+      assert.is(c.parent_id, parent.span_id, c.resource);
+      assert.is(c.service, "svc-redis");
+      assert.is(c.type, "redis");
+    }
+    const set = commands[0];
+    assert.is(set.error, 0);
+    assert.equal(ownTags(set), {
+      meta: {
+        "span.kind": "client",
+        component: "redis",
+        "db.type": "redis",
+        "redis.raw_command": `SET redis:key ${"x".repeat(97)}...`,
+        "out.host": server.host,
+        "peer.service": server.host,
+        "_dd.peer.service.source": "out.host",
+        "_dd.svc_src": "redis",
+      },
+      metrics: { "network.destination.port": server.port },
+    });
+    assert.is(commands[2].meta["redis.raw_command"], "INCRBY redis:n 5");
+    const failed = commands[3];
+    assert.is(failed.error, 1);
+    assert.is(failed.meta["error.type"], "Error", "node-redis's ErrorReply keeps the name Error");
+    assert.match(failed.meta["error.message"], /^WRONGTYPE/);
   }));
 
 test.run();

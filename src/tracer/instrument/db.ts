@@ -56,8 +56,10 @@ export interface IntegrationDescriptor<Config> {
 export interface DbSpanInfo {
   /** The operation name, e.g. `pg.query`. */
   name: string;
-  /** The integration, for `component` and `_dd.svc_src`, e.g. `pg`. */
+  /** The integration, for `component`, e.g. `pg`. */
   component: string;
+  /** The default service's `_dd.svc_src`. Default `component` (dd-trace-js: `redis` for ioredis too). */
+  serviceSource?: string;
   /** The database system, for `db.type` and the default service suffix: `postgres` or `redis`. */
   system: string;
   /** The span type: `sql` or `redis`. */
@@ -82,7 +84,7 @@ export function startDbSpan(tracer: Tracer, info: DbSpanInfo, options: DatabaseI
     component: info.component,
     "db.type": info.system,
   };
-  if (service !== tracer.service) tags["_dd.svc_src"] = options.service ? "opt.plugin" : info.component;
+  if (service !== tracer.service) tags["_dd.svc_src"] = options.service ? "opt.plugin" : (info.serviceSource ?? info.component);
   if (info.database) tags["db.name"] = info.database;
   if (info.user) tags["db.user"] = info.user;
   if (info.host) tags["out.host"] = info.host;
@@ -94,6 +96,55 @@ export function startDbSpan(tracer: Tracer, info: DbSpanInfo, options: DatabaseI
   }
   Object.assign(tags, info.tags);
   return tracer.startSpan(info.name, { service, type: info.type, resource: info.resource, tags });
+}
+
+/** The Redis command span of ioredis and node-redis: `redis.command` (dd-trace-js's redis plugin, `packages/datadog-plugin-redis/src/index.js`). */
+export function startRedisSpan(
+  tracer: Tracer,
+  component: string,
+  command: string,
+  args: readonly unknown[],
+  host: string | undefined,
+  port: number | undefined,
+  options: DatabaseInstrumentationOptions,
+): TracerSpan {
+  return startDbSpan(tracer, {
+    name: "redis.command",
+    component,
+    serviceSource: "redis",
+    system: "redis",
+    type: "redis",
+    resource: command,
+    sql: false,
+    host,
+    port,
+    tags: { "redis.raw_command": redisRawCommand(command.toUpperCase(), args) },
+  }, options);
+}
+
+const MAX_ARG_LENGTH = 100;
+const MAX_COMMAND_LENGTH = 1000;
+
+/**
+ * `redis.raw_command`: the command and its arguments, as dd-trace-js's
+ * `formatCommand` writes it: strings cut to 100 characters (`...` ending),
+ * numbers as text, anything else `?`, functions left out, the whole cut to
+ * 1000; `AUTH` without its arguments.
+ */
+export function redisRawCommand(command: string, args: readonly unknown[]): string {
+  if (command === "AUTH") return command;
+  let result = command;
+  for (const arg of args) {
+    if (typeof arg === "function") continue;
+    const text = typeof arg === "string"
+      ? (arg.length > MAX_ARG_LENGTH ? `${arg.slice(0, MAX_ARG_LENGTH - 3)}...` : arg)
+      : typeof arg === "number"
+      ? String(arg)
+      : "?";
+    result = `${result} ${text}`;
+    if (result.length > MAX_COMMAND_LENGTH) return `${result.slice(0, MAX_COMMAND_LENGTH - 3)}...`;
+  }
+  return result;
 }
 
 /** Ends a span, recording `error` when there is one. */
