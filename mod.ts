@@ -46,6 +46,8 @@ export { instrumentIORedis, ioredisIntegration } from "./src/tracer/instrument/i
 export type { IORedisIntegrationConfig, IORedisModule, IORedisOptions } from "./src/tracer/instrument/ioredis.ts";
 export { instrumentRedis, redisIntegration } from "./src/tracer/instrument/redis.ts";
 export type { RedisIntegrationConfig, RedisModule, RedisOptions } from "./src/tracer/instrument/redis.ts";
+export { instrumentPostgres, postgresIntegration } from "./src/tracer/instrument/postgres.ts";
+export type { PostgresIntegrationConfig, PostgresModule, PostgresOptions, PostgresSql } from "./src/tracer/instrument/postgres.ts";
 export { instrumentConsole, logContext, logFields, pinoMixin, winstonFormat } from "./src/tracer/log-injection.ts";
 export type { ConsoleInstrumentation, LogContext, WinstonFormat } from "./src/tracer/log-injection.ts";
 export { enableLibraryLogs } from "./src/tracer/debug.ts";

@@ -10,7 +10,8 @@ import * as assert from "uvu/assert";
 import pg from "pg";
 import { Redis as IORedis } from "ioredis";
 import * as redis from "redis";
-import { instrumentIORedis, instrumentPg, instrumentRedis, pgIntegration } from "../mod.ts";
+import postgres from "postgres";
+import { instrumentIORedis, instrumentPg, instrumentPostgres, instrumentRedis, pgIntegration } from "../mod.ts";
 import type { DecodedSpan } from "../testing.ts";
 import { pgServer, redisServer, stopDbServers } from "./db-servers.ts";
 import { assertNoLeaks } from "./helpers.ts";
@@ -119,6 +120,63 @@ test("pgIntegration: enable with a service option; the span's service and _dd.sv
     assert.is(span.parent_id, 0n);
     assert.is(span.service, "orders-db");
     assert.is(span.meta["_dd.svc_src"], "opt.plugin");
+  }));
+
+test("instrumentPostgres: postgres.js queries are postgres.query children of the active span with dd-trace-js's tags; errors recorded; uninstrument restores", () =>
+  withTracer(async (tracer, agent) => {
+    const server = await pgServer();
+    const sql = postgres({ host: server.host, port: server.port, user: server.user, database: server.database, max: 1, onnotice: () => {} });
+    await sql`select 1`;
+    const proto = Object.getPrototypeOf(sql.unsafe("")) as Record<string, unknown>;
+    const originals = [proto.handle, proto.resolve, proto.reject];
+    const pgTracing = instrumentPostgres(tracer, postgres);
+    let pid = 0;
+    try {
+      assert.is.not(proto.handle, originals[0]);
+      await tracer.trace("parent", async () => {
+        const [row] = await sql`select ${41}::int as n, pg_backend_pid() as pid`;
+        assert.is(row.n, 41);
+        pid = row.pid;
+        assert.is((await sql.unsafe("select 3 as three"))[0].three, 3);
+        const failed = await sql`select * from no_such_table`.then(() => undefined, (e: Error) => e);
+        assert.ok(failed, "the query failed");
+      });
+    } finally {
+      pgTracing.uninstrument();
+    }
+    assert.equal([proto.handle, proto.resolve, proto.reject], originals, "restored");
+    await sql`select 'untraced'`;
+    await sql.end();
+    await tracer.flush();
+    const spans = (await agent.waitForTraces(1)).flat();
+    const parent = named(spans, "parent")[0];
+    const queries = named(spans, "postgres.query");
+    assert.equal(queries.map((s) => s.resource), ["select $1::int as n, pg_backend_pid() as pid", "select 3 as three", "select * from no_such_table"]);
+    for (const q of queries) {
+      assert.is(q.parent_id, parent.span_id, q.resource);
+      assert.is(q.service, "svc-postgres");
+      assert.is(q.type, "sql");
+    }
+    assert.is(queries[0].error, 0);
+    assert.equal(ownTags(queries[0]), {
+      meta: {
+        "span.kind": "client",
+        component: "postgres",
+        "db.type": "postgres",
+        "db.name": server.database,
+        "db.user": server.user,
+        "out.host": server.host,
+        "peer.service": server.database,
+        "_dd.peer.service.source": "db.name",
+        "_dd.svc_src": "postgres",
+      },
+      metrics: { "network.destination.port": server.port, "db.pid": pid },
+    });
+    const failed = queries[2];
+    assert.is(failed.error, 1);
+    assert.is(failed.meta["error.type"], "PostgresError");
+    assert.is(failed.meta["error.message"], 'relation "no_such_table" does not exist');
+    assert.ok(failed.meta["error.stack"]);
   }));
 
 test("instrumentIORedis: commands and a pipeline are redis.command children of the active span with dd-trace-js's tags; an error reply recorded; uninstrument restores", () =>
