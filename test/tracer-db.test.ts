@@ -11,7 +11,18 @@ import pg from "pg";
 import { Redis as IORedis } from "ioredis";
 import * as redis from "redis";
 import postgres from "postgres";
-import { instrumentIORedis, instrumentPg, instrumentPostgres, instrumentRedis, pgIntegration } from "../mod.ts";
+import {
+  instrumentIORedis,
+  instrumentPg,
+  instrumentPostgres,
+  instrumentRedis,
+  ioredisIntegration,
+  pgIntegration,
+  postgresIntegration,
+  redisIntegration,
+  Tracer,
+  ValidationError,
+} from "../mod.ts";
 import type { DecodedSpan } from "../testing.ts";
 import { pgServer, redisServer, stopDbServers } from "./db-servers.ts";
 import { assertNoLeaks } from "./helpers.ts";
@@ -306,5 +317,25 @@ test("instrumentRedis: node-redis commands are redis.command children of the act
     assert.is(failed.meta["error.type"], "Error", "node-redis's ErrorReply keeps the name Error");
     assert.match(failed.meta["error.message"], /^WRONGTYPE/);
   }));
+
+test("integration descriptors: names, the CommonJS clients loaded with require when no module is given (the same copy as the import), postgres.js required", () => {
+  const tracer = new Tracer({ enabled: false, flushOnExit: false });
+  const cases = [
+    [pgIntegration, () => pg.Client.prototype.query],
+    [ioredisIntegration, () => IORedis.prototype.sendCommand],
+    [redisIntegration, () => (redis.RedisClient.prototype as { sendCommand: unknown }).sendCommand],
+  ] as const;
+  assert.equal(cases.map(([d]) => d.name), ["pg", "ioredis", "redis"]);
+  for (const [descriptor, method] of cases) {
+    const before = method();
+    const instrumentation = descriptor.enable(tracer);
+    assert.is.not(method(), before, descriptor.name);
+    instrumentation.uninstrument();
+    assert.is(method(), before, descriptor.name);
+  }
+  assert.is(postgresIntegration.name, "postgres");
+  assert.throws(() => postgresIntegration.enable(tracer), (e: unknown) => e instanceof ValidationError && e.path === "config.module");
+  assert.throws(() => instrumentPg(tracer, {} as never), (e: unknown) => e instanceof ValidationError && e.path === "pg.Client.prototype.query");
+});
 
 test.run();

@@ -26,7 +26,7 @@
 import type { AnyTracer } from "../any-tracer.ts";
 import { resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
-import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, loadModule, patchMethod, Slot, startDbSpan } from "./db.ts";
+import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, patchMethod, Slot, startDbSpan } from "./db.ts";
 import type { Instrumentation } from "./fetch.ts";
 import { ValidationError } from "../../errors.ts";
 
@@ -43,7 +43,7 @@ export type PostgresOptions = DatabaseInstrumentationOptions;
 
 /** The configuration of {@link postgresIntegration}: the options, and the `postgres` module or a `sql` instance. */
 export interface PostgresIntegrationConfig extends PostgresOptions {
-  /** The `postgres` function or a `sql` instance. Default `require("postgres")` (Node and Bun). */
+  /** The `postgres` function or a `sql` instance (required). */
   module?: PostgresModule;
 }
 
@@ -83,9 +83,10 @@ function statementOf(q: Query): string | undefined {
 
 /**
  * Patches postgres.js's `Query.prototype` (`handle`, `resolve`, `reject`)
- * for the `postgres` function, its module, or a `sql` instance given
- * (default `require("postgres")`, on Node and Bun). Calling it again
- * replaces the previous instrumentation.
+ * for the `postgres` function, its module, or a `sql` instance given.
+ * Calling it again replaces the previous instrumentation. postgres.js is an
+ * ES module: it is not loaded here, since a copy loaded with `require` may
+ * not be the application's (it is not under tsx on Node).
  *
  * ```ts
  * import postgres from "postgres";
@@ -95,11 +96,11 @@ function statementOf(q: Query): string | undefined {
  * pgTracing.uninstrument();
  * ```
  *
- * @throws {ValidationError} when `postgres` is not given and cannot be loaded, or is not postgres.js.
+ * @throws {ValidationError} when `postgres` is not postgres.js.
  */
-export function instrumentPostgres(t: AnyTracer, postgres?: PostgresModule, options: PostgresOptions = {}): Instrumentation {
+export function instrumentPostgres(t: AnyTracer, postgres: PostgresModule, options: PostgresOptions = {}): Instrumentation {
   slot.clear();
-  const proto = queryPrototype(loadModule("postgres", postgres) as PostgresModule);
+  const proto = queryPrototype(postgres);
   const end = (q: Query, error?: unknown) => {
     const span = spans.get(q);
     if (!span) return;
@@ -158,6 +159,7 @@ export const postgresIntegration: IntegrationDescriptor<PostgresIntegrationConfi
   name: "postgres",
   enable(t: AnyTracer, config: PostgresIntegrationConfig = {}): Instrumentation {
     const { module, ...options } = config;
+    if (module === undefined || module === null) throw new ValidationError("config.module", "expected postgres.js's postgres function, its module, or a sql instance");
     return instrumentPostgres(t, module, options);
   },
 };
