@@ -1,6 +1,6 @@
 /**
  * `instrumentIORedis(tracer, Redis)`: a span for every command of ioredis
- * (v4 and later) on Node, Bun and Deno, as dd-trace-js's ioredis plugin
+ * (tested with v6; v5 has the same `sendCommand`) on Node, Bun and Deno, as dd-trace-js's ioredis plugin
  * makes it (`packages/datadog-plugin-ioredis`, which is its redis plugin;
  * tags in `db.ts`): `redis.command`, type `redis`, resource the command as
  * ioredis names it (lower case, e.g. `get`), `redis.raw_command` (`GET key`),

@@ -28,6 +28,7 @@ import type { Instrumentation } from "./fetch.ts";
 
 /** The part of the `pg` module this instrumentation uses: its `Client` class. */
 export interface PgModule {
+  /** pg's client class, whose `prototype.query` is patched. */
   Client: { prototype: object };
 }
 

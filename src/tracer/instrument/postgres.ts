@@ -32,6 +32,7 @@ import { ValidationError } from "../../errors.ts";
 
 /** A postgres.js `sql` instance (what `postgres(options)` returns). */
 export interface PostgresSql {
+  /** Makes a query from text; the query runs only when awaited. */
   unsafe(query: string): object;
 }
 

@@ -1,6 +1,6 @@
 /**
  * `instrumentRedis(tracer, redis)`: a span for every command of node-redis
- * (`redis` / `@redis/client`, v4 and later) on Node, Bun and Deno, as
+ * (`redis` / `@redis/client`; tested with v6) on Node, Bun and Deno, as
  * dd-trace-js's redis plugin makes it (`packages/datadog-plugin-redis`; tags
  * in `db.ts`): `redis.command`, type `redis`, resource the command as sent
  * (`GET`), `redis.raw_command` (`GET key`), `component: redis`,
@@ -14,7 +14,8 @@
  * settles; an error reply is recorded. dd-trace-js patches the command
  * queue's `addCommand` instead, a module node-redis does not export: so the
  * commands of a `multi()` / pipeline, which node-redis queues directly, and
- * its connection handshake, are not traced here.
+ * its connection handshake, are not traced here; nor is node-redis v4, whose
+ * command methods call a private send method rather than `sendCommand`.
  *
  * @module
  */
@@ -26,7 +27,9 @@ import type { Instrumentation } from "./fetch.ts";
 
 /** The `redis` (or `@redis/client`) module: its `RedisClient` class, else its `createClient`. */
 export interface RedisModule {
+  /** The client class (node-redis v6 exports it), whose `prototype.sendCommand` is patched. */
   RedisClient?: { prototype: object };
+  /** Makes a client (not connected); its prototype chain leads to `sendCommand` when `RedisClient` is not exported. */
   createClient?: (options?: object) => object;
 }
 
@@ -49,7 +52,7 @@ const slot = new Slot();
 
 /**
  * The prototype that holds `sendCommand`: `RedisClient.prototype`, or
- * (node-redis v4, which does not export the class) the one found up the
+ * (where the module does not export the class) the one found up the
  * prototype chain of a client made, not connected, by `createClient()`.
  */
 function clientPrototype(mod: RedisModule): object {
