@@ -26,7 +26,8 @@ import {
 import type { DecodedSpan } from "../testing.ts";
 import { pgServer, redisServer, stopDbServers } from "./db-servers.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { withTracer } from "./tracer-helpers.ts";
+import { runtimeName, withTracer } from "./tracer-helpers.ts";
+import { DdapmAgent } from "./ddapm.ts";
 
 test.after.each(assertNoLeaks);
 test.after(stopDbServers);
@@ -317,6 +318,52 @@ test("instrumentRedis: node-redis commands are redis.command children of the act
     assert.is(failed.meta["error.type"], "Error", "node-redis's ErrorReply keeps the name Error");
     assert.match(failed.meta["error.message"], /^WRONGTYPE/);
   }));
+
+test("pg, postgres.js, ioredis and node-redis spans pass Datadog's test agent's trace checks (peer.service, service), and it decodes their tags", async () => {
+  const [pgs, rs] = [await pgServer(), await redisServer()];
+  const ddapm = await DdapmAgent.start();
+  const token = `ddffi-db-${runtimeName}-${Date.now()}`;
+  const pgClient = new pg.Client({ host: pgs.host, port: pgs.port, user: pgs.user, database: pgs.database });
+  const sql = postgres({ host: pgs.host, port: pgs.port, user: pgs.user, database: pgs.database, max: 1 });
+  const ioredis = new IORedis({ host: rs.host, port: rs.port, lazyConnect: true });
+  const nodeRedis = redis.createClient({ socket: { host: rs.host, port: rs.port } });
+  try {
+    await ddapm.startSession(token);
+    await Promise.all([pgClient.connect(), ioredis.connect(), nodeRedis.connect()]);
+    const tracer = new Tracer({ url: ddapm.url, testSessionToken: token, service: "svc", env: "test", flushIntervalMs: 600_000, logger: () => {} });
+    const tracing = [instrumentPg(tracer, pg), instrumentPostgres(tracer, sql), instrumentIORedis(tracer, IORedis), instrumentRedis(tracer, redis)];
+    try {
+      await tracer.trace("parent", async () => {
+        await pgClient.query("SELECT 1");
+        await sql`select 2`;
+        await ioredis.ping();
+        await nodeRedis.ping();
+      });
+      await tracer.flush();
+    } finally {
+      for (const t of tracing) t.uninstrument();
+      await tracer.shutdown({ timeoutMs: 10_000 });
+    }
+    const failures = await ddapm.checkFailures(token);
+    assert.is(failures.status, 200, `trace checks failed: ${failures.text}`);
+    const spans = (await ddapm.traces(token)).flat();
+    assert.equal(spans.map((s) => `${s.name} ${s.service} ${s.resource}`).sort(), [
+      "parent svc parent",
+      "pg.query svc-postgres SELECT 1",
+      "postgres.query svc-postgres select 2",
+      "redis.command svc-redis PING",
+      "redis.command svc-redis ping",
+    ]);
+    for (const s of spans.filter((x) => x.name !== "parent")) {
+      assert.is(s.meta?.["span.kind"], "client");
+      assert.ok(s.meta?.["peer.service"]);
+      assert.is(s.meta?.["_dd.base_service"], "svc");
+    }
+  } finally {
+    await Promise.allSettled([pgClient.end(), sql.end(), ioredis.quit(), nodeRedis.close()]);
+    await ddapm.close();
+  }
+});
 
 test("integration descriptors: names, the CommonJS clients loaded with require when no module is given (the same copy as the import), postgres.js required", () => {
   const tracer = new Tracer({ enabled: false, flushOnExit: false });
