@@ -169,7 +169,7 @@ export interface ExporterOptions {
   sharedRuntime?: SharedRuntime;
   /**
    * How `send` reaches the library (no config setter): `"batch"` (default) writes one batch
-   * buffer and crosses once (`ddffi_batch_send`, lib/batch.c, off the JS thread); `"fields"`
+   * buffer and crosses once (`ddffi_batch_send`, lib/src/batch.rs, off the JS thread); `"fields"`
    * builds each span field by field on the calling thread (the reference path, and the
    * fallback when neither the library nor its shim has the batch decoder).
    */
