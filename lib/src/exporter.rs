@@ -132,10 +132,39 @@ pub fn error(e: TraceExporterError) -> Error {
     Error::new(code, e.to_string())
 }
 
+/// InvalidArgument naming `what` for an `https://` URL when this library was
+/// built without TLS (the `https` feature; the macOS prebuilts, which cannot
+/// link rustls' platform verifier without the macOS SDK).
+fn check_tls(url: &str, what: &str) -> Result<(), Error> {
+    if cfg!(feature = "https")
+        || !url
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{what} is {url}, but this build of the library has no TLS (the macOS prebuilts do not): \
+         use http:// or a unix socket, or build the library with cargo on this machine (npx @dd-ffi/trace build)"
+    )))
+}
+
 /// Builds a `TraceExporter` from `c`, as libdatadog's FFI does
 /// (`ddog_trace_exporter_new`): stats computed in 10 s buckets when
 /// `compute_stats`; with our additions (agentless, a DogStatsD URL).
 fn build(c: &Config) -> Result<Exporter, Error> {
+    for (url, what) in [
+        (&c.url, "the agent URL"),
+        (&c.otlp_endpoint, "the OTLP endpoint"),
+    ] {
+        if let Some(url) = url {
+            check_tls(url, what)?;
+        }
+    }
+    if let Some((url, _)) = &c.agentless {
+        check_tls(url, "the agentless intake URL")?;
+    }
     let mut b = TraceExporter::<Capabilities, Runtime>::builder();
     if let Some(url) = &c.url {
         b.set_url(url);
@@ -368,4 +397,25 @@ pub unsafe extern "C" fn ddog_trace_exporter_cancel_token_cancel(token: *const C
 pub unsafe extern "C" fn ddog_trace_exporter_cancel_token_drop(token: *mut CancelToken) {
     // SAFETY: the caller's contract.
     catch_or((), || drop(unsafe { take(token) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_tls;
+
+    #[test]
+    fn an_https_url_needs_tls() {
+        assert!(check_tls("http://127.0.0.1:8126", "the agent URL").is_ok());
+        assert!(check_tls("unix:///var/run/datadog/apm.socket", "the agent URL").is_ok());
+        let https = check_tls("HTTPS://agent:8126", "the agent URL");
+        if cfg!(feature = "https") {
+            assert!(https.is_ok());
+        } else {
+            let e = https.unwrap_err();
+            assert_eq!(e.code, crate::abi::ErrorCode::InvalidArgument);
+            assert!(e.message.starts_with(
+                "the agent URL is HTTPS://agent:8126, but this build of the library has no TLS"
+            ));
+        }
+    }
 }
