@@ -81,6 +81,13 @@ export const runtime: RuntimeInfo = {
   interpreter: "v8",
   env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
   pid: Deno.pid,
+  cwd() {
+    try {
+      return Deno.cwd();
+    } catch {
+      return undefined; // no --allow-read
+    }
+  },
   nativeServer: Deno as unknown as { serve: unknown },
   onBeforeExit(callback) {
     // Deno exits after `beforeunload` unless a listener calls preventDefault();
