@@ -82,10 +82,12 @@ export const runtime: RuntimeInfo = {
   env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
   pid: Deno.pid,
   cwd() {
+    // Only with --allow-read of everything: asking for it would prompt (in a terminal), and the caller reads modules from there.
+    if (Deno.permissions.querySync({ name: "read" }).state !== "granted") return undefined;
     try {
       return Deno.cwd();
     } catch {
-      return undefined; // no --allow-read
+      return undefined;
     }
   },
   nativeServer: Deno as unknown as { serve: unknown },

@@ -34,6 +34,7 @@ declare namespace Deno {
   const env: { get(key: string): string | undefined };
   const pid: number;
   function cwd(): string;
+  const permissions: { querySync(descriptor: { name: "read"; path?: string }): { state: "granted" | "denied" | "prompt" } };
   const version: { deno: string; v8: string; typescript: string };
   namespace errors {
     class NotCapable extends Error {}

@@ -226,13 +226,14 @@ type Require = ReturnType<typeof nodeModule.createRequire>;
  * The `require` functions that find the application's modules: one from the
  * working directory (the application's own `node_modules`, whatever the
  * layout of this package's), then one from this package's location (where
- * it is a file: not a JSR module on Deno).
+ * it is a file: not a JSR module on Deno). None on Deno without
+ * `--allow-read` of everything.
  */
 function appRequires(): Require[] {
-  const from: string[] = [];
   const cwd = runtime.cwd();
-  if (cwd) from.push(pathToFileURL(`${cwd.replace(/[\\/]+$/, "")}/`).href);
-  from.push(import.meta.url);
+  // Unknown on Deno without --allow-read: reading node_modules would prompt or fail, so nothing is looked up.
+  if (!cwd) return [];
+  const from = [pathToFileURL(`${cwd.replace(/[\\/]+$/, "")}/`).href, import.meta.url];
   const requires: Require[] = [];
   for (const f of from) {
     try {
