@@ -287,4 +287,23 @@ test("a client library that is not installed leaves its integration off, silentl
   assert.is(instrumented, 0);
 });
 
+test("an integration's warn(message), for a failure after enable returned (postgres.js's import() on Node), goes to the tracer's logger", async () => {
+  const unregister = registerIntegration({
+    name: "late-db-ddffi",
+    enable: (_tracer, _config, warn) => {
+      void Promise.resolve().then(() => warn("the module could not be patched"));
+      return () => {};
+    },
+  });
+  try {
+    await withTracer(async (tracer, _agent, logs) => {
+      assert.ok(tracer.integrations.includes("late-db-ddffi"));
+      await sleep(1);
+      assert.equal(logs.filter((l) => l.includes("late-db-ddffi")), ["integration late-db-ddffi: the module could not be patched"]);
+    }, { instrument: true });
+  } finally {
+    unregister();
+  }
+});
+
 test.run();
