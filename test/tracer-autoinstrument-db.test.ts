@@ -13,12 +13,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import http from "node:http";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { Redis as IORedis } from "ioredis";
 import * as redis from "redis";
 import postgres from "postgres";
 import { registerIntegration, TracerProxy } from "../mod.ts";
-import { commonJsIntegration, resolveAppModule } from "../src/tracer/instrument/db.ts";
+import { commonJsIntegration, requireAppModule, resolveAppModule } from "../src/tracer/instrument/db.ts";
 import { type DecodedSpan, TestAgent } from "../testing.ts";
 import { pgServer, redisServer, stopDbServers } from "./db-servers.ts";
 import { assertNoLeaks } from "./helpers.ts";
@@ -38,7 +41,7 @@ interface BunServer {
 const g = globalThis as unknown as {
   Deno?: { serve(options: object, handler: (request: Request) => Promise<Response>): DenoServer };
   Bun?: { serve(options: object): BunServer };
-  process: { env: Record<string, string | undefined> };
+  process: { env: Record<string, string | undefined>; cwd(): string; chdir(dir: string): void };
 };
 const env = g.process.env;
 
@@ -285,6 +288,22 @@ test("a client library that is not installed leaves its integration off, silentl
     unregister();
   }
   assert.is(instrumented, 0);
+});
+
+test("the application's copy is the one its working directory resolves, even where this package's location does not", () => {
+  const app = mkdtempSync(join(tmpdir(), "ddffi-app-"));
+  const previous = g.process.cwd();
+  try {
+    mkdirSync(join(app, "node_modules", "app-only-db-ddffi"), { recursive: true });
+    writeFileSync(join(app, "node_modules", "app-only-db-ddffi", "package.json"), JSON.stringify({ name: "app-only-db-ddffi", main: "index.js" }));
+    writeFileSync(join(app, "node_modules", "app-only-db-ddffi", "index.js"), "exports.where = 'the app';\n");
+    assert.is(resolveAppModule("app-only-db-ddffi"), undefined, "not found from the checkout");
+    g.process.chdir(app);
+    assert.equal(requireAppModule("app-only-db-ddffi"), { where: "the app" });
+  } finally {
+    g.process.chdir(previous);
+    rmSync(app, { recursive: true, force: true });
+  }
 });
 
 test("an integration's warn(message), for a failure after enable returned (postgres.js's import() on Node), goes to the tracer's logger", async () => {
