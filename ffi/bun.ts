@@ -49,6 +49,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "JavaScriptCore",
   env: (name) => bun.env[name],
   pid: process.pid,
+  cwd: () => process.cwd(),
   nativeServer: bun,
   onBeforeExit(callback) {
     const listener = () => void callback();

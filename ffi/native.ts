@@ -118,6 +118,8 @@ export interface RuntimeInfo {
   env(name: string): string | undefined;
   /** The process id. */
   readonly pid: number;
+  /** The working directory, where the application's own modules are resolved from; undefined on Deno without `--allow-read` of everything (reading modules there would need it). */
+  cwd(): string | undefined;
   /**
    * Calls `callback` each time the event loop has run out of work and the
    * process is about to exit (Node and Bun: `process` `beforeExit`; Deno: the

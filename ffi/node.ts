@@ -109,6 +109,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "v8",
   env: (name) => process.env[name],
   pid: process.pid,
+  cwd: () => process.cwd(),
   onBeforeExit(callback) {
     const listener = () => void callback();
     process.on("beforeExit", listener);

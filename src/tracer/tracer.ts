@@ -117,8 +117,9 @@ export interface TracerOptions extends ExporterOptions {
   /**
    * Automatic instrumentation (see `Tracer.use` and the README's
    * "Automatic instrumentation" table): `true` turns on every registered
-   * integration (`fetch`, `http`, `deno-serve`, `bun-serve`, …) that applies
-   * to the runtime; an object turns them all on too, each entry configuring
+   * integration (`fetch`, `http`, `deno-serve`, `bun-serve`, and `pg`,
+   * `postgres`, `ioredis`, `redis` where the application has them installed)
+   * that applies to the runtime; an object turns them all on too, each entry configuring
    * one (`{ http: { client: false }, fetch: false }`); `false` turns none on
    * (`tracer.use(name)` still turns one on). Integrations patch globals, so
    * one tracer at a time should have them; `shutdown()` undoes the patches.
