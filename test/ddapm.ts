@@ -53,6 +53,20 @@ export function parseJsonBig(text: string): unknown {
   });
 }
 
+/** One group of a stats bucket (`ClientGroupedStats` of the v0.6 payload). */
+export type StatsGroup = Record<string, unknown> & { Name: string; Resource: string; Service: string; Hits: number; TopLevelHits: number; Errors: number };
+
+/** A `/v0.6/stats` payload (`ClientStatsPayload`), as the test agent decodes it. */
+export type StatsPayload = Record<string, unknown> & { Env?: string; Version?: string; Stats: { Start: number; Duration: number; Stats: StatsGroup[] }[] };
+
+/** A telemetry event as the test agent decodes it. */
+export type TelemetryEvent = Record<string, unknown> & {
+  request_type: string;
+  runtime_id: string;
+  application: Record<string, string>;
+  payload?: unknown;
+};
+
 /** One running ddapm-test-agent. */
 export class DdapmAgent {
   /** The agent's URL, `http://127.0.0.1:<port>`. */
@@ -145,6 +159,20 @@ export class DdapmAgent {
   async requests(token: string): Promise<{ method: string; url: string; headers: Record<string, string> }[]> {
     const r = await this.#get("/test/session/requests", token);
     if (r.status !== 200) throw new Error(`/test/session/requests answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text);
+  }
+
+  /** The session's client stats payloads (`/v0.6/stats`), as the agent decoded them. */
+  async stats(token: string): Promise<StatsPayload[]> {
+    const r = await this.#get("/test/session/stats", token);
+    if (r.status !== 200) throw new Error(`/test/session/stats answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text);
+  }
+
+  /** The session's telemetry events (`/telemetry/proxy/api/v2/apmtelemetry`), as the agent decoded them. */
+  async telemetry(token: string): Promise<TelemetryEvent[]> {
+    const r = await this.#get("/test/session/apmtelemetry", token);
+    if (r.status !== 200) throw new Error(`/test/session/apmtelemetry answered ${r.status}: ${r.text}`);
     return JSON.parse(r.text);
   }
 
