@@ -175,6 +175,16 @@ export interface ExporterOptions {
   /** Tell the agent the client computed stats (`set_client_computed_stats`). */
   clientComputedStats?: boolean;
   /**
+   * The spans carry their own top-level marks, `_dd.top_level` on each service-entry span, and the stats
+   * take them as they are (`ddffi_trace_exporter_config_set_client_computed_top_level`, libdatadog's
+   * `set_client_computed_top_level`). Otherwise libdatadog marks `_top_level` itself, from each chunk
+   * alone: every span whose parent is not in the chunk counts as top level, so a partial flush inflates
+   * the top-level hits. Default false; a `Tracer` with `computeStats` sets it (it marks `_dd.top_level`
+   * as dd-trace-js does) when the loaded library has the setter.
+   * @throws {TraceExporterError} at construction, naming `clientComputedTopLevel`, when the loaded library lacks the setter.
+   */
+  clientComputedTopLevel?: boolean;
+  /**
    * libdatadog's health metrics of the exporter (`enable_health_metrics`): DogStatsD counters such as
    * `datadog.tracer.exporter.transport.traces.successful` (libdd-data-pipeline health_metrics.rs), sent
    * to `dogstatsdUrl`. Default `DD_TRACE_HEALTH_METRICS_ENABLED`, else false.
@@ -488,6 +498,16 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
     if (o.healthMetrics === true) calls.push(optionalStringCall("ddffi_trace_exporter_config_set_dogstatsd_url", [url], option));
   }
   if (o.agentless !== undefined) calls.push(agentlessCall(o.agentless, runtime.env));
+  if (o.clientComputedTopLevel !== undefined) {
+    const on = o.clientComputedTopLevel;
+    if (typeof on !== "boolean") throw new ValidationError("options.clientComputedTopLevel", `expected a boolean, got ${typeof on}`);
+    const fn = "ddffi_trace_exporter_config_set_client_computed_top_level";
+    calls.push((b, config) => {
+      const f = b.symbols[fn];
+      if (!f) throw missing(b, fn, "clientComputedTopLevel");
+      unwrapOption(b, f(config, on), fn, "clientComputedTopLevel");
+    });
+  }
   if (o.otlp !== undefined) calls.push(...otlpCalls(o.otlp));
   // Once every type is known good: the URLs.
   if (o.url !== undefined) checkUrl(o.url, "url", "ddog_trace_exporter_new");

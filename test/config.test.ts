@@ -39,6 +39,7 @@ for (
     ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
     ["telemetry", true],
     ["telemetry", false],
+    ["clientComputedTopLevel", true],
   ] as const
 ) {
   test(`${option}: ${JSON.stringify(value)} is accepted and traces reach the agent`, async () =>
@@ -86,7 +87,14 @@ test("DD_TRACE_STATS_COMPUTATION_ENABLED, DD_INSTRUMENTATION_TELEMETRY_ENABLED, 
 test("options reaching ddffi_* setters fail naming the option when the loaded library lacks them (a libdatadog release build)", async () => {
   const b = getBinding();
   const lacking = Object.create(b, {
-    symbols: { value: { ...b.symbols, ddffi_trace_exporter_config_set_agentless: undefined, ddffi_trace_exporter_config_set_dogstatsd_url: undefined } },
+    symbols: {
+      value: {
+        ...b.symbols,
+        ddffi_trace_exporter_config_set_agentless: undefined,
+        ddffi_trace_exporter_config_set_dogstatsd_url: undefined,
+        ddffi_trace_exporter_config_set_client_computed_top_level: undefined,
+      },
+    },
   }) as typeof b;
   const run = (options: ExporterOptions) => {
     const calls = resolveOptions(options, b.native.runtime);
@@ -103,6 +111,7 @@ test("options reaching ddffi_* setters fail naming the option when the loaded li
       [{ agentless: { apiKey: "k" } }, "agentless", "ddffi_trace_exporter_config_set_agentless"],
       [{ healthMetrics: true }, "healthMetrics", "ddffi_trace_exporter_config_set_dogstatsd_url"],
       [{ healthMetrics: true, dogstatsdUrl: "udp://127.0.0.1:8125" }, "dogstatsdUrl", "ddffi_trace_exporter_config_set_dogstatsd_url"],
+      [{ clientComputedTopLevel: true }, "clientComputedTopLevel", "ddffi_trace_exporter_config_set_client_computed_top_level"],
     ] as const
   ) {
     const e = await rejects(() => run(options), TraceExporterError);

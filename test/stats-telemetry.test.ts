@@ -161,6 +161,32 @@ test("Tracer with computeStats: its top-level and measured marks reach the stats
   assert.is(stats["GET /downstream"]?.TopLevelHits, 0);
 });
 
+test("Tracer with computeStats and partial flushes: a span whose parent went in another chunk is not top level (the Tracer's _dd.top_level is what counts)", async () => {
+  const token = await session();
+  const tracer = new Tracer({
+    url: agent.url, testSessionToken: token, computeStats: true, service: "partial-stats", telemetry: false, partialFlushMinSpans: 2,
+    samplingRules: [{ resource: "probe*", sample_rate: 0 }, { sample_rate: 1 }],
+  });
+  try {
+    await untilStatsOn(token, async (resource) => {
+      tracer.trace("probe", { resource }, () => {});
+      await tracer.flush();
+    });
+    await tracer.trace("web.request", { resource: "GET /partial" }, async () => {
+      for (const step of ["step a", "step b", "step c"]) tracer.trace("step", { resource: step }, () => {});
+      // The first two steps went in a chunk of their own, without their parent.
+      await tracer.flush();
+    });
+  } finally {
+    await tracer.shutdown();
+  }
+  const spans = (await agent.traces(token)).flat();
+  assert.equal(spans.filter((s) => s.name === "step").map((s) => s.resource).sort(), ["step a", "step b", "step c"]);
+  const stats = await statsByResource(token);
+  assert.is(stats["GET /partial"]?.TopLevelHits, 1, `stats: ${Object.keys(stats)}`);
+  for (const step of ["step a", "step b", "step c"]) assert.is(stats[step], undefined, `${step}: neither top level nor measured`);
+});
+
 /** Polls the session's telemetry (up to 20 s) until `done` holds for this runtime id's events. */
 async function telemetryUntil(token: string, runtimeId: string, done: (events: TelemetryEvent[]) => boolean): Promise<TelemetryEvent[]> {
   const until = Date.now() + 20_000;

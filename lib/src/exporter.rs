@@ -134,7 +134,8 @@ pub fn error(e: TraceExporterError) -> Error {
 
 /// Builds a `TraceExporter` from `c`, as libdatadog's FFI does
 /// (`ddog_trace_exporter_new`): stats computed in 10 s buckets when
-/// `compute_stats`; with our additions (agentless, a DogStatsD URL).
+/// `compute_stats`; with our additions (agentless, a DogStatsD URL, the
+/// client's own top-level marks).
 fn build(c: &Config) -> Result<Exporter, Error> {
     let mut b = TraceExporter::<Capabilities, Runtime>::builder();
     if let Some(url) = &c.url {
@@ -165,6 +166,9 @@ fn build(c: &Config) -> Result<Exporter, Error> {
         b.enable_stats(Duration::from_secs(10));
     } else if c.client_computed_stats {
         b.set_client_computed_stats();
+    }
+    if c.client_computed_top_level {
+        b.set_client_computed_top_level();
     }
     if let Some(t) = &c.telemetry {
         b.enable_telemetry(TelemetryConfig {

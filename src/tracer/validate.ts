@@ -9,6 +9,7 @@
  */
 import { TraceExporterError, ValidationError } from "../errors.ts";
 import { TraceExporter } from "../exporter.ts";
+import { getBinding } from "../binding.ts";
 import { agentUrlFromEnv, dogstatsdUrlFromEnv, envAlreadyRead, type ExporterOptions } from "../options.ts";
 import { type TimeInput, toNs } from "./clock.ts";
 import type { OnceLogger } from "./log.ts";
@@ -273,6 +274,10 @@ export function tracerExporter(options: ExporterOptions, env: EnvSettings): { ex
     const variable = env.text("DD_DOGSTATSD_URL") ? "DD_DOGSTATSD_URL" : "DD_DOGSTATSD_HOST/DD_DOGSTATSD_PORT";
     const dogstatsdPort = env.number("DD_DOGSTATSD_PORT", port);
     fromVariable("dogstatsdUrl", variable, dogstatsdUrlFromEnv((name) => name === "DD_DOGSTATSD_PORT" ? dogstatsdPort?.toString() : env.text(name)));
+  }
+  // The Tracer marks _dd.top_level on service-entry spans (dd-trace-js's rule): the stats take those.
+  if (o.computeStats === true && o.clientComputedTopLevel === undefined && getBinding().symbols.ddffi_trace_exporter_config_set_client_computed_top_level) {
+    o.clientComputedTopLevel = true;
   }
   // Telemetry is on unless turned off, as in dd-trace-js (DD_INSTRUMENTATION_TELEMETRY_ENABLED, default true).
   o.telemetry ??= env.boolean("DD_INSTRUMENTATION_TELEMETRY_ENABLED") ?? true;
