@@ -16,7 +16,8 @@ import * as assert from "uvu/assert";
 import { type Span, TraceExporter, Tracer } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
 import { DdapmAgent, type StatsGroup, type TelemetryEvent } from "./ddapm.ts";
-import { assertNoLeaks, span } from "./helpers.ts";
+import { createServer, type Socket } from "node:net";
+import { assertNoLeaks, assertNoLeaksSoon, span } from "./helpers.ts";
 import { runtimeName, sleep } from "./tracer-helpers.ts";
 
 let agent: DdapmAgent;
@@ -185,6 +186,35 @@ test("Tracer with computeStats and partial flushes: a span whose parent went in 
   const stats = await statsByResource(token);
   assert.is(stats["GET /partial"]?.TopLevelHits, 1, `stats: ${Object.keys(stats)}`);
   for (const step of ["step a", "step b", "step c"]) assert.is(stats[step], undefined, `${step}: neither top level nor measured`);
+});
+
+test("tracer.shutdown({ timeoutMs }) bounds libdatadog's last flushes: it resolves while libdatadog's shutdown still waits on a hung agent", async () => {
+  // An agent that reads every request and never answers.
+  const sockets = new Set<Socket>();
+  let received = "";
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("data", (d) => (received += d));
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const tracer = new Tracer({ url, computeStats: true, telemetry: { intervalMs: 3_600_000 }, connectionTimeoutMs: 200, logger: () => {} });
+    tracer.trace("web.request", () => {});
+    // A send that fails after libdatadog's retries leaves telemetry metrics for its last flush, which hangs.
+    await tracer.flush();
+    await tracer.shutdown({ timeoutMs: 300 });
+    // Without the bound, shutdown() would resolve only once libdatadog's shutdown gave up and closed its connections.
+    assert.ok(sockets.size > 0, "libdatadog's shutdown still holds a connection to the hung agent");
+    assert.match(received, /POST \/v0\.4\/traces/);
+  } finally {
+    // Answered by a closed connection: libdatadog's shutdown ends, and the exporter is freed.
+    for (const socket of sockets) socket.destroy();
+    await new Promise((r) => server.close(r));
+  }
+  await assertNoLeaksSoon();
 });
 
 /** Polls the session's telemetry (up to 20 s) until `done` holds for this runtime id's events. */
