@@ -121,8 +121,10 @@ export function defaultStatsCardinalityLimit(): StatsCardinalityLimit {
 
 /**
  * Options of `new TraceExporter(options)`; each maps onto one
- * `ddog_trace_exporter_config_*` setter. Unset options take the default
- * shown, often from the environment as Datadog tracers read it.
+ * `ddog_trace_exporter_config_*` setter, or one of our `ddffi_trace_exporter_config_*`
+ * setters for what libdatadog's builder has and its FFI lacks. Unset options take the
+ * default shown, often from the environment as Datadog tracers read it; a variable of
+ * the wrong form throws a `ValidationError` naming it (a `Tracer` logs it and uses the default).
  */
 export interface ExporterOptions {
   /**
