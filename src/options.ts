@@ -13,14 +13,16 @@ import { TraceExporterError, ValidationError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
 /**
- * Telemetry of the exporter itself (`ddog_TelemetryClientConfig`): libdatadog's telemetry worker, in its
- * `MetricsLogs` flavor (libdd-data-pipeline telemetry/mod.rs), sends the exporter's metrics
- * (`trace_api.requests`, `trace_api.responses`, `trace_chunks_sent`, …) each interval and at close, with
- * `language`, `tracerVersion`, service and env, to the agent's `/telemetry/proxy/api/v2/apmtelemetry`.
- * It sends no `app-started` or `app-heartbeat` (a tracer's own telemetry client does).
+ * Telemetry (`ddog_TelemetryClientConfig`), to the agent's `/telemetry/proxy/api/v2/apmtelemetry`, with
+ * `language`, `tracerVersion`, service, env and the runtime id: `app-started`, `app-heartbeat` each
+ * interval and `app-closing` at close, from the bundled library's lifecycle worker (libdd-telemetry's
+ * `Full` flavor, lib/src/exporter.rs), and libdatadog's exporter metrics (`trace_api.requests`,
+ * `trace_api.responses`, `trace_chunks_sent`, …), from its own worker in the `MetricsLogs` flavor
+ * (libdd-data-pipeline telemetry/mod.rs), each interval and at close. A libdatadog release build sends
+ * the metrics only. None in agentless or output-to-log mode.
  */
 export interface TelemetryOptions {
-  /** Heartbeat interval in milliseconds: how often the metrics are sent. Default `DD_TELEMETRY_HEARTBEAT_INTERVAL` (seconds, as dd-trace-js reads it), else 60000. */
+  /** Heartbeat interval in milliseconds (heartbeats, and how often the metrics are sent). Default `DD_TELEMETRY_HEARTBEAT_INTERVAL` (seconds, as dd-trace-js reads it), else 60000. */
   intervalMs?: number;
   /** The runtime id reported. Default the exporter's `runtimeId` option, else a random UUID (libdatadog would send `""` as an empty runtime id). */
   runtimeId?: string;

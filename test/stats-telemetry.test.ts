@@ -3,10 +3,9 @@
  * (ddapm-test-agent, test/ddapm.ts): its `/info` lists `/v0.6/stats` and `client_drop_p0s`, so
  * libdatadog's stats worker starts (libdd-data-pipeline trace_exporter/stats.rs), P0 chunks without an
  * error are dropped client-side, and the buckets reach `/v0.6/stats` when the exporter closes. Telemetry
- * reaches `/telemetry/proxy/api/v2/apmtelemetry`: libdatadog's exporter runs its telemetry worker in the
- * `MetricsLogs` flavor (libdd-data-pipeline telemetry/mod.rs), so it sends its own metrics
- * (`trace_api.requests`, `trace_api.responses`, `trace_chunks_sent`, …) at each heartbeat interval and at
- * shutdown, never `app-started` or `app-heartbeat` (a tracer's own telemetry client sends those).
+ * reaches `/telemetry/proxy/api/v2/apmtelemetry`: `app-started`, `app-heartbeat` at each interval and
+ * `app-closing` from the library's lifecycle worker (libdd-telemetry, `Full` flavor), and libdatadog's
+ * exporter metrics (`trace_api.requests`, …) from its own `MetricsLogs` worker.
  *
  * libdatadog reads the agent's `/info` in the background and keeps it process-wide; the tests wait until
  * stats are on by sending P0 probes until one is dropped (the behaviour itself, not a delay).
@@ -230,38 +229,45 @@ async function telemetryUntil(token: string, runtimeId: string, done: (events: T
 
 type Series = { metric: string; points: [number, number][]; tags: string[] };
 
-/** The metric series of the events' `generate-metrics` payloads (in `message-batch` events or alone). */
+/** Every payload of the events, `message-batch` ones unpacked. */
+const payloads = (events: TelemetryEvent[]) => events.flatMap((e) => e.request_type === "message-batch" ? (e.payload as TelemetryEvent[]) : [e]);
+const kinds = (events: TelemetryEvent[]) => payloads(events).map((p) => p.request_type);
+const count = (events: TelemetryEvent[], kind: string) => kinds(events).filter((k) => k === kind).length;
+
+/** The metric series of the events' `generate-metrics` payloads. */
 function series(events: TelemetryEvent[]): Series[] {
-  const payloads = events.flatMap((e) => e.request_type === "message-batch" ? (e.payload as TelemetryEvent[]) : [e]);
-  return payloads.filter((p) => p.request_type === "generate-metrics").flatMap((p) => (p.payload as { series: Series[] }).series);
+  return payloads(events).filter((p) => p.request_type === "generate-metrics").flatMap((p) => (p.payload as { series: Series[] }).series);
 }
 
-/** How many traces libdatadog counted as sent to the agent (`trace_api.requests`). */
+/** How many trace requests libdatadog counted (`trace_api.requests`). */
 const requestsCounted = (events: TelemetryEvent[]) =>
   series(events).filter((s) => s.metric === "trace_api.requests").reduce((n, s) => n + s.points.reduce((m, p) => m + p[1], 0), 0);
 
-test("telemetry: libdatadog's exporter metrics reach the agent's telemetry endpoint, named for this package, each heartbeat interval and at close", async () => {
+test("telemetry: app-started, heartbeats at the interval, libdatadog's metrics, and app-closing at close, named for this package", async () => {
   const token = await session();
   const runtimeId = crypto.randomUUID();
   const exporter = new TraceExporter({ url: agent.url, testSessionToken: token, service: "telemetry-svc", env: "tel-env", runtimeId, telemetry: { intervalMs: 200 } });
   let events: TelemetryEvent[];
   try {
     await exporter.send([[span({ service: "telemetry-svc" })]]);
-    // Flushed at the interval, with the exporter still open.
-    await telemetryUntil(token, runtimeId, (e) => requestsCounted(e) === 1);
-    await exporter.send([[span({ service: "telemetry-svc" })]]);
-    events = await telemetryUntil(token, runtimeId, (e) => requestsCounted(e) === 2);
+    // With the exporter still open: started, two heartbeats, and the send's metrics.
+    events = await telemetryUntil(token, runtimeId, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2 && requestsCounted(e) === 1);
+    assert.is(count(events, "app-closing"), 0);
   } finally {
     await exporter.close();
   }
-  const app = events[0].application;
-  assert.is(app.language_name, "nodejs");
-  assert.is(app.tracer_version, VERSION);
-  assert.is(app.service_name, "telemetry-svc");
-  assert.is(app.env, "tel-env");
+  for (const e of events) {
+    assert.is(e.application.language_name, "nodejs");
+    assert.is(e.application.tracer_version, VERSION);
+    assert.is(e.application.service_name, "telemetry-svc");
+    assert.is(e.application.env, "tel-env");
+  }
   const names = new Set(series(events).map((s) => s.metric));
   for (const m of ["trace_api.requests", "trace_api.responses", "trace_chunks_sent"]) assert.ok(names.has(m), `${m} in ${[...names]}`);
   assert.ok(series(events).find((s) => s.metric === "trace_api.responses")!.tags.includes("status_code:200"));
+  // close() waits for libdatadog's shutdown: app-closing is in by now.
+  const all = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
+  assert.is(count(all, "app-closing"), 1);
 });
 
 test("telemetry: what is left is flushed when the exporter closes", async () => {
@@ -276,6 +282,7 @@ test("telemetry: what is left is flushed when the exporter closes", async () => 
   }
   const events = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
   assert.is(requestsCounted(events), 1, JSON.stringify(events));
+  assert.equal([count(events, "app-started"), count(events, "app-heartbeat"), count(events, "app-closing")], [1, 0, 1]);
 });
 
 test("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_INTERVAL (seconds) sets the interval, DD_INSTRUMENTATION_TELEMETRY_ENABLED=false turns it off", async () => {
@@ -288,8 +295,8 @@ test("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_I
     try {
       tracer.trace("web.request", () => {});
       await tracer.flush();
-      // Before shutdown: sent at the 0.2 s interval (the default, 60 s, would not come in 20 s).
-      const events = await telemetryUntil(token, on, (e) => requestsCounted(e) === 1);
+      // Before shutdown: heartbeats at 0.2 s (the default, 60 s, would not come in 20 s).
+      const events = await telemetryUntil(token, on, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2);
       assert.is(events[0].application.service_name, "telemetry-tracer");
     } finally {
       await tracer.shutdown();
@@ -303,7 +310,8 @@ test("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_I
     delete env.DD_TELEMETRY_HEARTBEAT_INTERVAL;
     delete env.DD_INSTRUMENTATION_TELEMETRY_ENABLED;
   }
-  // Its metrics would have been sent by now: shutdown waits for libdatadog's last flush.
+  // Its app-closing would have been sent by now: shutdown waits for libdatadog's shutdown.
+  assert.is(count((await agent.telemetry(token)).filter((e) => e.runtime_id === on), "app-closing"), 1);
   assert.equal((await agent.telemetry(token)).filter((e) => e.runtime_id === off), []);
 });
 
