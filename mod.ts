@@ -6,7 +6,7 @@
  */
 export { TraceExporter } from "./src/exporter.ts";
 export type { AgentResponse, CloseOptions, SendOptions } from "./src/exporter.ts";
-export type { ExporterOptions, OtlpOptions, StatsCardinalityLimit, TelemetryOptions } from "./src/options.ts";
+export type { AgentlessOptions, ExporterOptions, OtlpOptions, StatsCardinalityLimit, TelemetryOptions } from "./src/options.ts";
 export { defaultStatsCardinalityLimit } from "./src/options.ts";
 export { SharedRuntime } from "./src/runtime.ts";
 export type { RuntimeShutdownOptions } from "./src/runtime.ts";

@@ -584,6 +584,15 @@ export const symbols = {
     optional: true,
   },
 
+  ddffi_trace_exporter_config_set_client_computed_top_level: {
+    parameters: [
+      "pointer", // ddog_TraceExporterConfig *config
+      "bool", // the spans carry their own _dd.top_level marks
+    ],
+    result: "pointer", // ddog_TraceExporterError * (TraceExporterBuilder::set_client_computed_top_level)
+    optional: true,
+  },
+
   // ---- outside the ABI: the bundled library's live-object count -------------
   ddffi_debug_live_objects: {
     parameters: [],

@@ -155,7 +155,11 @@ export interface StartSpanOptions {
 
 /** Options of `tracer.shutdown()`. */
 export interface ShutdownOptions {
-  /** How long to wait for the agent to take the queued traces, in milliseconds. Default 5000. */
+  /**
+   * How long to wait for the agent to take the queued traces, in milliseconds, and as long again for
+   * the exporter's shutdown (libdatadog's last stats and telemetry flushes; past it the exporter is freed
+   * in the background). Default 5000.
+   */
   timeoutMs?: number;
 }
 
@@ -647,7 +651,9 @@ export class Tracer implements AsyncDisposable {
 
   /**
    * Sends what is queued and resolves when the agent has it or `timeoutMs`
-   * ends (the send in flight is then cancelled), then frees the exporter.
+   * ends (the send in flight is then cancelled), then closes the exporter
+   * (`close({ timeoutMs })`: libdatadog flushes its last stats buckets and
+   * telemetry).
    * Spans finishing later are dropped (and counted). Calling it again
    * returns the same promise.
    */
@@ -657,8 +663,10 @@ export class Tracer implements AsyncDisposable {
     this.#shutdown ??= (async () => {
       this.#removeExitHook?.();
       this.#removeExitHook = undefined;
-      await this.#buffer.close(options.timeoutMs ?? 5000);
-      await this.#exporter?.close();
+      const timeoutMs = options.timeoutMs ?? 5000;
+      await this.#buffer.close(timeoutMs);
+      // libdatadog's shutdown flushes the last stats buckets and telemetry, with no bound of its own.
+      await this.#exporter?.close({ timeoutMs });
     })();
     return this.#shutdown;
   }
