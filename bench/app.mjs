@@ -228,8 +228,9 @@ function section(all, minutes) {
   L.push("");
   L.push("The Tracer API (bench/tracer-micro.ts): per span, `startSpan`, five `setTag` (three strings, two numbers), `finish`, " +
     "each span a trace of its own; 5,000 spans per sample, then a flush to the agent, awaited. dd-trace-js's tracer (`init()`, " +
-    "no plugins, its exporter's `flush`) in the same process, its samples in turn with ours. Main thread: the API calls and " +
-    "the synchronous part of the flush; process CPU: every thread, to the flush's end. ns per span:");
+    "no plugins, its exporter's `flush`) in the same process, its samples in turn with ours. Main thread: the CPU time of the " +
+    "API calls and the synchronous part of the flush (the process's, while no send is in flight); process CPU: every " +
+    "thread, to the flush's end. ns per span:");
   L.push("");
   L.push("| runtime | main thread: ours | dd-trace-js | ratio | process CPU: ours | dd-trace-js | ratio |");
   L.push("|---|---:|---:|---:|---:|---:|---:|");
