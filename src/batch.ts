@@ -28,6 +28,7 @@ import {
 import { copyUtf16, type Native, type NativeMemory, type Utf16Writer, type Utf8Encoder } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
+import { FinishedSpan } from "./finished-span.ts";
 import {
   arrayKind,
   attrPath,
@@ -134,6 +135,7 @@ export class BatchWriter {
   /** How many strings the table has (the `define`s, `text`s and `utf16`s so far). */
   private _defined = 0;
   private _spans = 0;
+  private _chunks = 0;
   /**
    * `Object.prototype` when it had no enumerable key as this write began, else
    * null (see `_forIn`).
@@ -207,8 +209,18 @@ export class BatchWriter {
    */
   write(traces: readonly TraceChunk[]): number {
     if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
+    this.begin();
+    const chunks = traces.length;
+    for (let c = 0; c < chunks; c++) this._chunk(traces[c], c);
+    if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
+    return this.end();
+  }
+
+  /** Starts a batch that `append` fills chunk by chunk and `end` closes. */
+  begin(): void {
     this._pos = H.size;
     this._spans = 0;
+    this._chunks = 0;
     this._texts.length = 0;
     this._textUnits = 0;
     this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
@@ -217,32 +229,74 @@ export class BatchWriter {
       this._defined = 0;
       this._slotIndex.fill(-1);
     }
-    const chunks = traces.length;
-    for (let c = 0; c < chunks; c++) {
-      const chunk = traces[c];
-      if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
-      const n = chunk.length;
-      this._ensure(4);
-      put32(this._w32, this._pos, n);
-      this._pos += 4;
-      for (let i = 0; i < n; i++) this._span(chunk[i], c, i);
-      this._spans += n;
+  }
+
+  /**
+   * Writes one more trace chunk into the batch `begin` started, as chunk `c`
+   * of the batch for error paths. A chunk that fails leaves the batch as it
+   * was before it.
+   * @throws {ValidationError} naming `traces[c][i].field`.
+   */
+  append(chunk: TraceChunk, c: number): void {
+    // The application runs between appends: `for…in` is trusted only as it is now (see `_forIn`).
+    this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
+    const pos = this._pos, spans = this._spans, chunks = this._chunks, defined = this._defined;
+    const texts = this._texts.length, textUnits = this._textUnits;
+    try {
+      this._chunk(chunk, c);
+      if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
+    } catch (e) {
+      this._pos = pos;
+      this._spans = spans;
+      this._chunks = chunks;
+      this._texts.length = texts;
+      this._textUnits = textUnits;
+      if (this._defined > defined) this._forget(defined);
+      throw e;
     }
-    if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) {
-      // A getter of the input made an enumerable property on Object.prototype: `for…in` may have seen it as a key.
-      throw new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
-    }
+  }
+
+  /** Trace chunks in the batch so far. */
+  get chunks(): number {
+    return this._chunks;
+  }
+
+  /** Closes the batch: its text and header. Returns its length in bytes. */
+  end(): number {
     const textOffset = this._pos;
     const flags = this._texts.length > 0 ? this._endText() : 0;
     const v = this._view;
     v.setUint32(H.magic, BATCH_MAGIC, true);
     v.setUint16(H.version, BATCH_VERSION, true);
     v.setUint16(H.flags, flags, true);
-    v.setUint32(H.chunk_count, chunks, true);
+    v.setUint32(H.chunk_count, this._chunks, true);
     v.setUint32(H.span_count, this._spans, true);
     v.setUint32(H.string_count, this._defined, true);
     v.setUint32(H.text_offset, textOffset, true);
     return this._pos;
+  }
+
+  /** Writes chunk `c`; counted in the header once written. */
+  private _chunk(chunk: TraceChunk, c: number): void {
+    if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
+    this._chunks++;
+    const n = chunk.length;
+    this._ensure(4);
+    put32(this._w32, this._pos, n);
+    this._pos += 4;
+    for (let i = 0; i < n; i++) {
+      const span = chunk[i];
+      if (span instanceof FinishedSpan) this._finished(span, c, i);
+      else this._span(span, c, i);
+    }
+    this._spans += n;
+  }
+
+  /** Drops the strings defined from table index `defined` on (a chunk that failed): from the lookup and the slots. */
+  private _forget(defined: number): void {
+    this._defined = defined;
+    for (const [s, index] of this._strings) if (index >= defined) this._strings.delete(s);
+    for (let k = 0; k < SLOT_COUNT; k++) if (this._slotIndex[k] >= defined) this._slotIndex[k] = -1;
   }
 
   /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
@@ -501,6 +555,92 @@ export class BatchWriter {
     this._str(type, true);
 
     this._records(span, at, wide, c, i);
+  }
+
+  /**
+   * Writes a span the Tracer finished. Its fields are valid by construction
+   * (src/finished-span.ts): nothing is checked again but the length of its
+   * strings (`_bytes`). Its meta and metrics go out layer after layer, each
+   * over the one before (libdatadog keeps a key's last write).
+   */
+  private _finished(span: FinishedSpan, c: number, i: number): void {
+    this._ensure(S.size);
+    const at = this._pos;
+    this._pos += S.size;
+    const traceId = span.traceId;
+    this._put64(at + S.trace_id_low, traceId); // keeps the low 64 bits
+    const wide = traceId >= U64_LIMIT;
+    if (wide) {
+      if (traceId !== this._wideTraceId) {
+        this._wideTraceId = traceId;
+        this._high = traceId >> 64n;
+        this._tid = this._high.toString(16).padStart(16, "0");
+      }
+      this._put64(at + S.trace_id_high, this._high);
+    } else {
+      put32(this._w32, at + S.trace_id_high, 0);
+      put32(this._w32, at + S.trace_id_high + 4, 0);
+    }
+    this._put64(at + S.span_id, span.spanId);
+    this._put64(at + S.parent_id, span.parentId);
+    this._put64(at + S.start, span.start);
+    this._put64(at + S.duration, span.duration);
+    put32(this._w32, at + S.error, span.error);
+    this._str(span.service, true);
+    this._str(span.name, true);
+    this._str(span.resource, true);
+    this._str(span.type, true);
+
+    let metaCount = this._metaLayer(span.baseMeta, 0);
+    metaCount = this._metaLayer(span.meta, metaCount);
+    const extraMeta = span.extraMeta;
+    if (extraMeta !== undefined) metaCount = this._metaLayer(extraMeta, metaCount);
+    if (wide) {
+      this._keySlot(TID_KEY_SLOT, "_dd.p.tid");
+      this._slot(TID_VALUE_SLOT, this._tid, false);
+      metaCount++;
+    }
+    let metricCount = this._metricLayer(span.baseMetrics, 0);
+    metricCount = this._metricLayer(span.metrics, metricCount);
+    metricCount = this._metricLayer(span.extraMetrics, metricCount);
+    const links = span.links;
+    const linkCount = links === undefined ? 0 : this._links(links, c, i);
+    const events = span.events;
+    const eventCount = events === undefined ? 0 : this._events(events, c, i);
+    put32(this._w32, at + S.meta_count, metaCount);
+    put32(this._w32, at + S.metric_count, metricCount);
+    put32(this._w32, at + S.meta_struct_count, 0);
+    put32(this._w32, at + S.link_count, linkCount);
+    put32(this._w32, at + S.event_count, eventCount);
+  }
+
+  /** Writes the entries of a meta layer of a `FinishedSpan`, the first at position `n` of the span's meta; returns the position after them. */
+  private _metaLayer(meta: Readonly<Record<string, string>>, n: number): number {
+    const o = this._forIn(meta) ? meta : ownCopy(meta);
+    for (const k in o) {
+      const v = o[k];
+      if (n < SLOTS) {
+        this._keySlot(META_KEY_SLOT + n, k);
+        this._slot(META_VALUE_SLOT + n, v, false);
+      } else {
+        this._str(k, true);
+        this._str(v, false);
+      }
+      n++;
+    }
+    return n;
+  }
+
+  /** `_metaLayer` for a metrics layer. */
+  private _metricLayer(metrics: Readonly<Record<string, number>>, n: number): number {
+    const o = this._forIn(metrics) ? metrics : ownCopy(metrics);
+    for (const k in o) {
+      if (n < SLOTS) this._keySlot(METRIC_KEY_SLOT + n, k);
+      else this._str(k, true);
+      this._f64(o[k]);
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -843,6 +983,11 @@ export class BatchWriter {
 // `nanosError`). A `throw` that builds its path and message in place adds some 40 bytes of bytecode to a
 // hot function, and V8 inlines by bytecode size (at most 460 bytes a function and 920 in all into one
 // optimized function): with them out of line, more of the writer is inlined.
+
+/** The `ValidationError` for an enumerable property added to `Object.prototype` while a batch was written. */
+function prototypeChanged(): ValidationError {
+  return new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
+}
 
 /** The `ValidationError` for a string of `length` units, longer than a `str` can carry. */
 function tooLong(length: number): ValidationError {

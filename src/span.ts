@@ -9,6 +9,7 @@ import { layouts, MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
 import type { Word } from "../ffi/native.ts";
 import { type Binding, byteLength, FIELDS, isBytes, ScratchOverflow } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
+import { FinishedSpan } from "./finished-span.ts";
 
 /** A span link: a reference to a span of another trace (or of this one). */
 export interface SpanLink {
@@ -299,7 +300,9 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Wor
       const nSpans = chunk.length;
       b.unwrap(s.ddog_tracer_trace_chunks_begin_chunk(chunks, b.lenWord(nSpans)), "ddog_tracer_trace_chunks_begin_chunk");
       for (let i = 0; i < nSpans; i++) {
-        const span = buildSpan(b, chunk[i], c, i);
+        const given = chunk[i];
+        // The Tracer's finished spans get their layers of meta and metrics merged here (the batch writer writes them as they are).
+        const span = buildSpan(b, given instanceof FinishedSpan ? given.toSpan() : given, c, i);
         // push_span consumes the span, also when it fails.
         const error = s.ddog_tracer_trace_chunks_push_span(chunks, span);
         if (error) throw b.takeError(error, "ddog_tracer_trace_chunks_push_span");

@@ -9,8 +9,9 @@ import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
 import type { TraceExporter } from "../exporter.ts";
 import type { ExporterOptions } from "../options.ts";
-import type { Span } from "../span.ts";
-import { estimateSize, TraceBuffer, type TracerCounters } from "./buffer.ts";
+import type { FinishedSpan } from "../finished-span.ts";
+import { TraceBuffer, type TracerCounters } from "./buffer.ts";
+import { recordBytes, SPAN_BYTES } from "./size.ts";
 import { nowNs, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
 import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
@@ -189,6 +190,32 @@ function checkContext(given: SpanContext): { traceId: bigint; spanId: bigint; co
     throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
   }
   return { traceId, spanId, context };
+}
+
+/** What sampling rules match on a span: its fields, and its tags then the tags every span of its tracer gets. */
+class SpanSubject implements RuleSubject {
+  constructor(readonly span: TracerSpan, readonly tracerTag: (key: string) => string | undefined) {}
+  get name(): string {
+    return this.span.name;
+  }
+  get service(): string {
+    return this.span.service;
+  }
+  get resource(): string {
+    return this.span.resource;
+  }
+  tag(key: string): unknown {
+    return this.span.getTag(key) ?? this.tracerTag(key);
+  }
+}
+
+/** The meta and metrics every span of a tracer gets (see `Tracer.#tracerLayers`), with their estimated bytes. */
+interface TracerLayers {
+  meta: Record<string, string>;
+  otherServiceMeta: Record<string, string>;
+  metrics: Record<string, number>;
+  bytes: number;
+  otherServiceBytes: number;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -613,14 +640,17 @@ export class Tracer implements AsyncDisposable {
   #decide(trace: LocalTrace): void {
     if (trace.decision) return;
     const root = trace.root;
-    const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: (key) => this.#tracerTag(key) };
+    const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: this.#tracerTagOf };
     trace.setDecision(this.#sampler.decide(trace.traceId, subject));
   }
 
   /** What sampling rules match on a span: its fields, and its tags then the tags every span gets (as dd-trace-js's span context holds them). */
   #ruleSubject(span: TracerSpan): RuleSubject {
-    return { name: span.name, service: span.service, resource: span.resource, tag: (key) => span.getTag(key) ?? this.#tracerTag(key) };
+    return new SpanSubject(span, this.#tracerTagOf);
   }
+
+  /** `#tracerTag`, made once: deciding a trace makes no closure. */
+  #tracerTagOf = (key: string): string | undefined => this.#tracerTag(key);
 
   /** A tag every span of this tracer gets (`tags`, `DD_TAGS`, `env`, `version`). */
   #tracerTag(key: string): string | undefined {
@@ -650,17 +680,20 @@ export class Tracer implements AsyncDisposable {
     const p = trace.decision!.priority;
     // Single span sampling: only in a trace that is not kept (dd-trace-js span_sampler.js), each span as it finished.
     const spanSampler = p === 1 || p === 2 ? undefined : this.#spanSampler;
-    const chunk = spans.map((span, i) => {
+    const chunk: FinishedSpan[] = [];
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i];
       const formatted = this.#format(span, trace, i === 0);
       const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
       if (single) {
-        formatted.metrics!["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
-        formatted.metrics!["_dd.span_sampling.rule_rate"] = single.ruleRate;
-        if (single.maxPerSecond !== undefined) formatted.metrics!["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
+        const metrics = formatted.extraMetrics;
+        metrics["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
+        metrics["_dd.span_sampling.rule_rate"] = single.ruleRate;
+        if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
       }
-      bytes += estimateSize(formatted);
-      return formatted;
-    });
+      bytes += this.#estimate(span, formatted);
+      chunk.push(formatted);
+    }
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
       this.#buffer.push(chunk, bytes);
@@ -669,30 +702,58 @@ export class Tracer implements AsyncDisposable {
     }
   }
 
-  /** The exporter's span with the data Datadog tracers always send. */
-  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): Span {
-    const s = internals.toSpan(span);
-    const meta: Record<string, string> = { ...this.#tags, language: "javascript", "runtime-id": this.#runtimeId };
-    if (this.#env) meta.env = this.#env;
-    if (this.#version && s.service === this.#service) meta.version = this.#version;
-    Object.assign(meta, s.meta);
-    const metrics: Record<string, number> = { process_id: this.#pid, ...s.metrics };
+  /**
+   * The meta every span of this tracer gets, in two versions (`version` goes
+   * only on spans of the tracer's own service), and its metrics; made once,
+   * shared by the finished spans (read only), with their estimated bytes.
+   */
+  #layers: TracerLayers | undefined;
+
+  #tracerLayers(): TracerLayers {
+    if (this.#layers) return this.#layers;
+    const otherServiceMeta: Record<string, string> = { ...this.#tags, language: "javascript", "runtime-id": this.#runtimeId };
+    if (this.#env) otherServiceMeta.env = this.#env;
+    const meta = { ...otherServiceMeta };
+    if (this.#version) meta.version = this.#version;
+    const metrics = { process_id: this.#pid };
+    const numbers = recordBytes(metrics);
+    this.#layers = { meta, otherServiceMeta, metrics, bytes: recordBytes(meta) + numbers, otherServiceBytes: recordBytes(otherServiceMeta) + numbers };
+    return this.#layers;
+  }
+
+  /**
+   * The exporter's span with the data Datadog tracers always send: the
+   * tracer's meta and metrics, the span's own tags over them, and this
+   * span's sampling, service and trace data over those (see `FinishedSpan`).
+   * Nothing is copied.
+   */
+  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): FinishedSpan {
+    const layers = this.#tracerLayers();
+    const service = span.service;
+    const own = internals.meta(span);
+    const baseMeta = service === this.#service ? layers.meta : layers.otherServiceMeta;
+    let extraMeta: Record<string, string> | undefined;
     const decision = trace.decision!;
-    metrics._sampling_priority_v1 = decision.priority;
-    if (internals.parentService(span) !== s.service) metrics["_dd.top_level"] = 1;
-    if (s.service !== this.#service) meta["_dd.base_service"] = this.#service;
-    const kind = meta["span.kind"];
-    if (kind && kind !== "internal") metrics["_dd.measured"] = 1;
-    if (trace.origin) meta["_dd.origin"] = trace.origin;
+    const extraMetrics: Record<string, number> = { _sampling_priority_v1: decision.priority };
+    if (internals.parentService(span) !== service) extraMetrics["_dd.top_level"] = 1;
+    if (service !== this.#service) (extraMeta ??= {})["_dd.base_service"] = this.#service;
+    const kind = Object.hasOwn(own, "span.kind") ? own["span.kind"] : baseMeta["span.kind"];
+    if (kind && kind !== "internal") extraMetrics["_dd.measured"] = 1;
+    if (trace.origin) (extraMeta ??= {})["_dd.origin"] = trace.origin;
     if (span === trace.root) {
-      if (decision.agentRate !== undefined) metrics["_dd.agent_psr"] = decision.agentRate;
-      if (decision.ruleRate !== undefined) metrics["_dd.rule_psr"] = decision.ruleRate;
-      if (decision.limitRate !== undefined) metrics["_dd.limit_psr"] = decision.limitRate;
-      if (trace.lastParentId) meta["_dd.parent_id"] = trace.lastParentId;
+      if (decision.agentRate !== undefined) extraMetrics["_dd.agent_psr"] = decision.agentRate;
+      if (decision.ruleRate !== undefined) extraMetrics["_dd.rule_psr"] = decision.ruleRate;
+      if (decision.limitRate !== undefined) extraMetrics["_dd.limit_psr"] = decision.limitRate;
+      if (trace.lastParentId) (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
     }
-    if (firstInChunk) Object.assign(meta, trace.tags);
-    s.meta = meta;
-    s.metrics = metrics;
-    return s;
+    if (firstInChunk) for (const k of Object.keys(trace.tags)) (extraMeta ??= {})[k] = trace.tags[k];
+    return internals.finished(span, baseMeta, extraMeta, layers.metrics, extraMetrics);
+  }
+
+  /** The estimated encoded bytes of a finished span: its tags were counted as they were set. */
+  #estimate(span: TracerSpan, f: FinishedSpan): number {
+    const layers = this.#layers!;
+    return SPAN_BYTES + f.name.length + f.service.length + f.resource.length + f.type.length + internals.bytes(span) +
+      (f.baseMeta === layers.meta ? layers.bytes : layers.otherServiceBytes) + recordBytes(f.extraMeta) + recordBytes(f.extraMetrics);
   }
 }
