@@ -33,9 +33,17 @@ export function newSpanId(): bigint {
 export function newTraceId(bits128 = true): bigint {
   const low = newSpanId();
   if (!bits128) return low;
-  const seconds = BigInt(Math.floor(Date.now() / 1000)) & 0xffffffffn;
-  return (seconds << 96n) | low;
+  const seconds = Math.floor(Date.now() / 1000);
+  if (seconds !== highSeconds) {
+    highSeconds = seconds;
+    high = (BigInt(seconds) & 0xffffffffn) << 96n;
+  }
+  return high | low;
 }
+
+/** The high 64 bits of the trace ids of the current second, made once a second (bigint arithmetic allocates). */
+let highSeconds = -1;
+let high = 0n;
 
 /** A new runtime id (a random UUID), tagged `runtime-id` on spans. */
 export function newRuntimeId(): string {
