@@ -276,8 +276,17 @@ export class BatchWriter {
     return this._pos;
   }
 
-  /** Writes chunk `c`; counted in the header once written. */
+  /** Writes chunk `c`; counted in the header once written. @throws {ValidationError} with `chunk` c. */
   private _chunk(chunk: TraceChunk, c: number): void {
+    try {
+      this._spansOf(chunk, c);
+    } catch (e) {
+      if (e instanceof ValidationError) e.chunk ??= c;
+      throw e;
+    }
+  }
+
+  private _spansOf(chunk: TraceChunk, c: number): void {
     if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
     this._chunks++;
     const n = chunk.length;

@@ -291,8 +291,9 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Wor
   const nChunks = traces.length;
   b.unwrap(s.ddog_tracer_trace_chunks_new(b.lenWord(nChunks), b.outWord), "ddog_tracer_trace_chunks_new");
   const chunks = b.takeOut();
+  let c = 0;
   try {
-    for (let c = 0; c < nChunks; c++) {
+    for (; c < nChunks; c++) {
       const chunk = traces[c];
       if (!Array.isArray(chunk)) {
         throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
@@ -310,6 +311,7 @@ export function buildTraceChunks(b: Binding, traces: readonly TraceChunk[]): Wor
     }
   } catch (e) {
     s.ddog_tracer_trace_chunks_free(chunks);
+    if (e instanceof ValidationError) e.chunk ??= c;
     throw e;
   }
   return chunks;

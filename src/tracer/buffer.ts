@@ -82,12 +82,11 @@ export interface TracerCounters {
   malformedHeaders: number;
 }
 
-/** The index of the chunk a `ValidationError` of the build names (`traces[3][0].resource`), if it is one. */
+/** The index of the chunk a `ValidationError` of the build is in, if it is in one of `chunks`. */
 function invalidChunk(error: unknown, chunks: number): number | undefined {
   if (!(error instanceof ValidationError)) return undefined;
-  const m = /^traces\[(\d+)\]/.exec(error.path);
-  const at = m ? Number(m[1]) : -1;
-  return at >= 0 && at < chunks ? at : undefined;
+  const at = error.chunk;
+  return at !== undefined && at >= 0 && at < chunks ? at : undefined;
 }
 
 type Counts = Omit<TracerCounters, "queuedTraces" | "queuedBytes" | "malformedHeaders">;
