@@ -66,7 +66,7 @@ const E = records.event;
 /**
  * A `str` word is `n * TAG + tag`. A shift, not `2 ** STRING_TAG_BITS`: JavaScriptCore (Bun) keeps the
  * result of `**` as a double, and every word computed from it then took a slow store into the
- * Uint32Array (a string reference cost 40 ns instead of 2; the writer 0.65–0.85× the time without it).
+ * Uint32Array (bench/RESULTS.md, "Why the writer is written as it is").
  */
 const TAG = 1 << STRING_TAG_BITS;
 const REF = stringTags.ref;
@@ -109,7 +109,8 @@ export function batchAvailable(b: Binding): boolean {
  * the exporter); the memory lives until the send that reads it completes.
  *
  * Its members are TypeScript-private (`private _x`), not `#x`: JavaScriptCore
- * (Bun) runs this hot path about 1.6× slower with `#` fields and methods.
+ * (Bun) runs this hot path slower with `#` fields and methods (see
+ * bench/RESULTS.md, "Why the writer is written as it is").
  */
 export class BatchWriter {
   private readonly _native: Native;
@@ -323,8 +324,6 @@ export class BatchWriter {
    * property keys are internalized strings, and while a comparison sees only
    * those, V8 compiles it to a pointer comparison; `_slot`'s, which values
    * reach too, calls the `StringEqual` builtin even for the same string.
-   * (Through `_slot`: 7,145 / 11,763 instructions per span, basic /
-   * extended, against 6,774 / 11,216.)
    */
   private _keySlot(at: number, k: string): void {
     const index = this._slotIndex[at];
@@ -338,8 +337,8 @@ export class BatchWriter {
   /**
    * Writes a `str` for `s`; returns its string table index. A reference is
    * written as `_word(index * TAG + REF)` here and in the slots, not through
-   * a method of its own: one inlining level less (a method of its own cost 6%
-   * more instructions per span on basic, callgrind on Node). `keep`: look it
+   * a method of its own: one inlining level less, so more of the writer is
+   * inlined. `keep`: look it
    * up, and add it to the lookup when new (keys, names: they repeat); else
    * it is only defined (values: their `Slots` find repeats).
    */
@@ -432,7 +431,7 @@ export class BatchWriter {
 
   /**
    * Writes the low 64 bits of `v` (two's complement) at byte offset `at`: through the DataView on
-   * JavaScriptCore (Bun), where it is 3× faster than a BigUint64Array store; as two words on V8,
+   * JavaScriptCore (Bun), where it is faster than a BigUint64Array store; as two words on V8,
    * where the DataView is the slower.
    */
   private _put64(at: number, v: bigint): void {
@@ -443,9 +442,8 @@ export class BatchWriter {
   /**
    * One u32 word: a kind, a count, a bool, a string reference. The room
    * check is written out here, not through `_ensure`: V8 inlines by bytecode
-   * size (at most 920 bytes in all into one optimized function, callees'
-   * inlined callees included), and this is the most-inlined write (callgrind:
-   * 4–6% fewer instructions per span on Node than through `_ensure`).
+   * size, with a budget per optimized function that callees' inlined callees
+   * share, and this is the most-inlined write.
    */
   private _word(n: number): void {
     const at = this._pos;
@@ -529,7 +527,7 @@ export class BatchWriter {
     if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw spanIdError(traceId, U128_LIMIT, c, i, "traceId");
     const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
     if (wide) {
-      // The spans of a trace share its id: the shift (about 40 ns) and the hex digits once per trace.
+      // The spans of a trace share its id: the shift (a bigint allocation) and the hex digits once per trace.
       if (traceId !== this._wideTraceId) {
         this._wideTraceId = traceId;
         this._high = traceId >> 64n;
@@ -557,7 +555,7 @@ export class BatchWriter {
     else throw expected(c, i, "error", "a boolean or a 32-bit integer", error);
     put32(this._w32, at + S.error, errorCode);
 
-    // Through the string table's lookup: cheaper than remembering the last spans' (measured, A/B in one process).
+    // Through the string table's lookup: cheaper than remembering the last spans' (bench/RESULTS.md).
     this._str(service, true);
     this._str(name, true);
     this._str(resource, true);
@@ -658,12 +656,10 @@ export class BatchWriter {
    * metrics, meta_struct, links, events.
    *
    * The meta and metrics loops are written out here, not in a method each:
-   * V8 inlines a callee of up to 460 bytes of bytecode, up to 920 in all into
-   * one optimized function, and `_span` took those methods in whole and
-   * then had no budget left for the loops' own writes, which stayed calls.
-   * At over 460 bytes this method is never inlined: its budget goes to the
-   * loops. With `_keySlot` (callgrind on Node, instructions per span):
-   * 7,037 → 6,774 basic, 11,749 → 11,216 extended, 13,694 → 12,348 unicode.
+   * V8 inlines callees up to a bytecode size, within a budget per optimized
+   * function, and `_span` took those methods in whole and then had no
+   * budget left for the loops' own writes, which stayed calls. Too big to
+   * be inlined itself, this method spends its own budget on the loops.
    */
   private _records(span: Span, at: number, wide: boolean, c: number, i: number): void {
     let metaCount = 0;
@@ -722,8 +718,8 @@ export class BatchWriter {
    * about twice as fast as `Object.keys` on V8): `o` has no prototype, or
    * its prototype is `Object.prototype` and that had no enumerable key when
    * this write began (`write` checks that it still has none at its end).
-   * Else the loops go over `ownCopy(o)`. Written to be at most 27 bytes of
-   * bytecode, which V8 inlines wherever it is called, whatever its budget.
+   * Else the loops go over `ownCopy(o)`. Written small enough for V8 to
+   * inline wherever it is called, whatever the caller's budget.
    */
   private _forIn(o: object): boolean {
     const p = getPrototypeOf(o);
@@ -989,9 +985,8 @@ export class BatchWriter {
 }
 
 // The errors are built out of line (here, and src/span.ts's `expected`, `entryExpected`, `spanIdError`,
-// `nanosError`). A `throw` that builds its path and message in place adds some 40 bytes of bytecode to a
-// hot function, and V8 inlines by bytecode size (at most 460 bytes a function and 920 in all into one
-// optimized function): with them out of line, more of the writer is inlined.
+// `nanosError`). A `throw` that builds its path and message in place adds bytecode to a hot function,
+// and V8 inlines by bytecode size: with them out of line, more of the writer is inlined.
 
 /** The `ValidationError` for an enumerable property added to `Object.prototype` while a batch was written. */
 function prototypeChanged(): ValidationError {
