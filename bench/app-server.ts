@@ -123,7 +123,7 @@ if (runtimeName === "node") {
   if (runtimeName === "bun") {
     const server = (globalThis as Any).Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: fetchHandler });
     port = server.port;
-    close = async () => void server.stop(true);
+    close = () => Promise.resolve(server.stop(true)).then(() => {});
   } else {
     const server = (globalThis as Any).Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, fetchHandler);
     port = server.addr.port;
