@@ -3,7 +3,7 @@
  * format of `ffi/batch.ts`) in native memory, on the calling thread, for
  * `ddffi_batch_send` to decode and build off it. One FFI crossing per send.
  *
- * Validation is the per-field path's (src/span.ts): the same
+ * Validation is the per-field path's (src/span.ts, src/build.ts): the same
  * `ValidationError`s naming `traces[c][i].field`, and nothing is sent. The
  * writer reads each user value once, and checks room before every write
  * (`_ensure`): the buffer grows (a new block, the bytes copied), never

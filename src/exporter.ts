@@ -8,7 +8,8 @@ import type { NativeMemory, Word } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
 import { AbortError, ClosedError, TraceExporterError, ValidationError } from "./errors.ts";
-import { buildTraceChunks, type TraceChunk } from "./span.ts";
+import { buildTraceChunks } from "./build.ts";
+import type { TraceChunk } from "./span.ts";
 import { batchAvailable, BatchWriter } from "./batch.ts";
 
 /** Batch writers kept for reuse, per exporter (more are made while sends overlap). */
