@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
 import type { TraceExporter } from "../exporter.ts";
@@ -14,18 +13,18 @@ import { TraceBuffer, type TracerCounters } from "./buffer.ts";
 import { recordBytes, SPAN_BYTES } from "./size.ts";
 import { nowNs, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
-import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
+import { newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler, SamplingMechanism } from "./sampler.ts";
-import { type RuleSubject, type SamplingRule, type SamplingRuleOptions, SpanSampler, spanRules, traceRules } from "./sampling-rules.ts";
+import { type RuleSubject, type SamplingRuleOptions, SpanSampler } from "./sampling-rules.ts";
 import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
 import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
 import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
-import { DEFAULT_STYLES, parseStyles } from "./styles.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
-import { EnvSettings, option, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { option, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { resolveTracerOptions } from "./tracer-options.ts";
 import { injectLog } from "./log-injection.ts";
 
 /**
@@ -141,39 +140,6 @@ export interface ShutdownOptions {
   timeoutMs?: number;
 }
 
-/** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
-function parseTags(text: string | undefined): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const pair of (text ?? "").split(/[,\s]+/)) {
-    const colon = pair.indexOf(":");
-    if (colon > 0) tags[pair.slice(0, colon)] = pair.slice(colon + 1);
-  }
-  return tags;
-}
-
-/**
- * The single span sampling rules of the environment: `DD_SPAN_SAMPLING_RULES`,
- * else the JSON file named by `DD_SPAN_SAMPLING_RULES_FILE`. When both are
- * set the file is ignored (logged), as the Datadog documentation and other
- * Datadog tracers have it; dd-trace-js 5.x lets the file win (config/index.js,
- * with a TODO). An unreadable file is logged and ignored.
- */
-function spanRulesFromEnv(env: EnvSettings): SamplingRule[] | undefined {
-  const file = env.text("DD_SPAN_SAMPLING_RULES_FILE");
-  if (env.text("DD_SPAN_SAMPLING_RULES") !== undefined) {
-    if (file !== undefined) env.unused("DD_SPAN_SAMPLING_RULES_FILE", "DD_SPAN_SAMPLING_RULES is set and takes precedence");
-    return env.json("DD_SPAN_SAMPLING_RULES", spanRules);
-  }
-  if (file === undefined) return undefined;
-  let content: string;
-  try {
-    content = readFileSync(file.trim(), "utf8");
-  } catch (e) {
-    return env.invalid("DD_SPAN_SAMPLING_RULES_FILE", file, `the file cannot be read: ${(e as Error).message}`);
-  }
-  return env.json("DD_SPAN_SAMPLING_RULES_FILE", spanRules, content);
-}
-
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
 
@@ -280,85 +246,44 @@ export class Tracer implements AsyncDisposable {
     this.#log = new OnceLogger(options.logger ?? consoleLogger);
     setLoggerOf(this, options.logger ?? consoleLogger);
     // Options are checked first (they throw); variables are checked by the same rules (they are logged and ignored).
-    const env = new EnvSettings((name) => runtime.env(name), this.#log);
-    option(options.service, "options.service", rules.string); // checked before any native object is made
-    this.#runtimeId = option(options.runtimeId, "options.runtimeId", rules.string) ?? newRuntimeId();
+    const o = resolveTracerOptions(options, this.#log);
+    this.#runtimeId = o.runtimeId;
     this.#pid = runtime.pid;
-    this.#tags = { ...parseTags(env.text("DD_TAGS")), ...option(options.tags, "options.tags", rules.stringRecord) };
-    this.#partialFlushMinSpans = setting(
-      options.partialFlushMinSpans,
-      "options.partialFlushMinSpans",
-      () => env.number("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", rules.positiveInteger),
-      rules.positiveInteger,
-    ) ?? 1000;
-    this.#traceId128 = setting(
-      options.traceId128BitGeneration,
-      "options.traceId128BitGeneration",
-      () => env.boolean("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED"),
-      rules.boolean,
-    ) ?? true;
-    const sampleRate = setting(options.sampleRate, "options.sampleRate", () => env.number("DD_TRACE_SAMPLE_RATE", rules.rate), rules.rate);
-    const rateLimit = setting(options.rateLimit, "options.rateLimit", () => env.number("DD_TRACE_RATE_LIMIT", rules.number), rules.number) ?? 100;
-    const samplingRules = setting(options.samplingRules, "options.samplingRules", () => env.json("DD_TRACE_SAMPLING_RULES", traceRules), traceRules);
-    const spanSampling = setting(options.spanSamplingRules, "options.spanSamplingRules", () => spanRulesFromEnv(env), spanRules);
-    this.#spanSampler = spanSampling?.length ? new SpanSampler(spanSampling) : undefined;
-    const style = (name: string) => parseStyles(env.text(name), name, this.#log);
-    const both = style("DD_TRACE_PROPAGATION_STYLE");
-    const inject = parseStyles(options.propagationStyleInject, "options.propagationStyleInject", this.#log) ??
-      style("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? both ?? DEFAULT_STYLES;
-    const extract = parseStyles(options.propagationStyleExtract, "options.propagationStyleExtract", this.#log) ??
-      style("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? both ?? DEFAULT_STYLES;
-    const maxTagsLength = env.number("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", rules.nonNegativeInteger);
-    const flushIntervalMs = option(options.flushIntervalMs, "options.flushIntervalMs", rules.positiveInteger) ?? 2000;
-    const flushThresholdBytes = option(options.flushThresholdBytes, "options.flushThresholdBytes", rules.positiveInteger) ?? 1 << 20;
-    const maxQueuedTraces = option(options.maxQueuedTraces, "options.maxQueuedTraces", rules.positiveInteger) ?? 10_000;
-    const maxQueuedBytes = option(options.maxQueuedBytes, "options.maxQueuedBytes", rules.positiveInteger) ?? 64 << 20;
-    const attemptMs = typeof options.connectionTimeoutMs === "number" ? options.connectionTimeoutMs : 3000;
-    const flushTimeoutMs = option(options.flushTimeoutMs, "options.flushTimeoutMs", rules.positiveInteger) ??
-      Math.max(5000, attemptMs + 1000);
-    const flushOnExit = option(options.flushOnExit, "options.flushOnExit", rules.boolean) ?? true;
-    this.#enabled = setting(options.enabled, "options.enabled", () => env.boolean("DD_TRACE_ENABLED"), rules.boolean) ?? true;
-    const debug = setting(options.debug, "options.debug", () => env.boolean("DD_TRACE_DEBUG"), rules.boolean) ?? false;
-    this.#debug = debugLog(debug, options.logger ?? consoleLogger);
-
-    const {
-      flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
-      sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
-      traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
-      samplingRules: _18, spanSamplingRules: _19, ...exporterOptions
-    } = options;
-    this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: runtime.env("DD_TRACE_BAGGAGE_TAG_KEYS") });
-    if (!this.#enabled) {
-      this.#service = option(options.service, "options.service", rules.string) ?? env.text("DD_SERVICE") ?? "unnamed-service";
-      this.#env = option(options.env, "options.env", rules.string) ?? env.text("DD_ENV") ?? "";
-      this.#version = option(options.version, "options.version", rules.string) ?? env.text("DD_VERSION") ?? "";
-      this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
+    this.#tags = o.tags;
+    this.#partialFlushMinSpans = o.partialFlushMinSpans;
+    this.#traceId128 = o.traceId128BitGeneration;
+    this.#spanSampler = o.spanSamplingRules?.length ? new SpanSampler(o.spanSamplingRules) : undefined;
+    this.#enabled = o.enabled;
+    this.#debug = debugLog(o.debug, options.logger ?? consoleLogger);
+    this.#propagator = new Propagator(o.propagation);
+    const sampling = { rules: o.samplingRules, sampleRate: o.sampleRate, rateLimit: o.rateLimit };
+    if (o.disabled) {
+      this.#service = o.disabled.service;
+      this.#env = o.disabled.env;
+      this.#version = o.disabled.version;
+      this.#sampler = new PrioritySampler({ env: this.#env, ...sampling });
       this.#debug?.(`configuration: ${JSON.stringify({ enabled: false, service: this.#service })}`);
       this.#buffer = disabledBuffer();
       return;
     }
     if (this.#debug) this.#debug(enableLibraryLogs(libraryLogLevel(this.#log)));
-    const made = tracerExporter({ ...exporterOptions, runtimeId: this.#runtimeId }, env);
+    const made = tracerExporter(o.exporter, o.env);
     this.#exporter = made.exporter;
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";
     this.#version = made.options.version ?? "";
-    this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
+    this.#sampler = new PrioritySampler({ env: this.#env, ...sampling });
     this.#debug?.(`configuration: ${JSON.stringify({ enabled: true, service: this.#service, env: this.#env, version: this.#version, url: made.options.url, propagation: this.#propagator.styles })}`);
     this.#buffer = new TraceBuffer({
       exporter: this.#exporter,
-      flushIntervalMs,
-      flushThresholdBytes,
-      maxQueuedTraces,
-      maxQueuedBytes,
-      flushTimeoutMs,
+      ...o.buffer,
       log: this.#log,
       onResponse: (response) => {
         this.#debug?.(`agent answered: ${JSON.stringify(response, (_, v) => typeof v === "bigint" ? String(v) : v)}`);
         if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
       },
     });
-    if (flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
+    if (o.flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
   }
 
   /** The default service of spans. */
