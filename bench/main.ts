@@ -42,7 +42,7 @@ import { Encoder } from "@msgpack/msgpack";
 import { native as loadNative } from "../ffi/load.ts";
 import type { Native } from "../ffi/native.ts";
 import { Binding, type BindingOptions, encodeUtf8, getBinding } from "../src/binding.ts";
-import { buildTraceChunks } from "../src/span.ts";
+import { buildTraceChunks } from "../src/build.ts";
 import { TraceExporter } from "../src/exporter.ts";
 import { BatchWriter } from "../src/batch.ts";
 import { type Fixture, forEachString, makeFixture, SET_NAMES, type SetName } from "./fixtures.ts";

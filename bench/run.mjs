@@ -374,7 +374,10 @@ try {
 const minutes = (Date.now() - started) / 60000;
 console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
 if (write) {
-  writeFileSync(join(root, "bench", "RESULTS.md"), markdown(results, minutes));
+  // What follows the section `npm run bench:app` writes (bench/app.mjs), that section included, is kept as it is.
+  const resultsFile = join(root, "bench", "RESULTS.md");
+  const app = /<!-- bench:app -->\n[\s\S]*$/.exec(readFileSync(resultsFile, "utf8"))?.[0] ?? "<!-- bench:app -->\n<!-- /bench:app -->\n";
+  writeFileSync(resultsFile, `${markdown(results, minutes)}\n${app}`);
   writeFileSync(join(root, "bench", "chart.svg"), chart(results));
   const readme = join(root, "README.md");
   const text = readFileSync(readme, "utf8");
