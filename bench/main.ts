@@ -10,7 +10,7 @@
  *             and @msgpack/msgpack on the same spans, in this process; and
  *             the floor: UTF-8-encoding every string of the spans into one
  *             buffer. Also the binding with one lever off at a time.
- * 2. library: the C library's own work for the same calls, replayed from C
+ * 2. library: the native library's own work for the same calls, replayed from C
  *             (bench/replay.c) with no FFI: what no binding can go under.
  * 3. e2e:     spans per second from `send` to checked at a local agent
  *             (bench/agent.mjs, its own Node process), against dd-trace-js's

@@ -1,6 +1,6 @@
 /**
  * The batch decoder hands links and event attributes it knows valid to the
- * bundled library's own entries, borrowed (lib/batch.c): the same bytes as
+ * bundled library's own spans, borrowed (lib/src/batch.rs): the same spans as
  * the per-field path for link lists and attribute counts past what the
  * decoder keeps on its stack, key indexes (16 keys and more), empty and
  * non-ASCII strings, and runs of one- and two-byte characters in utf16.

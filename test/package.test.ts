@@ -254,7 +254,7 @@ if (onNode) {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  test("npm pack: compiled JS and .d.ts, the C sources, LICENSE and the prebuilts of linux and macOS, x64 and arm64; no TypeScript sources", async () => {
+  test("npm pack: compiled JS and .d.ts, the Rust sources of lib/, LICENSE and the prebuilts of linux and macOS, x64 and arm64; no TypeScript sources", async () => {
     const env = { ...process.env } as Record<string, string>;
     for (const k of Object.keys(env)) if (k.startsWith("npm_")) delete env[k];
     const argv = ["npm", "pack", "--json", "--pack-destination", work];
