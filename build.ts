@@ -6,7 +6,7 @@
  * In a source checkout, `node --import tsx build.ts`, `bun build.ts` or
  * `deno run -A build.ts` builds `lib/build/libdd_trace_ffi.so` (cargo's
  * output, `lib/target/`, copied there; `--user` for the per-user cache).
- * `--pack DIR` (`npm run pack`) makes every published artifact into `DIR`
+ * `--pack DIR` (`npm run dist`: `dist/`) makes every published artifact into `DIR`
  * ({@link pack}): the prebuilt libraries of {@link PREBUILT_TARGETS},
  * cross-compiled by cargo-zigbuild; the main npm package, which holds no
  * library, and one npm package per platform (`PLATFORM_PACKAGES` in
@@ -15,7 +15,8 @@
  * rewritten; the release's files (one library per platform and their
  * `SHA256SUMS`), which Deno from JSR downloads; and the JSR package to
  * `deno publish`, with those digests. `--prebuilds DIR` cross-compiles the
- * prebuilt libraries alone, into `DIR/<platform>/`. `npm pack` in the
+ * prebuilt libraries alone, into `DIR/<platform>/`, which `--pack DIR
+ * --prebuilt PREBUILDS` then takes instead of building. `npm pack` in the
  * checkout refuses (`prepack`: `--refuse-pack`).
  *
  * For a platform without a prebuilt library, `npx @dd-ffi/trace build`
@@ -41,6 +42,7 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -431,13 +433,15 @@ export interface Packed {
  * copies them), the main package and one package per platform, staged in
  * `outDir/stage/` and packed there by `npm pack` into `outDir/`, the
  * release's files in `outDir/release/`, and the JSR package in `outDir/jsr/`.
+ * `prebuilt`: a folder of libraries `--prebuilds` made before, used instead
+ * of building them (a release job that built them in another step).
  */
-export function pack(root: string, outDir: string): Packed {
+export function pack(root: string, outDir: string, prebuilt?: string): Packed {
   const manifest = readJson(join(root, "package.json"));
-  const prebuilds = join(outDir, "prebuilds");
+  const prebuilds = prebuilt ?? join(outDir, "prebuilds");
   const stage = join(outDir, "stage");
   for (const dir of [stage, join(outDir, "release"), join(outDir, "jsr")]) rmSync(dir, { recursive: true, force: true });
-  buildPrebuilds(root, prebuilds);
+  if (prebuilt === undefined) buildPrebuilds(root, prebuilds);
   const npmPack = (dir: string): string => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("npm_")));
     const out = execFileSync("npm", ["pack", "--json", "--pack-destination", outDir], { cwd: dir, env, encoding: "utf8" });
@@ -474,6 +478,8 @@ export function pack(root: string, outDir: string): Packed {
     copyFileSync(join(root, "lib", file), join(packed.jsr, "lib", file));
   }
   writeFileSync(join(packed.jsr, "ffi", "release_sha256.ts"), releaseModule(manifest, sha256));
+  // deno.json's nodeModulesDir is "manual": deno publish resolves the npm dependencies from the checkout's.
+  if (existsSync(join(root, "node_modules"))) symlinkSync(join(root, "node_modules"), join(packed.jsr, "node_modules"), "dir");
   return packed;
 }
 
@@ -498,11 +504,11 @@ if (isMain()) {
     return out;
   };
   if (flags.includes("--pack")) {
-    const packed = pack(localRoot!, dirFlag("--pack"));
+    const packed = pack(localRoot!, dirFlag("--pack"), flags.includes("--prebuilt") ? dirFlag("--prebuilt") : undefined);
     for (const file of [packed.main, ...Object.values(packed.platforms)]) console.log(`packed ${file}`);
     console.log(`release files in ${packed.release}; deno publish in ${packed.jsr}`);
   } else if (flags.includes("--refuse-pack")) {
-    console.error("The checkout is not the npm package: `npm run pack` makes the packages (build.ts --pack DIR).");
+    console.error("The checkout is not the npm package: `npm run dist` makes the packages (build.ts --pack DIR).");
     process.exit(1);
   } else if (flags.includes("--prebuilds")) {
     for (const file of buildPrebuilds(localRoot!, dirFlag("--prebuilds"))) console.log(`built ${file}`);

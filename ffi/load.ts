@@ -150,11 +150,12 @@ export function findLibrary(
     if (found === true) return path;
     if (found === "denied") denied.push(path);
   }
+  // The release's library was read and checked already: --allow-read of that file alone is enough.
+  if (typeof release === "string") return release;
   if (denied.length > 0) {
     throw new Error(`@dd-ffi/trace needs ${readFlag(denied.join(","))} to look for its native library`);
   }
-  if (release instanceof Error) throw release;
-  if (release !== undefined) return release;
+  if (release !== undefined) throw release;
   const looked = candidates.filter(([path]) => path !== undefined).map(([path, what]) => `\n  ${path} (${what})`);
   const add = pkg === undefined
     ? `There is no prebuilt package for ${platform}: `
