@@ -115,8 +115,8 @@ export const GENERATED: Readonly<Record<string, () => string>> = {
 export const LIBRARY_FILE: string = `lib/build/${LIBRARY_NAME}`;
 
 /**
- * The platforms the npm package carries prebuilt libraries for
- * (`dist/prebuilds/<platform>/`): the Rust target cargo-zigbuild builds
+ * The platforms with a prebuilt library, each in its npm package
+ * (`PLATFORM_PACKAGES` in `ffi/paths.ts`, the same keys): the Rust target cargo-zigbuild builds
  * (glibc 2.17, as manylinux2014), and the cargo features. macOS goes
  * without `https`: rustls' platform verifier needs the macOS SDK's Security
  * framework, which zig cannot link; an https URL there is refused at
