@@ -156,19 +156,26 @@ export function findLibrary(
     throw new Error(`@dd-ffi/trace needs ${readFlag(denied.join(","))} to look for its native library`);
   }
   if (release !== undefined) throw release;
-  const looked = candidates.filter(([path]) => path !== undefined).map(([path, what]) => `\n  ${path} (${what})`);
+  throw new Error(notFound(platform, candidates.filter(([path]) => path !== undefined) as [string, string][]));
+}
+
+/**
+ * The loader's error when it found no library for `platform`, having looked
+ * at `looked` (path, what it is): the platform package to add (or that there
+ * is none for the platform), `DD_LIBDATADOG_PATH`, and the source build.
+ */
+export function notFound(platform: string, looked: [string, string][]): string {
+  const pkg = PLATFORM_PACKAGES[platform];
   const add = pkg === undefined
     ? `There is no prebuilt package for ${platform}: `
     : `Its prebuilt library is the package ${pkg.name}, which is not installed (the package manager skips it when ` +
       "optional dependencies are omitted, or when the lockfile was made on another platform" +
       (pkg.libc ? `; it needs ${pkg.libc}, not musl` : "") + `): add it, \`npm install ${pkg.name}@${VERSION}\`; or `;
-  throw new Error(
-    `No libdatadog library found for ${platform}. Looked at DD_LIBDATADOG_PATH (not set)` +
-      (looked.length > 0 ? ` and:${looked.join("")}` : "") + "\n" + add +
-      "set DD_LIBDATADOG_PATH to a libdatadog release build (e.g. libdatadog_profiling.so); " +
-      "or build it from source with cargo into the per-user cache: " +
-      "`npx @dd-ffi/trace build` (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` (Deno).",
-  );
+  return `No libdatadog library found for ${platform}. Looked at DD_LIBDATADOG_PATH (not set)` +
+    (looked.length > 0 ? ` and:${looked.map(([path, what]) => `\n  ${path} (${what})`).join("")}` : "") + "\n" + add +
+    "set DD_LIBDATADOG_PATH to a libdatadog release build (e.g. libdatadog_profiling.so); " +
+    "or build it from source with cargo into the per-user cache: " +
+    "`npx @dd-ffi/trace build` (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` (Deno).";
 }
 
 /**
