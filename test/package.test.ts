@@ -368,6 +368,8 @@ if (onNode) {
     const prebuilt = process.env.PACKAGE_TEST_PREBUILDS ? ["--prebuilt", process.env.PACKAGE_TEST_PREBUILDS] : [];
     await ok(["node", "--import", "tsx", join(root, "build.ts"), "--pack", join(work, "pack"), ...prebuilt], root, env, 3_600_000);
     assert.is(gitStatus(), before, "git status after packing");
+    // npm pack of the checkout would publish its own package.json: it refuses, naming the way.
+    await fails(["npm", "pack", "--dry-run"], root, env, ["npm run dist"]);
     assert.is(readFileSync(join(root, "package.json"), "utf8"), manifestBefore, "the checkout's package.json untouched");
     const names = readdirSync(join(work, "pack")).filter((f) => f.endsWith(".tgz")).sort();
     const platforms = Object.keys(PLATFORM_PACKAGES);
