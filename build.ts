@@ -49,7 +49,7 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { rustModule as abiModule } from "./ffi/abi.ts";
+import { cChecks, rustModule as abiModule } from "./ffi/abi.ts";
 import { rustModule as batchModule } from "./ffi/batch.ts";
 import {
   BUNDLED_LIBRARY,
@@ -104,11 +104,14 @@ export const LIB_SOURCES: readonly string[] = [
 /**
  * The files `build.ts` generates into `lib/build/` before cargo runs, from
  * the tables of `ffi/` (one source of truth for the ABI's layouts and error
- * codes, and for the batch format).
+ * codes, and for the batch format): the Rust modules lib/ includes, and the
+ * C layout checks of test/fixtures/data-pipeline.h.
  */
 export const GENERATED: Readonly<Record<string, () => string>> = {
   "abi.rs": abiModule,
   "batch_format.rs": batchModule,
+  // for the C header of test/fixtures/data-pipeline.h
+  "abi-checks.h": cChecks,
 };
 
 /** Where a source checkout's build of the bundled library goes, relative to the package root. */
@@ -167,8 +170,9 @@ function generate(libDir: string): void {
 
 /**
  * Runs cargo (`command`, e.g. `["cargo", "build"]`) in `libDir` for every
- * library of {@link LIBRARIES}, release profile, with `args` added, and
- * copies the libraries from `<targetDir>/<triple?>/release/` into `outDir`
+ * library of {@link LIBRARIES}, with `args` added, in `profile` (`release`,
+ * or `dist`: lib/Cargo.toml's size-optimized profile of the prebuilds), and
+ * copies the libraries from `<targetDir>/<triple?>/<profile>/` into `outDir`
  * for `platform` (its file names), each atomically. Returns their paths, in
  * the table's order.
  */
@@ -180,17 +184,18 @@ function cargo(
   args: readonly string[],
   triple?: string,
   env: Record<string, string> = {},
+  profile: "release" | "dist" = "release",
 ): string[] {
   generate(libDir);
   const targetDir = env.CARGO_TARGET_DIR ?? process.env.CARGO_TARGET_DIR ?? join(libDir, "target");
   const packages = Object.values(LIBRARIES).flatMap((p) => ["-p", p]);
-  execFileSync(command[0], [...command.slice(1), "--release", "--locked", ...packages, ...args], {
+  execFileSync(command[0], [...command.slice(1), "--profile", profile, "--locked", ...packages, ...args], {
     cwd: libDir,
     stdio: "inherit",
     env: { ...process.env, ...env, CARGO_TARGET_DIR: targetDir },
   });
   // cargo-zigbuild's glibc suffix is not part of the output folder's name.
-  const release = join(targetDir, ...(triple ? [triple.replace(/\.\d+\.\d+$/, "")] : []), "release");
+  const release = join(targetDir, ...(triple ? [triple.replace(/\.\d+\.\d+$/, "")] : []), profile);
   mkdirSync(outDir, { recursive: true });
   return Object.keys(LIBRARIES).map((name) => {
     const file = libraryFileName(name, platform);
@@ -295,7 +300,7 @@ function buildPrebuilds(root: string, outDir: string): string[] {
   const cargoBin = dirname(findCargoPath());
   const withCargo = { ...env, PATH: `${env.PATH ?? process.env.PATH ?? ""}:${cargoBin}` };
   return Object.entries(PREBUILT_TARGETS).flatMap(([platform, { target, https }]) =>
-    cargo(command, join(root, "lib"), join(outDir, platform), platform, ["--target", target, ...(https ? [] : ["--no-default-features"])], target, withCargo)
+    cargo(command, join(root, "lib"), join(outDir, platform), platform, ["--target", target, ...(https ? [] : ["--no-default-features"])], target, withCargo, "dist")
   );
 }
 

@@ -6,7 +6,7 @@
  */
 export { TraceExporter } from "./src/exporter.ts";
 export type { AgentResponse, CloseOptions, SendOptions } from "./src/exporter.ts";
-export type { ExporterOptions, OtlpOptions, StatsCardinalityLimit, TelemetryOptions } from "./src/options.ts";
+export type { AgentlessOptions, ExporterOptions, OtlpOptions, StatsCardinalityLimit, TelemetryOptions } from "./src/options.ts";
 export { defaultStatsCardinalityLimit } from "./src/options.ts";
 export { SharedRuntime } from "./src/runtime.ts";
 export type { RuntimeShutdownOptions } from "./src/runtime.ts";
@@ -52,14 +52,14 @@ export type {
   IntegrationConfigs,
   ServeIntegrationConfig,
 } from "./src/tracer/instrument/builtin-integrations.ts";
-export type { DatabaseInstrumentationOptions, IntegrationDescriptor } from "./src/tracer/instrument/db.ts";
-export { instrumentPg, pgIntegration } from "./src/tracer/instrument/pg.ts";
+export type { DatabaseIntegrationConfig, DatabaseInstrumentationOptions } from "./src/tracer/instrument/db.ts";
+export { instrumentPg } from "./src/tracer/instrument/pg.ts";
 export type { PgIntegrationConfig, PgModule, PgOptions } from "./src/tracer/instrument/pg.ts";
-export { instrumentIORedis, ioredisIntegration } from "./src/tracer/instrument/ioredis.ts";
+export { instrumentIORedis } from "./src/tracer/instrument/ioredis.ts";
 export type { IORedisIntegrationConfig, IORedisModule, IORedisOptions } from "./src/tracer/instrument/ioredis.ts";
-export { instrumentRedis, redisIntegration } from "./src/tracer/instrument/redis.ts";
+export { instrumentRedis } from "./src/tracer/instrument/redis.ts";
 export type { RedisIntegrationConfig, RedisModule, RedisOptions } from "./src/tracer/instrument/redis.ts";
-export { instrumentPostgres, postgresIntegration } from "./src/tracer/instrument/postgres.ts";
+export { instrumentPostgres } from "./src/tracer/instrument/postgres.ts";
 export type { PostgresIntegrationConfig, PostgresModule, PostgresOptions, PostgresSql } from "./src/tracer/instrument/postgres.ts";
 export { instrumentConsole, logContext, logFields, pinoMixin, winstonFormat } from "./src/tracer/log-injection.ts";
 export type { ConsoleInstrumentation, LogContext, WinstonFormat } from "./src/tracer/log-injection.ts";

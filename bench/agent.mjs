@@ -2,7 +2,9 @@
 // by Node in its own process so that decoding never shares a thread with a
 // sender. `PUT`/`POST /v0.4/traces` bodies are checked in full before the
 // answer (`{"rate_by_service":…}`) goes out, so a send that resolved is a
-// send whose spans arrived whole. `GET /stats` answers the running totals
+// send whose spans arrived whole. `GET /info` advertises `/v0.6/stats` and
+// `client_drop_p0s` (so that an exporter with `computeStats` computes them),
+// and `/v0.6/stats` payloads are counted. `GET /stats` answers the running totals
 // (and the agent's CPU time). Unlike the TestAgent it keeps nothing, so a
 // million spans cost it no memory.
 //
@@ -118,10 +120,17 @@ function countWalk(b) {
   return { chunks, spans };
 }
 
-const stats = { decode: mode, connections: 0, spans: 0, chunks: 0, requests: 0, errors: 0, bytes: 0 };
+const stats = { decode: mode, connections: 0, spans: 0, chunks: 0, requests: 0, errors: 0, bytes: 0, statsPayloads: 0 };
 const answer = JSON.stringify({ rate_by_service: { "service:,env:": 1 } });
+// What a Datadog agent's /info says, so that libdatadog turns on client-side stats (and P0 dropping) when asked to.
+const info = JSON.stringify({ version: "7.60.0", endpoints: ["/v0.4/traces", "/v0.6/stats"], client_drop_p0s: true });
 
 const server = createServer((req, res) => {
+  if (req.method === "GET" && req.url === "/info") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(info);
+    return;
+  }
   if (req.method === "GET" && req.url === "/stats") {
     const cpu = process.cpuUsage();
     res.writeHead(200, { "content-type": "application/json" });
@@ -131,6 +140,12 @@ const server = createServer((req, res) => {
   const parts = [];
   req.on("data", (d) => parts.push(d));
   req.on("end", () => {
+    if (req.url.startsWith("/v0.6/stats")) {
+      stats.statsPayloads++;
+      res.writeHead(200);
+      res.end();
+      return;
+    }
     if (!req.url.startsWith("/v0.4/traces")) {
       res.writeHead(404);
       res.end();

@@ -42,7 +42,7 @@ import { Encoder } from "@msgpack/msgpack";
 import { native as loadNative } from "../ffi/load.ts";
 import type { Native } from "../ffi/native.ts";
 import { Binding, type BindingOptions, encodeUtf8, getBinding } from "../src/binding.ts";
-import { buildTraceChunks } from "../src/span.ts";
+import { buildTraceChunks } from "../src/build.ts";
 import { TraceExporter } from "../src/exporter.ts";
 import { BatchWriter } from "../src/batch.ts";
 import { type Fixture, forEachString, makeFixture, SET_NAMES, type SetName } from "./fixtures.ts";
@@ -70,7 +70,7 @@ function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const PARTS = (argValue("--parts") ?? "micro,library,e2e,e2e-full,memory").split(",");
+const PARTS = (argValue("--parts") ?? "micro,library,e2e,e2e-full,memory,footprint").split(",");
 const REPS = Number(argValue("--reps") ?? 7);
 const JSON_OUT = argValue("--json");
 /** Minimum time of one micro sample, ms. */
@@ -358,6 +358,12 @@ interface E2eSet {
   /** ours / dd-trace, per repetition (and the per-field path's). */
   ratio: Stat;
   fieldsRatio: Stat;
+  /** The batch path with libdatadog's client-side stats (`computeStats`): spans/s, over dd-trace-js's. */
+  stats: Stat;
+  statsRatio: Stat;
+  /** Its CPU µs per span (this process, every thread), and over dd-trace-js's + node:http's. */
+  statsCpu: Stat;
+  statsCpuRatio: Stat;
   /** CPU µs per span: this process (all threads) and the agent. */
   cpu: { ours: Stat; fields: Stat; ddtrace: Stat; oursAgent: Stat; fieldsAgent: Stat; ddtraceAgent: Stat };
   /** Main-thread µs per span inside the send calls (dd-trace-js: encode, makePayload, http.request). */
@@ -367,6 +373,8 @@ interface E2eSet {
 async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2eSet>> {
   const exporter = new TraceExporter({ url });
   const fieldsExporter = new TraceExporter({ url, sendPath: "fields" });
+  // libdatadog's client-side stats: on once the agent's /info (bench/agent.mjs) lists /v0.6/stats.
+  const statsExporter = new TraceExporter({ url, computeStats: true });
   if (exporter.sendPath !== "batch") throw new Error("the batch path is not available: is lib/build current (npm run build)?");
   const ddSend = ddTraceSender(url);
   const out: Record<string, E2eSet> = {};
@@ -377,12 +385,13 @@ async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2e
       () => e2eRun(url, fx, () => exporter.send(fx.ours)),
       () => e2eRun(url, fx, () => fieldsExporter.send(fx.ours)),
       () => e2eRun(url, fx, () => ddSend(fx)),
+      () => e2eRun(url, fx, () => statsExporter.send(fx.ours)),
     ];
     const per = Math.ceil(E2E_SPANS / fx.spans) * fx.spans;
     // Warm up every path (and the agent) first.
     for (const run of runners) await run();
     expected += runners.length * per;
-    const got: E2eSample[][] = [[], [], []];
+    const got: E2eSample[][] = runners.map(() => []);
     for (let r = 0; r < Math.max(5, Math.min(REPS, 7)); r++) {
       // Rotate the order, so no path always runs right after another.
       for (let k = 0; k < runners.length; k++) {
@@ -391,8 +400,12 @@ async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2e
       }
       expected += runners.length * per;
     }
-    const [a, f, b] = got;
+    const [a, f, b, st] = got;
     out[fx.name] = {
+      stats: stat(st.map((x) => x.rate)),
+      statsRatio: stat(st.map((x, i) => x.rate / b[i].rate)),
+      statsCpu: stat(st.map((x) => x.cpu)),
+      statsCpuRatio: stat(st.map((x, i) => x.cpu / b[i].cpu)),
       ours: stat(a.map((x) => x.rate)),
       fields: stat(f.map((x) => x.rate)),
       ddtrace: stat(b.map((x) => x.rate)),
@@ -411,6 +424,7 @@ async function e2e(url: string, fixtures: Fixture[]): Promise<Record<string, E2e
   }
   await exporter.close();
   await fieldsExporter.close();
+  await statsExporter.close();
   const after = await agentStats(url);
   if (after.errors !== before.errors || after.spans - before.spans !== expected) {
     throw new Error(`the agent decoded ${after.spans - before.spans} spans (${after.errors - before.errors} errors), expected ${expected}`);
@@ -479,6 +493,31 @@ function selfCommand(): string[] {
  * 16 µs of CPU per span end to end after the micro phase, 5.5 µs in a fresh process), and the
  * order of the phases changed the micro ratios too.
  */
+/** What bench/footprint.ts measures, in a fresh process of this runtime (median of 3 runs). */
+interface Footprint {
+  loadMs: number;
+  firstSendMs: number;
+  threadsBefore: number;
+  threadsIdle: number;
+  rssBefore: number;
+  rssIdle: number;
+  libraryBytes: number;
+  libraryGzipBytes: number;
+}
+
+function footprint(url: string): Footprint {
+  const [cmd, ...args] = selfCommand();
+  const file = new URL("./footprint.ts", import.meta.url).pathname;
+  const runs: Footprint[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = spawnSync(cmd, [...args.slice(0, -1), file], { encoding: "utf8", env: { ...process.env, BENCH_AGENT_URL: url } });
+    if (r.status !== 0) throw new Error(`footprint child failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout.trim().split("\n").pop()!));
+  }
+  const med = (k: keyof Footprint) => median(runs.map((x) => x[k]));
+  return Object.fromEntries(Object.keys(runs[0]).map((k) => [k, med(k as keyof Footprint)])) as unknown as Footprint;
+}
+
 function e2eInChild(url: string): Record<string, E2eSet> {
   const [cmd, ...args] = selfCommand();
   const r = spawnSync(cmd, [...args, "--e2e-child", "--reps", String(REPS), "--e2e-spans", String(E2E_SPANS)], {
@@ -517,6 +556,7 @@ export interface Results {
   /** End to end against the walking agent (the targets) and against the agent that decodes into objects. */
   e2e?: Record<string, E2eSet>;
   e2eFull?: Record<string, E2eSet>;
+  footprint?: Footprint;
   memory?: MemoryRun[];
 }
 
@@ -553,6 +593,11 @@ function print(r: Results): void {
           `${f2(e.cpu.fields.median)}        ${f2(e.cpu.fieldsAgent.median)}      main thread µs/span: batch ${f2(e.main.ours.median)}, per-field ${f2(e.main.fields.median)}, dd ${f2(e.main.ddtrace.median)}`);
       }
     }
+  }
+  if (r.footprint) {
+    const p = r.footprint;
+    out.push(`\nfootprint: load ${f2(p.loadMs)} ms, load + first send ${f2(p.firstSendMs)} ms; idle: threads ${p.threadsBefore} → ${p.threadsIdle}, ` +
+      `RSS ${mib(p.rssBefore)} → ${mib(p.rssIdle)} MiB; library ${(p.libraryBytes / 2 ** 20).toFixed(1)} MiB, gzip ${(p.libraryGzipBytes / 2 ** 20).toFixed(2)} MiB`);
   }
   if (r.memory) {
     out.push("\nmemory, RSS MiB        at 100k   at 1M   growth   live native objects");
@@ -604,9 +649,10 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (PARTS.includes("e2e") || PARTS.includes("memory")) {
+  if (PARTS.includes("e2e") || PARTS.includes("memory") || PARTS.includes("footprint")) {
     const agent = await startAgent("walk");
     try {
+      if (PARTS.includes("footprint")) results.footprint = footprint(agent.url);
       if (PARTS.includes("e2e")) results.e2e = e2eInChild(agent.url);
       if (PARTS.includes("memory")) results.memory = await memory(agent.url);
     } finally {

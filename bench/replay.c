@@ -7,7 +7,7 @@
  *
  * The tape is parsed once, up front, into ready-made C arguments, so the
  * timed loop is only the library's own work. */
-#include "../lib/data-pipeline.h"
+#include "../test/fixtures/data-pipeline.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

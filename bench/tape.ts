@@ -9,7 +9,8 @@
 import { layouts } from "../ffi/abi.ts";
 import type { Native } from "../ffi/native.ts";
 import { Binding } from "../src/binding.ts";
-import { buildTraceChunks, type TraceChunk } from "../src/span.ts";
+import { buildTraceChunks } from "../src/build.ts";
+import type { TraceChunk } from "../src/span.ts";
 
 /** Op codes, shared with replay.c. */
 const OP = {

@@ -1,12 +1,12 @@
 /**
  * The batch format: how the core hands a whole `send` to native code in one
- * FFI crossing (`ddffi_batch_send`, lib/batch.c). This table is the only
+ * FFI crossing (`ddffi_batch_send`, lib/src/batch.rs). This table is the only
  * source of the format's offsets, sizes and tags: the writer (src/batch.ts)
- * reads them from here, and lib/batch.c includes `batch-format.h`, which
- * `build.ts` generates from it ({@link cHeader}).
+ * reads them from here, and the decoder (lib/batch) includes `batch_format.rs`, which
+ * `build.ts` generates from it ({@link rustModule}).
  *
  * Little-endian, in 4-byte units: every item starts at a multiple of 4 (the
- * writer stores whole u32 words; the decoder reads with memcpy). A u64, i64
+ * writer stores whole u32 words; the decoder reads them little-endian). A u64, i64
  * or f64 is two words, low first. The grammar, in write order:
  *
  * ```text

@@ -9,7 +9,7 @@
 import process from "node:process";
 import { cc, CString, dlopen, type FFIFunction, FFIType, ptr, toArrayBuffer } from "bun:ffi";
 import { type CType, layouts, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, textEncoderInto } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, textEncoderInto, WorkerPool } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -49,6 +49,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "JavaScriptCore",
   env: (name) => bun.env[name],
   pid: process.pid,
+  cwd: () => process.cwd(),
   nativeServer: bun,
   onBeforeExit(callback) {
     const listener = () => void callback();
@@ -109,46 +110,23 @@ function structByValue(name: string, def: SymbolDef, fnPtr: Any): Any {
   throw new Error(`bun.ts has no trampoline for ${name} (${shape})`);
 }
 
-/** Worker threads for the blocking symbols; each runs one call at a time. */
-class WorkerPool {
-  #workers: { worker: Worker; busy: number }[] = [];
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; w: { worker: Worker; busy: number } }>();
-  #next = 1;
-  constructor(readonly path: string, readonly shim: string | undefined, readonly size = 4) {}
-
-  call(name: string, args: unknown[]): Promise<unknown> {
-    let w = this.#workers.find((w) => w.busy === 0);
-    if (!w && this.#workers.length < this.size) w = this.#spawn();
-    w ??= this.#workers.reduce((a, b) => (a.busy <= b.busy ? a : b));
-    const id = this.#next++;
-    if (w.busy++ === 0) (w.worker as Any).ref();
-    w.worker.postMessage({ id, name, args });
-    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject, w: w! }));
-  }
-
-  #spawn() {
-    // bun_worker.js next to the compiled bun.js of the npm package
-    const file = import.meta.url.endsWith(".ts") ? "./bun_worker.ts" : "./bun_worker.js";
+/** The pool's threads on Bun: workers (`bun_worker.ts`) that open the same library (and shim). */
+function workerPool(path: string, shim: string | undefined): WorkerPool {
+  // bun_worker.js next to the compiled bun.js of the npm package
+  const file = import.meta.url.endsWith(".ts") ? "./bun_worker.ts" : "./bun_worker.js";
+  return new WorkerPool((onReply, onExit) => {
     const worker = new Worker(new URL(file, import.meta.url).href);
-    const w = { worker, busy: 0 };
-    worker.postMessage({ open: this.path, shim: this.shim });
-    worker.onmessage = ({ data }: MessageEvent) => {
-      const p = this.#pending.get(data.id);
-      if (!p) return;
-      this.#pending.delete(data.id);
-      if (--p.w.busy === 0) (p.w.worker as Any).unref();
-      if ("error" in data) p.reject(new Error(data.error));
-      else p.resolve(data.result);
+    worker.postMessage({ open: path, shim });
+    worker.onmessage = ({ data }: MessageEvent) => onReply(data);
+    worker.addEventListener("error", (e) => onExit((e as ErrorEvent).error ?? e));
+    worker.addEventListener("close", () => onExit(new Error("the FFI worker thread closed")));
+    return {
+      post: (message) => worker.postMessage(message),
+      ref: () => (worker as Any).ref(),
+      unref: () => (worker as Any).unref(),
+      terminate: () => worker.terminate(),
     };
-    (worker as Any).unref();
-    this.#workers.push(w);
-    return w;
-  }
-
-  terminate() {
-    for (const w of this.#workers) w.worker.terminate();
-    this.#workers = [];
-  }
+  });
 }
 
 /** Opens the library at `path`; optional symbols it lacks come from `shim` when given. */
@@ -182,7 +160,7 @@ export function open(path: string, shim?: string): Native {
     if (def.result === "slice" && bound[name]) bound[name] = sliceReturning(bound[name].ptr);
     if (byValueStruct(def) && bound[name]) bound[name] = structByValue(name, def, bound[name].ptr);
   }
-  const pool = new WorkerPool(path, usedShim);
+  const pool = workerPool(path, usedShim);
   const async: Record<string, Any> = {};
   for (const [name, def] of Object.entries(symbols) as [string, SymbolDef][]) {
     if (def.blocking && bound[name] !== undefined) async[name] = (...a: unknown[]) => pool.call(name, a);

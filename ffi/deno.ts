@@ -81,6 +81,15 @@ export const runtime: RuntimeInfo = {
   interpreter: "v8",
   env: (name) => permission("--allow-env", `read ${name}`, () => Deno.env.get(name)),
   pid: Deno.pid,
+  cwd() {
+    // Only with --allow-read of everything: asking for it would prompt (in a terminal), and the caller reads modules from there.
+    if (Deno.permissions.querySync({ name: "read" }).state !== "granted") return undefined;
+    try {
+      return Deno.cwd();
+    } catch {
+      return undefined;
+    }
+  },
   nativeServer: Deno as unknown as { serve: unknown },
   onBeforeExit(callback) {
     // Deno exits after `beforeunload` unless a listener calls preventDefault();

@@ -118,6 +118,8 @@ export interface RuntimeInfo {
   env(name: string): string | undefined;
   /** The process id. */
   readonly pid: number;
+  /** The working directory, where the application's own modules are resolved from; undefined on Deno without `--allow-read` of everything (reading modules there would need it). */
+  cwd(): string | undefined;
   /**
    * Calls `callback` each time the event loop has run out of work and the
    * process is about to exit (Node and Bun: `process` `beforeExit`; Deno: the
@@ -185,4 +187,101 @@ export function flatParameters(def: SymbolDef): Exclude<CType, "slice" | "void">
 export function structFields(t: "CardinalityLimitConfig"): string[] {
   const { size: _, ...fields } = layouts[t];
   return Object.entries(fields).sort((a, b) => a[1] - b[1]).map(([name]) => name);
+}
+
+/** One worker thread of a {@link WorkerPool}, as an adapter makes it. */
+export interface PoolThread {
+  /** Posts a call `{ id, name, args }` to the thread. */
+  post(message: { id: number; name: string; args: unknown[] }): void;
+  /** Keeps the process alive (a call is running) or lets it exit. */
+  ref(): void;
+  unref(): void;
+  terminate(): void;
+}
+
+/** What a thread answers: the call's id and its result or error text. */
+export interface PoolReply {
+  id: number;
+  result?: unknown;
+  error?: string;
+}
+
+/**
+ * The worker threads that run the blocking symbols (the sends) off the JS
+ * thread on Node and Bun (Deno has its own nonblocking FFI calls): at most
+ * {@link WorkerPool.size} threads, each running one call at a time; further
+ * calls wait in order (FIFO) for a free one. A thread that dies fails its
+ * call and is replaced when a call waits. A thread keeps the process alive
+ * only while it runs a call.
+ */
+export class WorkerPool {
+  /** Most threads at once: a hung agent can hold one per send in flight. */
+  static readonly size = 8;
+  #threads: { thread: PoolThread; call: PoolCall | undefined }[] = [];
+  #queue: PoolCall[] = [];
+  #next = 1;
+
+  /**
+   * `spawn(onReply, onExit)` starts a thread that calls `onReply` with each
+   * answer, and `onExit` when it dies.
+   */
+  constructor(readonly spawn: (onReply: (reply: PoolReply) => void, onExit: (error: unknown) => void) => PoolThread) {}
+
+  /** Runs symbol `name` with `args` on a thread; resolves with its result. */
+  call(name: string, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const call = { id: this.#next++, name, args, resolve, reject };
+      const t = this.#threads.find((t) => !t.call) ?? (this.#threads.length < WorkerPool.size ? this.#start() : undefined);
+      if (t) this.#run(t, call);
+      else this.#queue.push(call);
+    });
+  }
+
+  #run(t: { thread: PoolThread; call: PoolCall | undefined }, call: PoolCall) {
+    t.call = call;
+    t.thread.ref();
+    t.thread.post({ id: call.id, name: call.name, args: call.args });
+  }
+
+  #start() {
+    const t: { thread: PoolThread; call: PoolCall | undefined } = { thread: undefined!, call: undefined };
+    const reply = (data: PoolReply) => {
+      const call = t.call;
+      if (!call || call.id !== data.id) return;
+      t.call = undefined;
+      if (data.error !== undefined) call.reject(new Error(data.error));
+      else call.resolve(data.result);
+      const next = this.#queue.shift();
+      if (next) this.#run(t, next);
+      else t.thread.unref();
+    };
+    const exit = (error: unknown) => {
+      if (!this.#threads.includes(t)) return;
+      this.#threads = this.#threads.filter((x) => x !== t);
+      const call = t.call;
+      t.call = undefined;
+      call?.reject(error instanceof Error ? error : new Error(`the FFI worker thread exited (${String(error)})`));
+      const next = this.#queue.shift();
+      if (next) this.#run(this.#start(), next);
+    };
+    t.thread = this.spawn(reply, exit);
+    t.thread.unref();
+    this.#threads.push(t);
+    return t;
+  }
+
+  /** Stops every thread (the library is being closed). */
+  terminate() {
+    const threads = this.#threads;
+    this.#threads = [];
+    for (const t of threads) t.thread.terminate();
+  }
+}
+
+interface PoolCall {
+  id: number;
+  name: string;
+  args: unknown[];
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
 }

@@ -14,7 +14,7 @@ import process from "node:process";
 import { Worker } from "node:worker_threads";
 import koffi from "koffi";
 import { type CType, type SymbolDef, symbols } from "./abi.ts";
-import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields, textEncoderInto } from "./native.ts";
+import { flatParameters, type Native, type NativeMemory, type RuntimeInfo, structFields, textEncoderInto, WorkerPool } from "./native.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -66,81 +66,21 @@ parentPort.on("message", ({ id, name, args }) => {
 });
 `;
 
-/** Most worker threads at once; further calls wait for one to be free. */
-const MAX_WORKERS = 8;
-
-interface Call {
-  id: number;
-  name: string;
-  args: unknown[];
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-interface PoolWorker {
-  worker: Worker;
-  call: Call | undefined;
-}
-
-/** Worker threads for the blocking symbols; each runs one call at a time, and keeps the process alive only then. */
-class WorkerPool {
-  #workers: PoolWorker[] = [];
-  #queue: Call[] = [];
-  #next = 1;
-  #data: { koffi: string; symbols: [string, string, string[], string][] };
-
-  /** `symbols`: each blocking symbol's name, result type, parameter types and the file it is in. */
-  constructor(symbols: [string, string, string[], string][]) {
-    this.#data = { koffi: createRequire(import.meta.url).resolve("koffi"), symbols };
-  }
-
-  call(name: string, args: unknown[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const call = { id: this.#next++, name, args, resolve, reject };
-      const w = this.#workers.find((w) => !w.call) ?? (this.#workers.length < MAX_WORKERS ? this.#spawn() : undefined);
-      if (w) this.#run(w, call);
-      else this.#queue.push(call);
-    });
-  }
-
-  #run(w: PoolWorker, call: Call) {
-    w.call = call;
-    w.worker.ref();
-    w.worker.postMessage({ id: call.id, name: call.name, args: call.args });
-  }
-
-  #spawn(): PoolWorker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
-    const w: PoolWorker = { worker, call: undefined };
-    worker.on("message", (data: { id: number; result?: unknown; error?: string }) => {
-      const call = w.call;
-      if (!call || call.id !== data.id) return;
-      w.call = undefined;
-      if ("error" in data) call.reject(new Error(data.error));
-      else call.resolve(data.result);
-      const next = this.#queue.shift();
-      if (next) this.#run(w, next);
-      else worker.unref();
-    });
-    const gone = (error: unknown) => {
-      this.#workers = this.#workers.filter((x) => x !== w);
-      const call = w.call;
-      w.call = undefined;
-      call?.reject(error instanceof Error ? error : new Error(`the FFI worker thread exited (${String(error)})`));
-      const next = this.#queue.shift();
-      if (next) this.#run(this.#spawn(), next);
+/** The pool's threads on Node: `node:worker_threads` running {@link WORKER_SOURCE}. */
+function workerPool(symbols: [string, string, string[], string][]): WorkerPool {
+  const workerData = { koffi: createRequire(import.meta.url).resolve("koffi"), symbols };
+  return new WorkerPool((onReply, onExit) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+    worker.on("message", onReply);
+    worker.on("error", onExit);
+    worker.on("exit", onExit);
+    return {
+      post: (message) => worker.postMessage(message),
+      ref: () => worker.ref(),
+      unref: () => worker.unref(),
+      terminate: () => void worker.terminate(),
     };
-    worker.on("error", gone);
-    worker.on("exit", gone);
-    worker.unref();
-    this.#workers.push(w);
-    return w;
-  }
-
-  terminate() {
-    for (const w of this.#workers) void w.worker.terminate();
-    this.#workers = [];
-  }
+  });
 }
 
 /** A by-value struct is a koffi struct of its `uintptr_t` fields (koffi passes it as the C ABI says). */
@@ -169,6 +109,7 @@ export const runtime: RuntimeInfo = {
   interpreter: "v8",
   env: (name) => process.env[name],
   pid: process.pid,
+  cwd: () => process.cwd(),
   onBeforeExit(callback) {
     const listener = () => void callback();
     process.on("beforeExit", listener);
@@ -216,7 +157,7 @@ export function open(path: string, shim?: string): Native {
       async[name] = (...a: Any[]) => pool.call(name, a);
     }
   }
-  const pool = new WorkerPool(blocking);
+  const pool = workerPool(blocking);
   const owned = new WeakMap<NativeMemory, unknown>();
   return {
     path,

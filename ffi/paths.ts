@@ -66,7 +66,7 @@ export function libraryFileName(name: string, platform: string = PLATFORM): stri
 export const LIBRARY_NAME: string = libraryFileName(BUNDLED_LIBRARY);
 
 /**
- * The batch decoder alone (lib/batch.c, `build.ts`'s `LIBRARIES`), next to the
+ * The batch decoder alone (lib/shim, `build.ts`'s `LIBRARIES`), next to the
  * library in every location: the loader opens it too when the library lacks
  * `ddffi_batch_send` (a real libdatadog).
  */

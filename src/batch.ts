@@ -3,7 +3,7 @@
  * format of `ffi/batch.ts`) in native memory, on the calling thread, for
  * `ddffi_batch_send` to decode and build off it. One FFI crossing per send.
  *
- * Validation is the per-field path's (src/span.ts): the same
+ * Validation is the per-field path's (src/span.ts, src/build.ts): the same
  * `ValidationError`s naming `traces[c][i].field`, and nothing is sent. The
  * writer reads each user value once, and checks room before every write
  * (`_ensure`): the buffer grows (a new block, the bytes copied), never
@@ -28,6 +28,7 @@ import {
 import { copyUtf16, type Native, type NativeMemory, type Utf16Writer, type Utf8Encoder } from "../ffi/native.ts";
 import type { Binding } from "./binding.ts";
 import { ValidationError } from "./errors.ts";
+import { FinishedSpan } from "./finished-span.ts";
 import {
   arrayKind,
   attrPath,
@@ -65,7 +66,7 @@ const E = records.event;
 /**
  * A `str` word is `n * TAG + tag`. A shift, not `2 ** STRING_TAG_BITS`: JavaScriptCore (Bun) keeps the
  * result of `**` as a double, and every word computed from it then took a slow store into the
- * Uint32Array (a string reference cost 40 ns instead of 2; the writer 0.65–0.85× the time without it).
+ * Uint32Array (bench/RESULTS.md, "Why the writer is written as it is").
  */
 const TAG = 1 << STRING_TAG_BITS;
 const REF = stringTags.ref;
@@ -108,7 +109,8 @@ export function batchAvailable(b: Binding): boolean {
  * the exporter); the memory lives until the send that reads it completes.
  *
  * Its members are TypeScript-private (`private _x`), not `#x`: JavaScriptCore
- * (Bun) runs this hot path about 1.6× slower with `#` fields and methods.
+ * (Bun) runs this hot path slower with `#` fields and methods (see
+ * bench/RESULTS.md, "Why the writer is written as it is").
  */
 export class BatchWriter {
   private readonly _native: Native;
@@ -134,6 +136,7 @@ export class BatchWriter {
   /** How many strings the table has (the `define`s, `text`s and `utf16`s so far). */
   private _defined = 0;
   private _spans = 0;
+  private _chunks = 0;
   /**
    * `Object.prototype` when it had no enumerable key as this write began, else
    * null (see `_forIn`).
@@ -207,8 +210,18 @@ export class BatchWriter {
    */
   write(traces: readonly TraceChunk[]): number {
     if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
+    this.begin();
+    const chunks = traces.length;
+    for (let c = 0; c < chunks; c++) this._chunk(traces[c], c);
+    if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
+    return this.end();
+  }
+
+  /** Starts a batch that `append` fills chunk by chunk and `end` closes. */
+  begin(): void {
     this._pos = H.size;
     this._spans = 0;
+    this._chunks = 0;
     this._texts.length = 0;
     this._textUnits = 0;
     this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
@@ -217,32 +230,83 @@ export class BatchWriter {
       this._defined = 0;
       this._slotIndex.fill(-1);
     }
-    const chunks = traces.length;
-    for (let c = 0; c < chunks; c++) {
-      const chunk = traces[c];
-      if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
-      const n = chunk.length;
-      this._ensure(4);
-      put32(this._w32, this._pos, n);
-      this._pos += 4;
-      for (let i = 0; i < n; i++) this._span(chunk[i], c, i);
-      this._spans += n;
+  }
+
+  /**
+   * Writes one more trace chunk into the batch `begin` started, as chunk `c`
+   * of the batch for error paths. A chunk that fails leaves the batch as it
+   * was before it.
+   * @throws {ValidationError} naming `traces[c][i].field`.
+   */
+  append(chunk: TraceChunk, c: number): void {
+    // The application runs between appends: `for…in` is trusted only as it is now (see `_forIn`).
+    this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
+    const pos = this._pos, spans = this._spans, chunks = this._chunks, defined = this._defined;
+    const texts = this._texts.length, textUnits = this._textUnits;
+    try {
+      this._chunk(chunk, c);
+      if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
+    } catch (e) {
+      this._pos = pos;
+      this._spans = spans;
+      this._chunks = chunks;
+      this._texts.length = texts;
+      this._textUnits = textUnits;
+      if (this._defined > defined) this._forget(defined);
+      throw e;
     }
-    if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) {
-      // A getter of the input made an enumerable property on Object.prototype: `for…in` may have seen it as a key.
-      throw new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
-    }
+  }
+
+  /** Trace chunks in the batch so far. */
+  get chunks(): number {
+    return this._chunks;
+  }
+
+  /** Closes the batch: its text and header. Returns its length in bytes. */
+  end(): number {
     const textOffset = this._pos;
     const flags = this._texts.length > 0 ? this._endText() : 0;
     const v = this._view;
     v.setUint32(H.magic, BATCH_MAGIC, true);
     v.setUint16(H.version, BATCH_VERSION, true);
     v.setUint16(H.flags, flags, true);
-    v.setUint32(H.chunk_count, chunks, true);
+    v.setUint32(H.chunk_count, this._chunks, true);
     v.setUint32(H.span_count, this._spans, true);
     v.setUint32(H.string_count, this._defined, true);
     v.setUint32(H.text_offset, textOffset, true);
     return this._pos;
+  }
+
+  /** Writes chunk `c`; counted in the header once written. @throws {ValidationError} with `chunk` c. */
+  private _chunk(chunk: TraceChunk, c: number): void {
+    try {
+      this._spansOf(chunk, c);
+    } catch (e) {
+      if (e instanceof ValidationError) e.chunk ??= c;
+      throw e;
+    }
+  }
+
+  private _spansOf(chunk: TraceChunk, c: number): void {
+    if (!Array.isArray(chunk)) throw new ValidationError(`traces[${c}]`, `expected an array of spans, got ${describe(chunk)}`);
+    this._chunks++;
+    const n = chunk.length;
+    this._ensure(4);
+    put32(this._w32, this._pos, n);
+    this._pos += 4;
+    for (let i = 0; i < n; i++) {
+      const span = chunk[i];
+      if (span instanceof FinishedSpan) this._finished(span, c, i);
+      else this._span(span, c, i);
+    }
+    this._spans += n;
+  }
+
+  /** Drops the strings defined from table index `defined` on (a chunk that failed): from the lookup and the slots. */
+  private _forget(defined: number): void {
+    this._defined = defined;
+    for (const [s, index] of this._strings) if (index >= defined) this._strings.delete(s);
+    for (let k = 0; k < SLOT_COUNT; k++) if (this._slotIndex[k] >= defined) this._slotIndex[k] = -1;
   }
 
   /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
@@ -260,8 +324,6 @@ export class BatchWriter {
    * property keys are internalized strings, and while a comparison sees only
    * those, V8 compiles it to a pointer comparison; `_slot`'s, which values
    * reach too, calls the `StringEqual` builtin even for the same string.
-   * (Through `_slot`: 7,145 / 11,763 instructions per span, basic /
-   * extended, against 6,774 / 11,216.)
    */
   private _keySlot(at: number, k: string): void {
     const index = this._slotIndex[at];
@@ -275,8 +337,8 @@ export class BatchWriter {
   /**
    * Writes a `str` for `s`; returns its string table index. A reference is
    * written as `_word(index * TAG + REF)` here and in the slots, not through
-   * a method of its own: one inlining level less (a method of its own cost 6%
-   * more instructions per span on basic, callgrind on Node). `keep`: look it
+   * a method of its own: one inlining level less, so more of the writer is
+   * inlined. `keep`: look it
    * up, and add it to the lookup when new (keys, names: they repeat); else
    * it is only defined (values: their `Slots` find repeats).
    */
@@ -369,7 +431,7 @@ export class BatchWriter {
 
   /**
    * Writes the low 64 bits of `v` (two's complement) at byte offset `at`: through the DataView on
-   * JavaScriptCore (Bun), where it is 3× faster than a BigUint64Array store; as two words on V8,
+   * JavaScriptCore (Bun), where it is faster than a BigUint64Array store; as two words on V8,
    * where the DataView is the slower.
    */
   private _put64(at: number, v: bigint): void {
@@ -380,9 +442,8 @@ export class BatchWriter {
   /**
    * One u32 word: a kind, a count, a bool, a string reference. The room
    * check is written out here, not through `_ensure`: V8 inlines by bytecode
-   * size (at most 920 bytes in all into one optimized function, callees'
-   * inlined callees included), and this is the most-inlined write (callgrind:
-   * 4–6% fewer instructions per span on Node than through `_ensure`).
+   * size, with a budget per optimized function that callees' inlined callees
+   * share, and this is the most-inlined write.
    */
   private _word(n: number): void {
     const at = this._pos;
@@ -466,7 +527,7 @@ export class BatchWriter {
     if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw spanIdError(traceId, U128_LIMIT, c, i, "traceId");
     const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
     if (wide) {
-      // The spans of a trace share its id: the shift (about 40 ns) and the hex digits once per trace.
+      // The spans of a trace share its id: the shift (a bigint allocation) and the hex digits once per trace.
       if (traceId !== this._wideTraceId) {
         this._wideTraceId = traceId;
         this._high = traceId >> 64n;
@@ -494,7 +555,7 @@ export class BatchWriter {
     else throw expected(c, i, "error", "a boolean or a 32-bit integer", error);
     put32(this._w32, at + S.error, errorCode);
 
-    // Through the string table's lookup: cheaper than remembering the last spans' (measured, A/B in one process).
+    // Through the string table's lookup: cheaper than remembering the last spans' (bench/RESULTS.md).
     this._str(service, true);
     this._str(name, true);
     this._str(resource, true);
@@ -504,17 +565,101 @@ export class BatchWriter {
   }
 
   /**
+   * Writes a span the Tracer finished. Its fields are valid by construction
+   * (src/finished-span.ts): nothing is checked again but the length of its
+   * strings (`_bytes`). Its meta and metrics go out layer after layer, each
+   * over the one before (libdatadog keeps a key's last write).
+   */
+  private _finished(span: FinishedSpan, c: number, i: number): void {
+    this._ensure(S.size);
+    const at = this._pos;
+    this._pos += S.size;
+    const traceId = span.traceId;
+    this._put64(at + S.trace_id_low, traceId); // keeps the low 64 bits
+    const wide = traceId >= U64_LIMIT;
+    if (wide) {
+      if (traceId !== this._wideTraceId) {
+        this._wideTraceId = traceId;
+        this._high = traceId >> 64n;
+        this._tid = this._high.toString(16).padStart(16, "0");
+      }
+      this._put64(at + S.trace_id_high, this._high);
+    } else {
+      put32(this._w32, at + S.trace_id_high, 0);
+      put32(this._w32, at + S.trace_id_high + 4, 0);
+    }
+    this._put64(at + S.span_id, span.spanId);
+    this._put64(at + S.parent_id, span.parentId);
+    this._put64(at + S.start, span.start);
+    this._put64(at + S.duration, span.duration);
+    put32(this._w32, at + S.error, span.error);
+    this._str(span.service, true);
+    this._str(span.name, true);
+    this._str(span.resource, true);
+    this._str(span.type, true);
+
+    let metaCount = this._metaLayer(span.baseMeta, 0);
+    metaCount = this._metaLayer(span.meta, metaCount);
+    const extraMeta = span.extraMeta;
+    if (extraMeta !== undefined) metaCount = this._metaLayer(extraMeta, metaCount);
+    if (wide) {
+      this._keySlot(TID_KEY_SLOT, "_dd.p.tid");
+      this._slot(TID_VALUE_SLOT, this._tid, false);
+      metaCount++;
+    }
+    let metricCount = this._metricLayer(span.baseMetrics, 0);
+    metricCount = this._metricLayer(span.metrics, metricCount);
+    metricCount = this._metricLayer(span.extraMetrics, metricCount);
+    const links = span.links;
+    const linkCount = links === undefined ? 0 : this._links(links, c, i);
+    const events = span.events;
+    const eventCount = events === undefined ? 0 : this._events(events, c, i);
+    put32(this._w32, at + S.meta_count, metaCount);
+    put32(this._w32, at + S.metric_count, metricCount);
+    put32(this._w32, at + S.meta_struct_count, 0);
+    put32(this._w32, at + S.link_count, linkCount);
+    put32(this._w32, at + S.event_count, eventCount);
+  }
+
+  /** Writes the entries of a meta layer of a `FinishedSpan`, the first at position `n` of the span's meta; returns the position after them. */
+  private _metaLayer(meta: Readonly<Record<string, string>>, n: number): number {
+    const o = this._forIn(meta) ? meta : ownCopy(meta);
+    for (const k in o) {
+      const v = o[k];
+      if (n < SLOTS) {
+        this._keySlot(META_KEY_SLOT + n, k);
+        this._slot(META_VALUE_SLOT + n, v, false);
+      } else {
+        this._str(k, true);
+        this._str(v, false);
+      }
+      n++;
+    }
+    return n;
+  }
+
+  /** `_metaLayer` for a metrics layer. */
+  private _metricLayer(metrics: Readonly<Record<string, number>>, n: number): number {
+    const o = this._forIn(metrics) ? metrics : ownCopy(metrics);
+    for (const k in o) {
+      if (n < SLOTS) this._keySlot(METRIC_KEY_SLOT + n, k);
+      else this._str(k, true);
+      this._f64(o[k]);
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Writes the counts (in the span's fixed part, at `at`) and the records of
    * span `traces[c][i]`: meta (and `_dd.p.tid` when its trace id is `wide`),
    * metrics, meta_struct, links, events.
    *
    * The meta and metrics loops are written out here, not in a method each:
-   * V8 inlines a callee of up to 460 bytes of bytecode, up to 920 in all into
-   * one optimized function, and `_span` took those methods in whole and
-   * then had no budget left for the loops' own writes, which stayed calls.
-   * At over 460 bytes this method is never inlined: its budget goes to the
-   * loops. With `_keySlot` (callgrind on Node, instructions per span):
-   * 7,037 → 6,774 basic, 11,749 → 11,216 extended, 13,694 → 12,348 unicode.
+   * V8 inlines callees up to a bytecode size, within a budget per optimized
+   * function, and `_span` took those methods in whole and then had no
+   * budget left for the loops' own writes, which stayed calls. Too big to
+   * be inlined itself, this method spends its own budget on the loops.
    */
   private _records(span: Span, at: number, wide: boolean, c: number, i: number): void {
     let metaCount = 0;
@@ -573,8 +718,8 @@ export class BatchWriter {
    * about twice as fast as `Object.keys` on V8): `o` has no prototype, or
    * its prototype is `Object.prototype` and that had no enumerable key when
    * this write began (`write` checks that it still has none at its end).
-   * Else the loops go over `ownCopy(o)`. Written to be at most 27 bytes of
-   * bytecode, which V8 inlines wherever it is called, whatever its budget.
+   * Else the loops go over `ownCopy(o)`. Written small enough for V8 to
+   * inline wherever it is called, whatever the caller's budget.
    */
   private _forIn(o: object): boolean {
     const p = getPrototypeOf(o);
@@ -840,9 +985,13 @@ export class BatchWriter {
 }
 
 // The errors are built out of line (here, and src/span.ts's `expected`, `entryExpected`, `spanIdError`,
-// `nanosError`). A `throw` that builds its path and message in place adds some 40 bytes of bytecode to a
-// hot function, and V8 inlines by bytecode size (at most 460 bytes a function and 920 in all into one
-// optimized function): with them out of line, more of the writer is inlined.
+// `nanosError`). A `throw` that builds its path and message in place adds bytecode to a hot function,
+// and V8 inlines by bytecode size: with them out of line, more of the writer is inlined.
+
+/** The `ValidationError` for an enumerable property added to `Object.prototype` while a batch was written. */
+function prototypeChanged(): ValidationError {
+  return new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
+}
 
 /** The `ValidationError` for a string of `length` units, longer than a `str` can carry. */
 function tooLong(length: number): ValidationError {

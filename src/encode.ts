@@ -4,7 +4,7 @@
  * @module
  */
 import { getBinding } from "./binding.ts";
-import { encodeValue as encode } from "./span.ts";
+import { encodeValue as encode } from "./build.ts";
 
 /**
  * Encodes a plain value (objects, arrays, strings, numbers, bigint, booleans,

@@ -68,6 +68,11 @@ export class ValidationError extends TypeError {
   override name = "ValidationError";
   /** Where the bad value is, e.g. `traces[0][56].traceId`. */
   readonly path: string;
+  /**
+   * The index of the trace chunk of `send`'s `traces` the bad value is in,
+   * when it is in one: the chunk a caller may leave out and send the rest.
+   */
+  chunk: number | undefined;
 
   /** The value at `path` has `problem`; the message is `path: problem`. */
   constructor(path: string, problem: string, options?: ErrorOptions) {

@@ -8,7 +8,8 @@ import type { NativeMemory, Word } from "../ffi/native.ts";
 import { type Binding, getBinding, readAddress } from "./binding.ts";
 import { type ExporterOptions, resolveOptions } from "./options.ts";
 import { AbortError, ClosedError, TraceExporterError, ValidationError } from "./errors.ts";
-import { buildTraceChunks, type TraceChunk } from "./span.ts";
+import { buildTraceChunks } from "./build.ts";
+import type { TraceChunk } from "./span.ts";
 import { batchAvailable, BatchWriter } from "./batch.ts";
 
 /** Batch writers kept for reuse, per exporter (more are made while sends overlap). */
@@ -58,6 +59,21 @@ const registry = new FinalizationRegistry<{ binding: Binding; handle: Word; writ
   for (const w of writers) w.free();
   void freeExporter(binding, handle);
 });
+
+/**
+ * The batch path for a writer filled outside `send`: the Tracer's trace
+ * buffer writes each trace chunk into a batch as it finishes, so that its
+ * spans are garbage while still young, and sends the batch at its flush.
+ * Internal: not exported from `mod.ts`.
+ */
+export let batchAccess: {
+  /** A batch writer for a later `send` of this exporter; undefined on the per-field path, or once it is closed. */
+  writer(exporter: TraceExporter): BatchWriter | undefined;
+  /** Sends the batch ended in `writer` (`length` bytes), as `send` does; the writer goes back to the exporter. */
+  send(exporter: TraceExporter, writer: BatchWriter, length: number, options?: SendOptions): Promise<AgentResponse>;
+  /** Gives back a writer that is not sent. */
+  release(exporter: TraceExporter, writer: BatchWriter): void;
+};
 
 /**
  * The cancel tokens of every send in flight, of every exporter. On Node, `process.exit()` joins the worker
@@ -110,6 +126,25 @@ export class TraceExporter implements Disposable, AsyncDisposable {
   /** Whether `send` writes one batch for `ddffi_batch_send` (else the per-field path). */
   readonly #batch: boolean;
   readonly #writers: BatchWriter[] = [];
+
+  static {
+    batchAccess = {
+      writer: (e) => (e.#batch && !e.#closed ? e.#writers.pop() ?? new BatchWriter(e.#binding.native) : undefined),
+      send: (e, writer, length, options = {}) => {
+        const signal = options.signal;
+        if (e.#closed) {
+          e.#release(writer);
+          return Promise.reject(new ClosedError("The trace exporter is closed"));
+        }
+        if (signal?.aborted) {
+          e.#release(writer);
+          return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+        }
+        return e.#track(e.#sendBatch(writer, length, signal));
+      },
+      release: (e, writer) => e.#release(writer),
+    };
+  }
 
   /**
    * Creates the exporter: `ddog_trace_exporter_config_new`, one config setter

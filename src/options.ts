@@ -12,9 +12,17 @@ import { runtimeHandle, SharedRuntime } from "./runtime.ts";
 import { TraceExporterError, ValidationError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
-/** Telemetry of the exporter itself (`ddog_TelemetryClientConfig`). */
+/**
+ * Telemetry (`ddog_TelemetryClientConfig`), to the agent's `/telemetry/proxy/api/v2/apmtelemetry`, with
+ * `language`, `tracerVersion`, service, env and the runtime id: `app-started`, `app-heartbeat` each
+ * interval and `app-closing` at close, from the bundled library's lifecycle worker (libdd-telemetry's
+ * `Full` flavor, lib/src/exporter.rs), and libdatadog's exporter metrics (`trace_api.requests`,
+ * `trace_api.responses`, `trace_chunks_sent`, …), from its own worker in the `MetricsLogs` flavor
+ * (libdd-data-pipeline telemetry/mod.rs), each interval and at close. A libdatadog release build sends
+ * the metrics only. None in agentless or output-to-log mode.
+ */
 export interface TelemetryOptions {
-  /** Heartbeat interval in milliseconds (default 60000). */
+  /** Heartbeat interval in milliseconds (heartbeats, and how often the metrics are sent). Default `DD_TELEMETRY_HEARTBEAT_INTERVAL` (seconds, as dd-trace-js reads it), else 60000. */
   intervalMs?: number;
   /** The runtime id reported. Default the exporter's `runtimeId` option, else a random UUID (libdatadog would send `""` as an empty runtime id). */
   runtimeId?: string;
@@ -32,7 +40,7 @@ export interface TelemetryOptions {
 export interface OtlpOptions {
   /** The OTLP traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces` (`set_otlp_endpoint`). */
   endpoint: string;
-  /** `"http/json"` (the bundled library's) or what a real libdatadog supports (`set_otlp_protocol`). */
+  /** `"http/json"` (default), `"http/protobuf"` or `"grpc"`: libdatadog's `OtlpProtocol` (`set_otlp_protocol`). */
   protocol?: string;
   /** The instrumentation scope reported (`set_otlp_instrumentation_scope`). */
   instrumentationScope?: { name: string; version?: string };
@@ -54,6 +62,29 @@ export interface StatsCardinalityLimit {
   peerTags: number;
   /** Distinct additional tags (default 100). */
   additionalTags: number;
+}
+
+/**
+ * Agentless export: traces go straight to Datadog's trace intake, with the API key, instead of to an agent
+ * (`ddffi_trace_exporter_config_set_agentless`, libdatadog's `TraceExporterBuilder::set_agentless_endpoint`:
+ * JSON spans in a `POST`, the key in the `dd-api-key` header; no `/info`, no telemetry, no client stats).
+ * Cannot be combined with `url` or `otlp`.
+ */
+export interface AgentlessOptions {
+  /** The API key. Default `DD_API_KEY`; empty or unset is a `ValidationError`. */
+  apiKey?: string;
+  /** The Datadog site. Default `DD_SITE`, else `"datadoghq.com"`. */
+  site?: string;
+  /**
+   * The intake URL. Default `https://public-trace-http-intake.logs.<site>/v1/input` (libdatadog's
+   * documented default, `libdd-data-pipeline` agentless/mod.rs); set it for a proxy, or a local stand-in in tests.
+   */
+  url?: string;
+}
+
+/** The agentless intake URL of a Datadog site (libdd-data-pipeline agentless/mod.rs). */
+export function agentlessUrl(site: string): string {
+  return `https://public-trace-http-intake.logs.${site}/v1/input`;
 }
 
 /** Each limit and its `ddog_CardinalityLimitConfig` field. */
@@ -92,8 +123,10 @@ export function defaultStatsCardinalityLimit(): StatsCardinalityLimit {
 
 /**
  * Options of `new TraceExporter(options)`; each maps onto one
- * `ddog_trace_exporter_config_*` setter. Unset options take the default
- * shown, often from the environment as Datadog tracers read it.
+ * `ddog_trace_exporter_config_*` setter, or one of our `ddffi_trace_exporter_config_*`
+ * setters for what libdatadog's builder has and its FFI lacks. Unset options take the
+ * default shown, often from the environment as Datadog tracers read it; a variable of
+ * the wrong form throws a `ValidationError` naming it (a `Tracer` logs it and uses the default).
  */
 export interface ExporterOptions {
   /**
@@ -132,24 +165,59 @@ export interface ExporterOptions {
    * out every attempt, so 0 throws a `ValidationError`.
    */
   connectionTimeoutMs?: number;
-  /** Compute trace stats in libdatadog (`set_compute_stats`). */
+  /**
+   * Client-side stats (`set_compute_stats`: libdatadog's `enable_stats` with 10 s buckets, as its FFI).
+   * libdatadog turns them on only once the agent's `/info` lists `/v0.6/stats` and `client_drop_p0s`
+   * (trace_exporter/stats.rs); then it aggregates every top-level (`_dd.top_level` or `_top_level`, which
+   * it computes itself from the chunk) and measured (`_dd.measured`) span, posts the buckets to
+   * `/v0.6/stats`, sends traces with `Datadog-Client-Computed-Stats` and `Datadog-Client-Computed-Top-Level`,
+   * and drops the chunks the agent would drop: priority ≤ 0 and no span with an error (single-span
+   * sampled spans are kept). The last buckets go at `close()` (libdatadog's shutdown flushes them).
+   * Default `DD_TRACE_STATS_COMPUTATION_ENABLED`, else false (dd-trace-js).
+   */
   computeStats?: boolean;
   /** Tell the agent the client computed stats (`set_client_computed_stats`). */
   clientComputedStats?: boolean;
   /**
-   * DogStatsD health metrics of the exporter (`enable_health_metrics`). **No effect through the C FFI:**
-   * libdatadog emits health metrics only to a DogStatsD URL, and its FFI has no setter for one, so no
-   * client is created and nothing is sent (libdatadog v41). Kept so that configurations written for
-   * other bindings are accepted; the bundled library refuses `true`.
+   * The spans carry their own top-level marks, `_dd.top_level` on each service-entry span, and the stats
+   * take them as they are (`ddffi_trace_exporter_config_set_client_computed_top_level`, libdatadog's
+   * `set_client_computed_top_level`). Otherwise libdatadog marks `_top_level` itself, from each chunk
+   * alone: every span whose parent is not in the chunk counts as top level, so a partial flush inflates
+   * the top-level hits. Default false; a `Tracer` with `computeStats` sets it (it marks `_dd.top_level`
+   * as dd-trace-js does) when the loaded library has the setter.
+   * @throws {TraceExporterError} at construction, naming `clientComputedTopLevel`, when the loaded library lacks the setter.
+   */
+  clientComputedTopLevel?: boolean;
+  /**
+   * libdatadog's health metrics of the exporter (`enable_health_metrics`): DogStatsD counters such as
+   * `datadog.tracer.exporter.transport.traces.successful` (libdd-data-pipeline health_metrics.rs), sent
+   * to `dogstatsdUrl`. Default `DD_TRACE_HEALTH_METRICS_ENABLED`, else false.
+   * @throws {TraceExporterError} at construction, naming `healthMetrics`, when the loaded library lacks
+   *   `ddffi_trace_exporter_config_set_dogstatsd_url` (a libdatadog release build: its FFI has no
+   *   DogStatsD URL, so it could send nothing).
    */
   healthMetrics?: boolean;
+  /**
+   * Where health metrics go (`ddffi_trace_exporter_config_set_dogstatsd_url`, libdatadog's
+   * `set_dogstatsd_url`): `udp://host:port` or `unix:///path.sock`. Default `DD_DOGSTATSD_URL`, else
+   * `udp://<DD_DOGSTATSD_HOST or DD_AGENT_HOST or 127.0.0.1>:<DD_DOGSTATSD_PORT or 8125>` (dd-trace-js's
+   * defaults). Used only with `healthMetrics`.
+   */
+  dogstatsdUrl?: string;
+  /** Agentless export to Datadog's intake instead of an agent (see {@link AgentlessOptions}). Default off. */
+  agentless?: AgentlessOptions;
   /**
    * The runtime id this exporter reports in its telemetry (`telemetry.runtimeId` when that is unset).
    * A `Tracer` passes its own; default a random UUID.
    */
   runtimeId?: string;
-  /** Exporter telemetry (`enable_telemetry`). */
-  telemetry?: TelemetryOptions;
+  /**
+   * Exporter telemetry (`enable_telemetry`): an object (its fields default as {@link TelemetryOptions}), `true`
+   * (all defaults) or `false`. Default `DD_INSTRUMENTATION_TELEMETRY_ENABLED`, else off for a bare
+   * `TraceExporter`; a `Tracer` turns it on unless that variable says false (dd-trace-js's default).
+   * libdatadog sends none in agentless or output-to-log mode.
+   */
+  telemetry?: TelemetryOptions | boolean;
   /** OTLP export (`set_otlp_endpoint`, `set_otlp_protocol`, `set_otlp_instrumentation_scope`). */
   otlp?: OtlpOptions;
   /** Write traces to the log instead of sending them, in lines of at most this many bytes (`set_output_to_log`). */
@@ -169,7 +237,7 @@ export interface ExporterOptions {
   sharedRuntime?: SharedRuntime;
   /**
    * How `send` reaches the library (no config setter): `"batch"` (default) writes one batch
-   * buffer and crosses once (`ddffi_batch_send`, lib/batch.c, off the JS thread); `"fields"`
+   * buffer and crosses once (`ddffi_batch_send`, lib/src/batch.rs, off the JS thread); `"fields"`
    * builds each span field by field on the calling thread (the reference path, and the
    * fallback when neither the library nor its shim has the batch decoder).
    */
@@ -322,6 +390,34 @@ export function agentUrlFromEnv(env: (name: string) => string | undefined): stri
  */
 export const envAlreadyRead: WeakMap<ExporterOptions, readonly string[]> = new WeakMap();
 
+/** A boolean variable (`true`/`1`, `false`/`0`, any case; blank is unset), as Datadog tracers read them. */
+export function envBoolean(env: (name: string) => string | undefined, name: string): boolean | undefined {
+  const text = env(name)?.trim().toLowerCase();
+  if (!text) return undefined;
+  if (text === "true" || text === "1") return true;
+  if (text === "false" || text === "0") return false;
+  throw new ValidationError(name, `expected true, false, 1 or 0, got ${JSON.stringify(env(name))}`);
+}
+
+/** `DD_TELEMETRY_HEARTBEAT_INTERVAL`: seconds (a positive number, as dd-trace-js reads it), in milliseconds. */
+export function heartbeatFromEnv(env: (name: string) => string | undefined): number | undefined {
+  const text = env("DD_TELEMETRY_HEARTBEAT_INTERVAL")?.trim();
+  if (!text) return undefined;
+  const seconds = Number(text);
+  if (!(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new ValidationError("DD_TELEMETRY_HEARTBEAT_INTERVAL", `expected a positive number of seconds, got ${JSON.stringify(text)}`);
+  }
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+/** The DogStatsD URL of the environment, as dd-trace-js reads it. */
+export function dogstatsdUrlFromEnv(env: (name: string) => string | undefined): string {
+  const url = env("DD_DOGSTATSD_URL")?.trim();
+  if (url) return url;
+  const h = env("DD_DOGSTATSD_HOST")?.trim() || env("DD_AGENT_HOST")?.trim() || "127.0.0.1";
+  return `udp://${h.includes(":") && !h.startsWith("[") ? `[${h}]` : h}:${env("DD_DOGSTATSD_PORT")?.trim() || "8125"}`;
+}
+
 /** Resolves options and defaults into the setter calls, validating types first. */
 export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): ConfigCall[] {
   if (typeof options !== "object" || options === null) throw new ValidationError("options", "expected an object");
@@ -329,8 +425,17 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
   const read = envAlreadyRead.get(options);
   const env = runtime.env;
   if (read) runtime = { ...runtime, env: (name) => read.includes(name) ? undefined : env(name) };
+  if (given.agentless !== undefined) {
+    // libdatadog refuses an agent URL or OTLP with agentless (InvalidConfiguration): say which option.
+    if (given.url !== undefined) throw new ValidationError("options.agentless", "cannot be combined with options.url (agentless sends to the intake, not to an agent)");
+    if (given.otlp !== undefined) throw new ValidationError("options.agentless", "cannot be combined with options.otlp");
+  }
+  const telemetryOn = given.telemetry === undefined ? envBoolean(runtime.env, "DD_INSTRUMENTATION_TELEMETRY_ENABLED") : undefined;
   const o: ExporterOptions = Object.assign(given, {
-    url: given.url ?? agentUrlFromEnv(runtime.env),
+    url: given.url ?? (given.agentless === undefined ? agentUrlFromEnv(runtime.env) : undefined),
+    computeStats: given.computeStats ?? envBoolean(runtime.env, "DD_TRACE_STATS_COMPUTATION_ENABLED"),
+    healthMetrics: given.healthMetrics ?? envBoolean(runtime.env, "DD_TRACE_HEALTH_METRICS_ENABLED"),
+    telemetry: given.telemetry ?? telemetryOn,
     service: given.service ?? runtime.env("DD_SERVICE"),
     env: given.env ?? runtime.env("DD_ENV"),
     version: given.version ?? runtime.env("DD_VERSION"),
@@ -382,7 +487,31 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
     });
   }
   const runtimeId = o.runtimeId === undefined ? undefined : str(o.runtimeId, "options.runtimeId");
-  if (o.telemetry !== undefined) calls.push(telemetryCall(o.telemetry, runtimeId));
+  if (o.telemetry !== undefined && o.telemetry !== false) {
+    const t = o.telemetry === true ? {} : o.telemetry;
+    calls.push(telemetryCall(t, runtimeId, heartbeatFromEnv(runtime.env)));
+  }
+  if (o.healthMetrics === true || o.dogstatsdUrl !== undefined) {
+    const explicit = o.dogstatsdUrl !== undefined;
+    const url = explicit ? str(o.dogstatsdUrl, "options.dogstatsdUrl") : dogstatsdUrlFromEnv(runtime.env);
+    const option = explicit ? "dogstatsdUrl" : "healthMetrics";
+    // libdatadog drops a DogStatsD URL it cannot parse without a word (builder.rs: `.ok()`).
+    if (!/^(udp:\/\/[^/]+:\d+|unix:\/\/\/.+)$/.test(url)) {
+      throw new ValidationError(explicit ? "options.dogstatsdUrl" : "DD_DOGSTATSD_URL", `expected udp://host:port or unix:///path, got ${JSON.stringify(url)}`);
+    }
+    if (o.healthMetrics === true) calls.push(optionalStringCall("ddffi_trace_exporter_config_set_dogstatsd_url", [url], option));
+  }
+  if (o.agentless !== undefined) calls.push(agentlessCall(o.agentless, runtime.env));
+  if (o.clientComputedTopLevel !== undefined) {
+    const on = o.clientComputedTopLevel;
+    if (typeof on !== "boolean") throw new ValidationError("options.clientComputedTopLevel", `expected a boolean, got ${typeof on}`);
+    const fn = "ddffi_trace_exporter_config_set_client_computed_top_level";
+    calls.push((b, config) => {
+      const f = b.symbols[fn];
+      if (!f) throw missing(b, fn, "clientComputedTopLevel");
+      unwrapOption(b, f(config, on), fn, "clientComputedTopLevel");
+    });
+  }
   if (o.otlp !== undefined) calls.push(...otlpCalls(o.otlp));
   // Once every type is known good: the URLs.
   if (o.url !== undefined) checkUrl(o.url, "url", "ddog_trace_exporter_new");
@@ -413,10 +542,35 @@ function limitsCall(given: Partial<StatsCardinalityLimit>): ConfigCall {
   };
 }
 
-function telemetryCall(telemetry: TelemetryOptions, runtimeId: string | undefined): ConfigCall {
-  if (typeof telemetry !== "object" || telemetry === null) throw new ValidationError("options.telemetry", "expected an object");
+/** A call of an optional ddffi_* setter taking strings: a library without it fails naming `option`. */
+function optionalStringCall(
+  fn: "ddffi_trace_exporter_config_set_dogstatsd_url" | "ddffi_trace_exporter_config_set_agentless",
+  values: string[],
+  option: string,
+): ConfigCall {
+  return (b, config) => {
+    const f = b.symbols[fn] as ((config: Word, ...args: number[]) => Word | null) | undefined;
+    if (!f) throw missing(b, fn, option);
+    unwrapOption(b, f(config, ...strings(b, values)), fn, option);
+  };
+}
+
+function agentlessCall(given: AgentlessOptions, env: (name: string) => string | undefined): ConfigCall {
+  if (typeof given !== "object" || given === null) throw new ValidationError("options.agentless", "expected an object");
+  const a = own(given);
+  const apiKey = str(a.apiKey ?? env("DD_API_KEY")?.trim() ?? "", "options.agentless.apiKey");
+  if (apiKey === "") throw new ValidationError("options.agentless.apiKey", "an API key is needed: set it, or DD_API_KEY");
+  if (HEADER_FORBIDDEN.test(apiKey)) throw new ValidationError("options.agentless.apiKey", "contains a control character, which cannot go in an HTTP header");
+  const site = str(a.site ?? (env("DD_SITE")?.trim() || "datadoghq.com"), "options.agentless.site");
+  const url = encodeUrlPath(str(a.url ?? agentlessUrl(site), "options.agentless.url"));
+  checkUrl(url, "agentless.url", "ddffi_trace_exporter_config_set_agentless");
+  return optionalStringCall("ddffi_trace_exporter_config_set_agentless", [url, apiKey], "agentless");
+}
+
+function telemetryCall(telemetry: TelemetryOptions, runtimeId: string | undefined, envIntervalMs: number | undefined): ConfigCall {
+  if (typeof telemetry !== "object" || telemetry === null) throw new ValidationError("options.telemetry", "expected an object or a boolean");
   const t = own(telemetry);
-  const interval = uint(t.intervalMs ?? 60000, "options.telemetry.intervalMs");
+  const interval = uint(t.intervalMs ?? envIntervalMs ?? 60000, "options.telemetry.intervalMs");
   const texts = [
     str(t.runtimeId ?? runtimeId ?? randomUuid(), "options.telemetry.runtimeId"),
     str(t.sessionId ?? "", "options.telemetry.sessionId"),

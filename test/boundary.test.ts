@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { decode } from "@msgpack/msgpack";
 import { encodeValue, TraceExporter, ValidationError } from "../mod.ts";
 import { Binding, encodeUtf8, getBinding, MAX_SCRATCH, ScratchOverflow } from "../src/binding.ts";
-import { buildTraceChunks } from "../src/span.ts";
+import { buildTraceChunks } from "../src/build.ts";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks, rejects, span, traceRequests, withExporter } from "./helpers.ts";
 import { withTracer } from "./tracer-helpers.ts";

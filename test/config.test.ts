@@ -1,9 +1,11 @@
-/** Exporter options: every config setter reachable, env defaults, OTLP export, and options the bundled library lacks. */
+/** Exporter options: every config setter reachable, env defaults, OTLP export, and the optional ddffi_* setters. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
+import { type ExporterOptions, TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
-import { assertNoLeaks, bundled, rejects, span, withExporter } from "./helpers.ts";
+import { getBinding } from "../src/binding.ts";
+import { resolveOptions } from "../src/options.ts";
+import { assertNoLeaks, closedPort, rejects, span, withExporter } from "./helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -28,48 +30,117 @@ test("every option's setter accepts its value", () =>
     testSessionToken: "tok", connectionTimeoutMs: 1000, computeStats: false, clientComputedStats: false, healthMetrics: false,
   }));
 
-// The bundled library refuses what it does not implement; a real libdatadog takes them.
+// libdatadog is the engine: what the C library refused works (end to end in stats-telemetry.test.ts and
+// export-targets.test.ts); here each is accepted and traces still reach the agent, or the log.
 for (
   const [option, value] of [
     ["computeStats", true],
     ["healthMetrics", true],
     ["telemetry", { intervalMs: 1000, runtimeId: "abc", debug: true }],
-    ["outputToLogMaxLineSize", 1000],
+    ["telemetry", true],
+    ["telemetry", false],
+    ["clientComputedTopLevel", true],
   ] as const
 ) {
-  if (bundled) {
-    test(`bundled library: ${option} fails at new TraceExporter with an error naming the option`, async () => {
-      const e = await rejects(() => new TraceExporter({ [option]: value }), TraceExporterError);
-      assert.is(e.option, option);
-      assert.is(e.code, "InvalidArgument");
-      assert.match(e.message, new RegExp(`^options\\.${option}: ddog_trace_exporter_config_`));
-      assert.match(e.message, /DD_LIBDATADOG_PATH/);
-    });
-  } else {
-    test(`real libdatadog: ${option} is accepted`, async () => {
-      await using agent = await TestAgent.start();
-      const exporter = new TraceExporter({ url: agent.url, [option]: value });
-      await exporter.close();
-    });
-  }
+  test(`${option}: ${JSON.stringify(value)} is accepted and traces reach the agent`, async () =>
+    await withExporter(async (exporter, agent) => {
+      await exporter.send([[span({ name: `with.${option}` })]]);
+      assert.is(agent.spans()[0].name, `with.${option}`);
+    }, { [option]: value, ...(option === "healthMetrics" ? { dogstatsdUrl: `udp://127.0.0.1:${await closedPort()}` } : {}) }));
 }
 
-if (bundled) {
-  test("bundled library: OTLP over http/protobuf is refused naming the option", async () => {
-    const e = await rejects(
-      () => new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } }),
-      TraceExporterError,
-    );
-    assert.is(e.option, "otlp.protocol");
-  });
-} else {
-  test("real libdatadog: OTLP over http/protobuf is accepted", async () => {
-    const exporter = new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } });
+test("outputToLogMaxLineSize: traces go to the log (stdout), not to the agent", () =>
+  withExporter(async (exporter, agent) => {
+    const r = await exporter.send([[span({ name: "to.log" })]]);
+    assert.is(r.body.length, 0, "the log path answers an empty body");
+    assert.is(agent.requests.filter((q) => q.path.startsWith("/v0.4/traces")).length, 0);
+  }, { outputToLogMaxLineSize: 1000 }));
+
+test("DD_TRACE_STATS_COMPUTATION_ENABLED, DD_INSTRUMENTATION_TELEMETRY_ENABLED, DD_TRACE_HEALTH_METRICS_ENABLED: read as booleans; a bad one names the variable", async () => {
+  await using agent = await TestAgent.start();
+  const saved = { ...env };
+  const names = ["DD_TRACE_STATS_COMPUTATION_ENABLED", "DD_INSTRUMENTATION_TELEMETRY_ENABLED", "DD_TRACE_HEALTH_METRICS_ENABLED", "DD_DOGSTATSD_URL", "DD_TELEMETRY_HEARTBEAT_INTERVAL"];
+  try {
+    Object.assign(env, { DD_TRACE_STATS_COMPUTATION_ENABLED: "true", DD_INSTRUMENTATION_TELEMETRY_ENABLED: "1", DD_TRACE_HEALTH_METRICS_ENABLED: "TRUE", DD_DOGSTATSD_URL: "udp://127.0.0.1:9", DD_TELEMETRY_HEARTBEAT_INTERVAL: "0.5" });
+    const exporter = new TraceExporter({ url: agent.url });
+    await exporter.send([[span({ name: "env.flags" })]]);
     await exporter.close();
-  });
-}
+    assert.is(agent.spans()[0].name, "env.flags");
+    for (const name of names.slice(0, 3)) {
+      env[name] = "yes";
+      await rejects(() => new TraceExporter({ url: agent.url }), ValidationError, new RegExp(`^${name}: expected true, false, 1 or 0`));
+      env[name] = "false";
+    }
+    env.DD_TRACE_HEALTH_METRICS_ENABLED = "true";
+    env.DD_DOGSTATSD_URL = "127.0.0.1:8125";
+    await rejects(() => new TraceExporter({ url: agent.url }), ValidationError, /^DD_DOGSTATSD_URL: expected udp:\/\/host:port/);
+    env.DD_TELEMETRY_HEARTBEAT_INTERVAL = "-1";
+    await rejects(() => new TraceExporter({ url: agent.url, telemetry: true }), ValidationError, /^DD_TELEMETRY_HEARTBEAT_INTERVAL/);
+  } finally {
+    for (const k of names) {
+      if (saved[k] === undefined) delete env[k];
+      else env[k] = saved[k];
+    }
+  }
+});
 
-test("clientComputedStats: libdatadog's header on v0.4 traces; not on OTLP (libdatadog marks OTLP stats only from its own OTLP stats export)", async () => {
+test("options reaching ddffi_* setters fail naming the option when the loaded library lacks them (a libdatadog release build)", async () => {
+  const b = getBinding();
+  const lacking = Object.create(b, {
+    symbols: {
+      value: {
+        ...b.symbols,
+        ddffi_trace_exporter_config_set_agentless: undefined,
+        ddffi_trace_exporter_config_set_dogstatsd_url: undefined,
+        ddffi_trace_exporter_config_set_client_computed_top_level: undefined,
+      },
+    },
+  }) as typeof b;
+  const run = (options: ExporterOptions) => {
+    const calls = resolveOptions(options, b.native.runtime);
+    b.symbols.ddog_trace_exporter_config_new(b.out);
+    const config = b.takeOut();
+    try {
+      for (const call of calls) call(lacking, config);
+    } finally {
+      b.symbols.ddog_trace_exporter_config_free(config);
+    }
+  };
+  for (
+    const [options, option, fn] of [
+      [{ agentless: { apiKey: "k" } }, "agentless", "ddffi_trace_exporter_config_set_agentless"],
+      [{ healthMetrics: true }, "healthMetrics", "ddffi_trace_exporter_config_set_dogstatsd_url"],
+      [{ healthMetrics: true, dogstatsdUrl: "udp://127.0.0.1:8125" }, "dogstatsdUrl", "ddffi_trace_exporter_config_set_dogstatsd_url"],
+      [{ clientComputedTopLevel: true }, "clientComputedTopLevel", "ddffi_trace_exporter_config_set_client_computed_top_level"],
+    ] as const
+  ) {
+    const e = await rejects(() => run(options), TraceExporterError);
+    assert.is(e.option, option);
+    assert.is(e.function, fn);
+    assert.match(e.message, new RegExp(`^options\\.${option}: ${fn}: InvalidArgument: not in the loaded library`));
+  }
+});
+
+test("agentless: an API key is needed; url and otlp cannot be combined with it", async () => {
+  const saved = env.DD_API_KEY;
+  delete env.DD_API_KEY;
+  try {
+    await rejects(() => new TraceExporter({ agentless: {} }), ValidationError, /^options\.agentless\.apiKey: an API key is needed/);
+    await rejects(() => new TraceExporter({ agentless: { apiKey: "k" }, url: "http://127.0.0.1:8126" }), ValidationError, /options\.url/);
+    await rejects(() => new TraceExporter({ agentless: { apiKey: "k" }, otlp: { endpoint: "http://127.0.0.1:4318/v1/traces" } }), ValidationError, /options\.otlp/);
+    await rejects(() => new TraceExporter({ agentless: { apiKey: "k\n" } }), ValidationError, /control character/);
+  } finally {
+    if (saved !== undefined) env.DD_API_KEY = saved;
+  }
+});
+
+test("OTLP over http/protobuf is accepted (libdatadog's OtlpProtocol)", async () => {
+  const exporter = new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/protobuf" } });
+  await exporter.close();
+  await rejects(() => new TraceExporter({ otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: "http/xml" } }), TraceExporterError);
+});
+
+test("clientComputedStats: libdatadog's header on v0.4 traces (`true`) and on OTLP/HTTP (`yes`, and the resource attribute `_dd.stats_computed`: libdd-data-pipeline 14 trace_exporter/mod.rs)", async () => {
   await using agent = await TestAgent.start();
   const v04 = new TraceExporter({ url: agent.url, clientComputedStats: true });
   const otlp = new TraceExporter({ clientComputedStats: true, otlp: { endpoint: `${agent.url}/v1/traces` } });
@@ -83,8 +154,8 @@ test("clientComputedStats: libdatadog's header on v0.4 traces; not on OTLP (libd
   const [trace] = await agent.waitForRequests(1, 5000, "/v0.4/traces");
   assert.is(trace.headers["datadog-client-computed-stats"], "true");
   const [otlpReq] = await agent.waitForRequests(1, 5000, "/v1/traces");
-  assert.is(otlpReq.headers["datadog-client-computed-stats"], undefined);
-  assert.is(attrs((agent.otlp()[0] as Otlp).resourceSpans[0].resource.attributes)["_dd.stats_computed"], undefined);
+  assert.is(otlpReq.headers["datadog-client-computed-stats"], "yes");
+  assert.is(attrs((agent.otlp()[0] as Otlp).resourceSpans[0].resource.attributes)["_dd.stats_computed"], "true", "and the resource attribute");
 });
 
 test("option types are checked before any native call", async () => {

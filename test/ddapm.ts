@@ -53,15 +53,32 @@ export function parseJsonBig(text: string): unknown {
   });
 }
 
+/** One group of a stats bucket (`ClientGroupedStats` of the v0.6 payload). */
+export type StatsGroup = Record<string, unknown> & { Name: string; Resource: string; Service: string; Hits: number; TopLevelHits: number; Errors: number };
+
+/** A `/v0.6/stats` payload (`ClientStatsPayload`), as the test agent decodes it. */
+export type StatsPayload = Record<string, unknown> & { Env?: string; Version?: string; Stats: { Start: number; Duration: number; Stats: StatsGroup[] }[] };
+
+/** A telemetry event as the test agent decodes it. */
+export type TelemetryEvent = Record<string, unknown> & {
+  request_type: string;
+  runtime_id: string;
+  application: Record<string, string>;
+  payload?: unknown;
+};
+
 /** One running ddapm-test-agent. */
 export class DdapmAgent {
   /** The agent's URL, `http://127.0.0.1:<port>`. */
   readonly url: string;
+  /** Its OTLP/HTTP receiver, `http://127.0.0.1:<port>` (traces at `/v1/traces`, JSON or protobuf). */
+  readonly otlpUrl: string;
   #child: ChildProcess;
   #exited: Promise<void>;
 
-  private constructor(url: string, child: ChildProcess, exited: Promise<void>) {
+  private constructor(url: string, otlpUrl: string, child: ChildProcess, exited: Promise<void>) {
     this.url = url;
+    this.otlpUrl = otlpUrl;
     this.#child = child;
     this.#exited = exited;
   }
@@ -114,12 +131,12 @@ export class DdapmAgent {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    return new DdapmAgent(url, child, exited);
+    return new DdapmAgent(url, `http://127.0.0.1:${otlpHttp}`, child, exited);
   }
 
-  async #get(path: string, token: string): Promise<{ status: number; text: string }> {
+  async #get(path: string, token: string, base = this.url): Promise<{ status: number; text: string }> {
     const sep = path.includes("?") ? "&" : "?";
-    const r = await fetch(`${this.url}${path}${sep}test_session_token=${encodeURIComponent(token)}`);
+    const r = await fetch(`${base}${path}${sep}test_session_token=${encodeURIComponent(token)}`);
     return { status: r.status, text: await r.text() };
   }
 
@@ -145,6 +162,27 @@ export class DdapmAgent {
   async requests(token: string): Promise<{ method: string; url: string; headers: Record<string, string> }[]> {
     const r = await this.#get("/test/session/requests", token);
     if (r.status !== 200) throw new Error(`/test/session/requests answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text);
+  }
+
+  /** The session's client stats payloads (`/v0.6/stats`), as the agent decoded them. */
+  async stats(token: string): Promise<StatsPayload[]> {
+    const r = await this.#get("/test/session/stats", token);
+    if (r.status !== 200) throw new Error(`/test/session/stats answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text);
+  }
+
+  /** The session's telemetry events (`/telemetry/proxy/api/v2/apmtelemetry`), as the agent decoded them. */
+  async telemetry(token: string): Promise<TelemetryEvent[]> {
+    const r = await this.#get("/test/session/apmtelemetry", token);
+    if (r.status !== 200) throw new Error(`/test/session/apmtelemetry answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text);
+  }
+
+  /** The session's OTLP trace requests (`/v1/traces` on `otlpUrl`), each decoded to OTLP JSON. */
+  async otlpTraces(token: string): Promise<unknown[]> {
+    const r = await this.#get("/test/session/traces", token, this.otlpUrl);
+    if (r.status !== 200) throw new Error(`OTLP /test/session/traces answered ${r.status}: ${r.text}`);
     return JSON.parse(r.text);
   }
 

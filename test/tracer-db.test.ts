@@ -16,10 +16,6 @@ import {
   instrumentPg,
   instrumentPostgres,
   instrumentRedis,
-  ioredisIntegration,
-  pgIntegration,
-  postgresIntegration,
-  redisIntegration,
   Tracer,
   ValidationError,
 } from "../mod.ts";
@@ -113,19 +109,21 @@ test("instrumentPg: client, callback and pool queries are pg.query children of t
     assert.ok(failed.meta["error.stack"]);
   }));
 
-test("pgIntegration: enable with a service option; the span's service and _dd.svc_src follow it", () =>
+test("tracer.use(\"pg\", { module, service }): the span's service and _dd.svc_src follow the option; use(\"pg\", false) restores", () =>
   withTracer(async (tracer, agent) => {
     const server = await pgServer();
-    assert.is(pgIntegration.name, "pg");
-    const pgTracing = pgIntegration.enable(tracer, { module: pg, service: "orders-db" });
+    const original = pg.Client.prototype.query;
+    tracer.use("pg", { module: pg, service: "orders-db" });
+    assert.ok(tracer.integrations.includes("pg"));
     const client = new pg.Client({ host: server.host, port: server.port, user: server.user, database: server.database });
     try {
       await client.connect();
       await client.query("SELECT 1");
     } finally {
-      pgTracing.uninstrument();
+      tracer.use("pg", false);
       await client.end();
     }
+    assert.is(pg.Client.prototype.query, original, "restored");
     await tracer.flush();
     const [span] = (await agent.waitForTraces(1)).flat();
     assert.is(span.name, "pg.query");
@@ -365,24 +363,22 @@ test("pg, postgres.js, ioredis and node-redis spans pass Datadog's test agent's 
   }
 });
 
-test("integration descriptors: names, the CommonJS clients loaded with require when no module is given (the same copy as the import), postgres.js required", () => {
+test("instrumentPg, instrumentIORedis, instrumentRedis without a module patch the application's copy (require from the working directory: the same as the import); a module without the method is a ValidationError", () => {
   const tracer = new Tracer({ enabled: false, flushOnExit: false });
   const cases = [
-    [pgIntegration, () => pg.Client.prototype.query],
-    [ioredisIntegration, () => IORedis.prototype.sendCommand],
-    [redisIntegration, () => (redis.RedisClient.prototype as { sendCommand: unknown }).sendCommand],
+    ["pg", () => pg.Client.prototype.query, () => instrumentPg(tracer)],
+    ["ioredis", () => IORedis.prototype.sendCommand, () => instrumentIORedis(tracer)],
+    ["redis", () => (redis.RedisClient.prototype as { sendCommand: unknown }).sendCommand, () => instrumentRedis(tracer)],
   ] as const;
-  assert.equal(cases.map(([d]) => d.name), ["pg", "ioredis", "redis"]);
-  for (const [descriptor, method] of cases) {
+  for (const [name, method, instrument] of cases) {
     const before = method();
-    const instrumentation = descriptor.enable(tracer);
-    assert.is.not(method(), before, descriptor.name);
+    const instrumentation = instrument();
+    assert.is.not(method(), before, name);
     instrumentation.uninstrument();
-    assert.is(method(), before, descriptor.name);
+    assert.is(method(), before, name);
   }
-  assert.is(postgresIntegration.name, "postgres");
-  assert.throws(() => postgresIntegration.enable(tracer), (e: unknown) => e instanceof ValidationError && e.path === "config.module");
   assert.throws(() => instrumentPg(tracer, {} as never), (e: unknown) => e instanceof ValidationError && e.path === "pg.Client.prototype.query");
+  assert.throws(() => instrumentPostgres(tracer, {} as never), (e: unknown) => e instanceof ValidationError && e.path === "postgres");
 });
 
 test.run();

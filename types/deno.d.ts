@@ -33,6 +33,8 @@ declare namespace Deno {
   function dlopen<S extends Record<string, ForeignFunction>>(filename: string | URL, symbols: S): DynamicLibrary<S>;
   const env: { get(key: string): string | undefined };
   const pid: number;
+  function cwd(): string;
+  const permissions: { querySync(descriptor: { name: "read"; path?: string }): { state: "granted" | "denied" | "prompt" } };
   const version: { deno: string; v8: string; typescript: string };
   namespace errors {
     class NotCapable extends Error {}

@@ -26,6 +26,7 @@ pub struct Config {
     pub telemetry: Option<Telemetry>,
     pub compute_stats: bool,
     pub client_computed_stats: bool,
+    pub client_computed_top_level: bool,
     pub connection_timeout_ms: Option<u64>,
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: Option<String>,
@@ -263,6 +264,24 @@ pub unsafe extern "C" fn ddog_trace_exporter_config_set_client_computed_stats(
 ) -> *mut ExporterError {
     set(config, |c| {
         c.client_computed_stats = on;
+        Ok(())
+    })
+}
+
+/// The spans carry their own top-level marks (`_dd.top_level`): the stats take
+/// them as they are, instead of libdatadog computing `_top_level` from each chunk,
+/// which marks every span whose parent is in another chunk (a partial flush).
+/// Not in libdatadog's FFI (`TraceExporterBuilder::set_client_computed_top_level`).
+///
+/// # Safety
+/// `config` is NULL or a config handle.
+#[no_mangle]
+pub unsafe extern "C" fn ddffi_trace_exporter_config_set_client_computed_top_level(
+    config: *mut Config,
+    on: bool,
+) -> *mut ExporterError {
+    set(config, |c| {
+        c.client_computed_top_level = on;
         Ok(())
     })
 }

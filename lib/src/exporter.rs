@@ -14,9 +14,13 @@ use libdd_data_pipeline::trace_exporter::error::TraceExporterError;
 use libdd_data_pipeline::trace_exporter::{
     TelemetryConfig, TelemetryInstrumentationSessions, TraceExporter,
 };
+use libdd_shared_runtime::{BlockingRuntime, SharedRuntime, WorkerHandle};
+use libdd_telemetry::config::TelemetryEndpoint;
+use libdd_telemetry::worker::{TelemetryWorkerBuilder, TelemetryWorkerHandle};
 use libdd_trace_utils::span::span_pool::PooledChunks;
 use libdd_trace_utils::span::TraceData;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -78,8 +82,81 @@ impl LogWriterCapability for Capabilities {
     }
 }
 
-/// The exporter behind a `ddog_TraceExporter*`.
-pub type Exporter = TraceExporter<Capabilities, Runtime>;
+/// The exporter behind a `ddog_TraceExporter*`: libdatadog's `TraceExporter`, and,
+/// with telemetry, the app's lifecycle telemetry worker.
+pub struct Exporter {
+    inner: TraceExporter<Capabilities, Runtime>,
+    lifecycle: Option<Lifecycle>,
+}
+
+impl std::ops::Deref for Exporter {
+    type Target = TraceExporter<Capabilities, Runtime>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+/// A libdd-telemetry worker of the `Full` flavor: `app-started`, `app-heartbeat`
+/// at each heartbeat interval and `app-closing` when stopped. libdatadog's
+/// exporter runs its own telemetry in the `MetricsLogs` flavor only (its metrics,
+/// no lifecycle: libdd-data-pipeline telemetry/mod.rs), leaving the lifecycle to
+/// the tracer, which here has no telemetry client of its own.
+struct Lifecycle {
+    runtime: Arc<Runtime>,
+    worker: WorkerHandle,
+    /// The worker's mailbox: dropping it would stop the worker (`app-closing`) at once.
+    _mailbox: TelemetryWorkerHandle<Capabilities>,
+}
+
+impl Lifecycle {
+    /// Starts the worker on `runtime`, for the agent at `url`, with the runtime id
+    /// the exporter's metrics carry.
+    fn start(
+        c: &Config,
+        t: &crate::config::Telemetry,
+        url: &str,
+        runtime: Arc<Runtime>,
+    ) -> Result<Self, Error> {
+        let mut tb = TelemetryWorkerBuilder::new_fetch_host(
+            c.service.clone(),
+            c.language.clone(),
+            c.lang_version.clone(),
+            c.tracer_version.clone(),
+        );
+        tb.config
+            .set_endpoint(TelemetryEndpoint {
+                url: Some(url.to_owned()),
+                ..Default::default()
+            })
+            .map_err(|e| Error::invalid(format!("telemetry url: {e}")))?;
+        if t.interval_ms > 0 {
+            tb.config.telemetry_heartbeat_interval = Duration::from_millis(t.interval_ms);
+        }
+        tb.config.debug_enabled = t.debug_enabled;
+        tb.config.session_id = t.session_id.clone();
+        tb.config.root_session_id = t.root_session_id.clone();
+        tb.config.parent_session_id = t.parent_session_id.clone();
+        tb.runtime_id = t.runtime_id.clone();
+        tb.application.env = Some(c.env.clone()).filter(|v| !v.is_empty());
+        tb.application.service_version = Some(c.version.clone()).filter(|v| !v.is_empty());
+        let (handle, worker) = tb.build_worker::<Capabilities>(None);
+        let worker = runtime
+            .spawn_worker(worker, false)
+            .map_err(|e| Error::invalid(format!("telemetry worker: {e}")))?;
+        let _ = handle.send_start();
+        Ok(Self {
+            runtime,
+            worker,
+            _mailbox: handle,
+        })
+    }
+
+    /// Stops the worker: its last flush, with `app-closing`.
+    fn stop(self) {
+        let _ = self.runtime.block_on(self.worker.stop());
+    }
+}
 
 /// A send's answer: the agent's body (empty from the OTLP and log paths).
 pub struct Response {
@@ -132,14 +209,56 @@ pub fn error(e: TraceExporterError) -> Error {
     Error::new(code, e.to_string())
 }
 
+/// InvalidArgument naming `what` for an `https://` URL when this library was
+/// built without TLS (the `https` feature; the macOS prebuilts, which cannot
+/// link rustls' platform verifier without the macOS SDK).
+fn check_tls(url: &str, what: &str) -> Result<(), Error> {
+    if cfg!(feature = "https")
+        || !url
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{what} is {url}, but this build of the library has no TLS (the macOS prebuilts do not): \
+         use http:// or a unix socket, or build the library with cargo on this machine (npx @dd-ffi/trace build)"
+    )))
+}
+
 /// Builds a `TraceExporter` from `c`, as libdatadog's FFI does
 /// (`ddog_trace_exporter_new`): stats computed in 10 s buckets when
-/// `compute_stats`; with our additions (agentless, a DogStatsD URL).
+/// `compute_stats`; with our additions (agentless, a DogStatsD URL, the
+/// client's own top-level marks, and with telemetry the lifecycle worker, on
+/// the exporter's runtime: made here when none is shared).
 fn build(c: &Config) -> Result<Exporter, Error> {
+    for (url, what) in [
+        (&c.url, "the agent URL"),
+        (&c.otlp_endpoint, "the OTLP endpoint"),
+    ] {
+        if let Some(url) = url {
+            check_tls(url, what)?;
+        }
+    }
+    if let Some((url, _)) = &c.agentless {
+        check_tls(url, "the agentless intake URL")?;
+    }
     let mut b = TraceExporter::<Capabilities, Runtime>::builder();
     if let Some(url) = &c.url {
         b.set_url(url);
     }
+    // The lifecycle telemetry runs on the exporter's runtime: make it here when none is shared.
+    let lifecycle_runtime = match (&c.telemetry, &c.agentless, c.output_to_log) {
+        (Some(_), None, None) => Some(match &c.shared_runtime {
+            Some(rt) => rt.clone(),
+            None => Arc::new(
+                <Runtime as SharedRuntime>::new()
+                    .map_err(|e| Error::invalid(format!("runtime: {e}")))?,
+            ),
+        }),
+        _ => None,
+    };
     b.set_tracer_version(&c.tracer_version)
         .set_language(&c.language)
         .set_language_version(&c.lang_version)
@@ -166,6 +285,9 @@ fn build(c: &Config) -> Result<Exporter, Error> {
     } else if c.client_computed_stats {
         b.set_client_computed_stats();
     }
+    if c.client_computed_top_level {
+        b.set_client_computed_top_level();
+    }
     if let Some(t) = &c.telemetry {
         b.enable_telemetry(TelemetryConfig {
             heartbeat: t.interval_ms,
@@ -189,7 +311,7 @@ fn build(c: &Config) -> Result<Exporter, Error> {
     if let Some(url) = &c.dogstatsd_url {
         b.set_dogstatsd_url(url);
     }
-    if let Some(rt) = &c.shared_runtime {
+    if let Some(rt) = lifecycle_runtime.as_ref().or(c.shared_runtime.as_ref()) {
         b.set_shared_runtime(rt.clone());
     }
     if let Some(url) = &c.otlp_endpoint {
@@ -205,7 +327,15 @@ fn build(c: &Config) -> Result<Exporter, Error> {
     if let Some(n) = c.output_to_log {
         b.set_output_to_log(Some(n));
     }
-    b.build::<Capabilities>().map_err(error)
+    let inner = b.build::<Capabilities>().map_err(error)?;
+    let lifecycle = match (&c.telemetry, lifecycle_runtime) {
+        (Some(t), Some(rt)) => {
+            let url = c.url.as_deref().unwrap_or("http://127.0.0.1:8126");
+            Some(Lifecycle::start(c, t, url, rt)?)
+        }
+        _ => None,
+    };
+    Ok(Exporter { inner, lifecycle })
 }
 
 /// # Safety
@@ -234,7 +364,11 @@ pub unsafe extern "C" fn ddog_trace_exporter_free(exporter: *mut Exporter) {
     catch_or((), || {
         // SAFETY: the caller's contract.
         if let Some(e) = unsafe { take(exporter) } {
-            let _ = e.shutdown(None);
+            let Exporter { inner, lifecycle } = *e;
+            if let Some(l) = lifecycle {
+                l.stop();
+            }
+            let _ = inner.shutdown(None);
         }
     })
 }
@@ -368,4 +502,25 @@ pub unsafe extern "C" fn ddog_trace_exporter_cancel_token_cancel(token: *const C
 pub unsafe extern "C" fn ddog_trace_exporter_cancel_token_drop(token: *mut CancelToken) {
     // SAFETY: the caller's contract.
     catch_or((), || drop(unsafe { take(token) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_tls;
+
+    #[test]
+    fn an_https_url_needs_tls() {
+        assert!(check_tls("http://127.0.0.1:8126", "the agent URL").is_ok());
+        assert!(check_tls("unix:///var/run/datadog/apm.socket", "the agent URL").is_ok());
+        let https = check_tls("HTTPS://agent:8126", "the agent URL");
+        if cfg!(feature = "https") {
+            assert!(https.is_ok());
+        } else {
+            let e = https.unwrap_err();
+            assert_eq!(e.code, crate::abi::ErrorCode::InvalidArgument);
+            assert!(e.message.starts_with(
+                "the agent URL is HTTPS://agent:8126, but this build of the library has no TLS"
+            ));
+        }
+    }
 }

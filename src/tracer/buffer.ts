@@ -9,9 +9,14 @@
  */
 import { clearInterval, setInterval } from "node:timers";
 import { AbortError, ValidationError } from "../errors.ts";
-import type { AgentResponse, SendOptions } from "../exporter.ts";
+import type { BatchWriter } from "../batch.ts";
+import { type AgentResponse, batchAccess, type SendOptions, TraceExporter } from "../exporter.ts";
+import type { FinishedSpan } from "../finished-span.ts";
 import type { Span, TraceChunk } from "../span.ts";
 import type { OnceLogger } from "./log.ts";
+
+/** A queued trace chunk: the Tracer's finished spans (or plain spans, from any other caller). */
+type Chunk = (Span | FinishedSpan)[];
 
 /** What the buffer sends through: a `TraceExporter`, or anything with its `send`. */
 export interface ChunkExporter {
@@ -77,39 +82,40 @@ export interface TracerCounters {
   malformedHeaders: number;
 }
 
-/** A rough size of a span once encoded (msgpack v0.4), in bytes: enough to bound memory. */
-export function estimateSize(span: Span): number {
-  let n = 130 + len(span.name) + len(span.service) + len(span.resource) + len(span.type);
-  for (const k in span.meta) n += k.length + len(span.meta[k]) + 4;
-  for (const k in span.metrics) n += k.length + 11;
-  for (const l of span.links ?? []) n += 64 + JSON.stringify(l.attributes ?? {}).length + len(l.tracestate);
-  for (const e of span.events ?? []) n += 48 + len(e.name) + JSON.stringify(e.attributes ?? {}, (_k, v) => typeof v === "bigint" ? 0 : v).length;
-  return n;
-}
-
-/** A string's length; 0 for anything else (the size stays a number whatever the span holds). */
-function len(v: unknown): number {
-  return typeof v === "string" ? v.length : 0;
-}
-
-/** The index of the chunk a `ValidationError` of the build names (`traces[3][0].resource`), if it is one. */
+/** The index of the chunk a `ValidationError` of the build is in, if it is in one of `chunks`. */
 function invalidChunk(error: unknown, chunks: number): number | undefined {
   if (!(error instanceof ValidationError)) return undefined;
-  const m = /^traces\[(\d+)\]/.exec(error.path);
-  const at = m ? Number(m[1]) : -1;
-  return at >= 0 && at < chunks ? at : undefined;
+  const at = error.chunk;
+  return at !== undefined && at >= 0 && at < chunks ? at : undefined;
 }
 
 type Counts = Omit<TracerCounters, "queuedTraces" | "queuedBytes" | "malformedHeaders">;
 
-function spanCount(batch: Span[][]): number {
+function spanCount(batch: Chunk[]): number {
   return batch.reduce((n, chunk) => n + chunk.length, 0);
 }
 
-/** Queues finished trace chunks and sends them. */
+/** A batch the buffer writes chunk by chunk (a `TraceExporter` on its batch path), and what it holds. */
+interface OpenBatch {
+  writer: BatchWriter;
+  chunks: number;
+  spans: number;
+  /** Their estimated bytes. */
+  bytes: number;
+}
+
+/**
+ * Queues finished trace chunks and sends them. Through a `TraceExporter` on
+ * its batch path, each chunk is written into the next send's batch when it
+ * is queued: its spans are then garbage while still young, instead of
+ * living until the flush (and through the collections in between).
+ */
 export class TraceBuffer {
   #o: BufferOptions;
-  #queue: Span[][] = [];
+  /** The batch being written, when the exporter takes one. */
+  #open: OpenBatch | undefined;
+  /** Chunks queued as they are, for any other exporter (or the per-field path). */
+  #queue: Chunk[] = [];
   /** The estimated bytes of each queued chunk, and their sum. */
   #sizes: number[] = [];
   #queueBytes = 0;
@@ -141,7 +147,7 @@ export class TraceBuffer {
   constructor(options: BufferOptions) {
     this.#o = options;
     this.#timer = setInterval(() => {
-      if (this.#queue.length > 0) void this.flush();
+      if (this.queued) void this.flush();
     }, options.flushIntervalMs);
     // The interval never keeps the process alive: the exit hook flushes.
     this.#timer.unref();
@@ -159,14 +165,15 @@ export class TraceBuffer {
 
   /** Whether chunks are queued and not yet handed to a send. */
   get queued(): boolean {
-    return this.#queue.length > 0;
+    return this.#queue.length > 0 || this.#open !== undefined;
   }
 
   /**
    * Queues a finished trace chunk of `bytes` estimated bytes. Returns false
-   * (and counts the chunk dropped) when the queue is full or the buffer closed.
+   * (and counts the chunk dropped) when the queue is full or the buffer
+   * closed, or (counted invalid, logged) when it cannot be built.
    */
-  push(chunk: Span[], bytes: number): boolean {
+  push(chunk: Chunk, bytes: number): boolean {
     const o = this.#o;
     if (!(bytes >= 0 && bytes <= Number.MAX_SAFE_INTEGER)) bytes = 0; // never NaN, whatever the caller computed
 
@@ -183,8 +190,12 @@ export class TraceBuffer {
       }
       return false;
     }
-    this.#queue.push(chunk);
-    this.#sizes.push(bytes);
+    const written = this.#write(chunk, bytes);
+    if (written === "invalid") return false;
+    if (written === "unbatched") {
+      this.#queue.push(chunk);
+      this.#sizes.push(bytes);
+    }
     this.#queueBytes += bytes;
     this.#pendingTraces++;
     this.#pendingBytes += bytes;
@@ -192,8 +203,56 @@ export class TraceBuffer {
     return true;
   }
 
+  /**
+   * Writes `chunk` into the open batch (opened here if need be); "unbatched"
+   * when the exporter takes no batch. A chunk that fails to build is left
+   * out, counted and logged ("invalid"): nothing of it is written.
+   */
+  #write(chunk: Chunk, bytes: number): "written" | "invalid" | "unbatched" {
+    const exporter = this.#o.exporter;
+    if (!(exporter instanceof TraceExporter)) return "unbatched";
+    let open = this.#open;
+    if (open === undefined) {
+      const writer = batchAccess.writer(exporter);
+      if (writer === undefined) return "unbatched";
+      writer.begin();
+      open = this.#open = { writer, chunks: 0, spans: 0, bytes: 0 };
+    }
+    try {
+      open.writer.append(chunk, open.chunks);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      this.#invalid(chunk.length, error);
+      return "invalid";
+    }
+    open.chunks++;
+    open.spans += chunk.length;
+    open.bytes += bytes;
+    return "written";
+  }
+
+  /** Counts and logs a chunk that could not be built (left out of its send). */
+  #invalid(spans: number, e: ValidationError): void {
+    this.#counts.tracesInvalid++;
+    this.#counts.spansInvalid += spans;
+    this.#o.log.once(
+      `invalid:${e.path.replace(/\[\d+\]/g, "[]")}`,
+      `a trace chunk could not be built and was dropped (see counters.tracesInvalid): ${e.message}`,
+    );
+  }
+
   /** Sends what is queued now; resolves when it and every earlier send settled (never rejects). */
   flush(): Promise<void> {
+    const open = this.#open;
+    if (open !== undefined) {
+      this.#open = undefined;
+      this.#queueBytes = 0;
+      if (open.chunks === 0) batchAccess.release(this.#o.exporter as TraceExporter, open.writer);
+      else {
+        const length = open.writer.end();
+        this.#sends = this.#sends.then(() => this.#sendWritten(open, length));
+      }
+    }
     if (this.#queue.length > 0) {
       const batch = this.#queue;
       const sizes = this.#sizes;
@@ -210,7 +269,7 @@ export class TraceBuffer {
    * `flushTimeoutMs`. A chunk that fails to build is left out (counted
    * invalid) and the others are sent.
    */
-  async #send(batch: Span[][], sizes: number[]): Promise<void> {
+  async #send(batch: Chunk[], sizes: number[]): Promise<void> {
     const c = this.#counts;
     const pendingBytes = sizes.reduce((n, b) => n + b, 0);
     const pendingTraces = batch.length;
@@ -245,39 +304,74 @@ export class TraceBuffer {
           // Nothing was sent: leave the chunk out and send the others.
           const [chunk] = batch.splice(at, 1);
           sizes.splice(at, 1);
-          c.tracesInvalid++;
-          c.spansInvalid += chunk.length;
-          const e = error as ValidationError;
-          this.#o.log.once(
-            `invalid:${e.path.replace(/\[\d+\]/g, "[]")}`,
-            `a trace chunk could not be built and was dropped (see counters.tracesInvalid): ${e.message}`,
-          );
+          this.#invalid(chunk.length, error as ValidationError);
         }
       }
     } catch (error) {
-      const spans = spanCount(batch);
-      if (error instanceof AbortError) {
-        // Cancelled in flight: the agent may have received it.
-        c.tracesTimedOut += batch.length;
-        c.spansTimedOut += spans;
-        c.payloadsTimedOut++;
-        const why = deadline.signal.aborted ? `it took longer than flushTimeoutMs (${this.#o.flushTimeoutMs} ms)` : "the tracer shut down";
-        this.#o.log.once(
-          `timeout:${deadline.signal.aborted}`,
-          `a send of traces to the agent was cancelled: ${why} (see counters.tracesTimedOut; the agent may have received them)`,
-        );
-        return;
-      }
-      c.tracesFailed += batch.length;
-      c.spansFailed += spans;
-      c.payloadsFailed++;
-      const e = error as { name?: string; code?: string; message?: string };
-      const kind = e?.code ?? e?.name ?? "Error";
-      this.#o.log.once(`send:${kind}`, `sending traces to the agent failed (${kind}): ${e?.message ?? String(error)}`);
+      this.#failed(error, batch.length, spanCount(batch), deadline.signal);
     } finally {
       clearTimeout(timer);
       this.#pendingTraces -= pendingTraces;
       this.#pendingBytes -= pendingBytes;
+    }
+  }
+
+  /** Counts and logs a send that failed, or was cancelled (`AbortError`: at `flushTimeoutMs` when `deadline` is aborted, else at shutdown). */
+  #failed(error: unknown, chunks: number, spans: number, deadline: AbortSignal): void {
+    const c = this.#counts;
+    if (error instanceof AbortError) {
+      // Cancelled in flight: the agent may have received it.
+      c.tracesTimedOut += chunks;
+      c.spansTimedOut += spans;
+      c.payloadsTimedOut++;
+      const why = deadline.aborted ? `it took longer than flushTimeoutMs (${this.#o.flushTimeoutMs} ms)` : "the tracer shut down";
+      this.#o.log.once(
+        `timeout:${deadline.aborted}`,
+        `a send of traces to the agent was cancelled: ${why} (see counters.tracesTimedOut; the agent may have received them)`,
+      );
+      return;
+    }
+    c.tracesFailed += chunks;
+    c.spansFailed += spans;
+    c.payloadsFailed++;
+    const e = error as { name?: string; code?: string; message?: string };
+    const kind = e?.code ?? e?.name ?? "Error";
+    this.#o.log.once(`send:${kind}`, `sending traces to the agent failed (${kind}): ${e?.message ?? String(error)}`);
+  }
+
+  /** `#send` for a written batch: sent whole (its chunks were built as they were written), cancelled after `flushTimeoutMs`. */
+  async #sendWritten(open: OpenBatch, length: number): Promise<void> {
+    const c = this.#counts;
+    const exporter = this.#o.exporter as TraceExporter;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`the send took longer than flushTimeoutMs (${this.#o.flushTimeoutMs} ms)`)),
+      this.#o.flushTimeoutMs,
+    );
+    const signal = AbortSignal.any([this.#abort.signal, deadline.signal]);
+    try {
+      if (signal.aborted) {
+        batchAccess.release(exporter, open.writer);
+        c.tracesDropped += open.chunks;
+        c.spansDropped += open.spans;
+        return;
+      }
+      const response = await batchAccess.send(exporter, open.writer, length, { signal });
+      c.tracesSent += open.chunks;
+      c.spansSent += open.spans;
+      c.bytesSent += open.bytes;
+      c.payloadsSent++;
+      try {
+        this.#o.onResponse(response);
+      } catch {
+        // Rates are best effort.
+      }
+    } catch (error) {
+      this.#failed(error, open.chunks, open.spans, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+      this.#pendingTraces -= open.chunks;
+      this.#pendingBytes -= open.bytes;
     }
   }
 

@@ -134,6 +134,9 @@ export class PrioritySampler {
   #rules: readonly SamplingRule[];
   #limiter: RateLimiter;
   #rates: Map<string, number> | undefined;
+  /** The rate key of the last service decided for, kept: the same string is hashed once, not built per trace. */
+  #keyService: string | undefined;
+  #key = "";
 
   constructor(options: SamplerOptions) {
     this.#env = options.env;
@@ -188,7 +191,11 @@ export class PrioritySampler {
       };
     }
     const service = root.service;
-    const rate = this.#rates?.get(`service:${service},env:${this.#env}`) ?? this.#rates?.get(DEFAULT_KEY);
+    if (service !== this.#keyService) {
+      this.#keyService = service;
+      this.#key = `service:${service},env:${this.#env}`;
+    }
+    const rate = this.#rates?.get(this.#key) ?? this.#rates?.get(DEFAULT_KEY);
     if (rate === undefined) {
       return { priority: SamplingPriority.AUTO_KEEP, mechanism: SamplingMechanism.DEFAULT, agentRate: 1 };
     }

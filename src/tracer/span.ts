@@ -5,11 +5,13 @@
  *
  * @module
  */
-import type { Span, SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
+import { FinishedSpan } from "../finished-span.ts";
+import type { SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
 import { nowNs, type TimeInput, toNs } from "./clock.ts";
 import type { SpanContext } from "./context.ts";
 import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
 import { contextPrototype, type DatadogSpanContext } from "./span-context.ts";
+import { eventBytes, linkBytes, metaBytes, metricBytes } from "./size.ts";
 
 const U64_LIMIT = 1n << 64n;
 const U128_LIMIT = 1n << 128n;
@@ -106,7 +108,18 @@ export let internals: {
   trace(span: TracerSpan): LocalTrace;
   owner(span: TracerSpan): SpanOwner;
   parentService(span: TracerSpan): string | undefined;
-  toSpan(span: TracerSpan): Span;
+  /** The span's own meta (read only). */
+  meta(span: TracerSpan): Readonly<Record<string, string>>;
+  /** The estimated encoded bytes of the span's own tags, links and events (see `size.ts`). */
+  bytes(span: TracerSpan): number;
+  /** The finished span for the exporter, with the tracer's layers of meta and metrics around its own (not copied). */
+  finished(
+    span: TracerSpan,
+    baseMeta: Readonly<Record<string, string>>,
+    extraMeta: Record<string, string> | undefined,
+    baseMetrics: Readonly<Record<string, number>>,
+    extraMetrics: Record<string, number>,
+  ): FinishedSpan;
 };
 
 /** Something a span can link to: a span link, another span, or a span context. */
@@ -146,15 +159,40 @@ export class TracerSpan {
   #error = 0;
   #meta: Record<string, string> = {};
   #metrics: Record<string, number> = {};
-  #links: SpanLink[] = [];
-  #events: SpanEvent[] = [];
+  /** Made when the first link or event is added. */
+  #links: SpanLink[] | undefined;
+  #events: SpanEvent[] | undefined;
+  /** The estimated encoded bytes of the tags, links and events so far. */
+  #bytes = 0;
 
   static {
     internals = {
       trace: (span) => span.#trace,
       owner: (span) => span.#owner,
       parentService: (span) => span.#parentService,
-      toSpan: (span) => span.#toSpan(),
+      meta: (span) => span.#meta,
+      bytes: (span) => span.#bytes,
+      finished: (span, baseMeta, extraMeta, baseMetrics, extraMetrics) =>
+        new FinishedSpan(
+          span.#name,
+          span.#service,
+          span.#resource,
+          span.#type,
+          span.traceId,
+          span.spanId,
+          span.parentId,
+          span.startTime,
+          span.#duration ?? 0n,
+          span.#error,
+          baseMeta,
+          span.#meta,
+          extraMeta,
+          baseMetrics,
+          span.#metrics,
+          extraMetrics,
+          span.#links,
+          span.#events,
+        ),
     };
   }
 
@@ -312,26 +350,36 @@ export class TracerSpan {
   #put(key: string, value: unknown, nested: boolean): void {
     switch (typeof value) {
       case "string":
-        this.#meta[key] = value;
-        delete this.#metrics[key];
+        this.#setMeta(key, value);
         return;
       case "number":
         if (!Number.isFinite(value)) return;
-        this.#metrics[key] = value;
-        delete this.#meta[key];
+        this.#setMetric(key, value);
         return;
       case "boolean":
-        this.#metrics[key] = value ? 1 : 0;
-        delete this.#meta[key];
+        this.#setMetric(key, value ? 1 : 0);
         return;
       case "bigint":
-        this.#meta[key] = value.toString();
-        delete this.#metrics[key];
+        this.#setMeta(key, value.toString());
         return;
       case "object":
         if (value === null || nested || Array.isArray(value)) return;
         for (const k of Object.keys(value)) this.#put(`${key}.${k}`, (value as Record<string, unknown>)[k], true);
     }
+  }
+
+  /** A meta entry (the key leaves metrics); counted in the size estimate. */
+  #setMeta(key: string, value: string): void {
+    this.#meta[key] = value;
+    if (key in this.#metrics) delete this.#metrics[key];
+    this.#bytes += metaBytes(key, value);
+  }
+
+  /** A metrics entry (the key leaves meta); counted in the size estimate. */
+  #setMetric(key: string, value: number): void {
+    this.#metrics[key] = value;
+    if (key in this.#meta) delete this.#meta[key];
+    this.#bytes += metricBytes(key);
   }
 
   /**
@@ -345,16 +393,22 @@ export class TracerSpan {
     if (typeof error === "object" && error !== null) {
       const e = error as { name?: unknown; message?: unknown; stack?: unknown; constructor?: { name?: unknown } };
       const type = safeString(e.name) ?? safeString(e.constructor?.name);
-      if (type !== undefined) this.#meta["error.type"] = type;
+      if (type !== undefined) this.#setErrorTag("error.type", type);
       const message = safeString(e.message);
-      if (message !== undefined) this.#meta["error.message"] = message;
+      if (message !== undefined) this.#setErrorTag("error.message", message);
       const stack = e.stack;
-      if (typeof stack === "string") this.#meta["error.stack"] = stack;
+      if (typeof stack === "string") this.#setErrorTag("error.stack", stack);
     } else {
       const message = safeString(error);
-      if (message !== undefined) this.#meta["error.message"] = message;
+      if (message !== undefined) this.#setErrorTag("error.message", message);
     }
     return this;
+  }
+
+  /** An error tag in meta, counted in the size estimate (a metric of the same key stays, as it always did). */
+  #setErrorTag(key: string, value: string): void {
+    this.#meta[key] = value;
+    this.#bytes += metaBytes(key, value);
   }
 
   /**
@@ -382,7 +436,8 @@ export class TracerSpan {
       link.flags = t.flags;
     }
     if (typeof t.tracestate === "string" && t.tracestate) link.tracestate = t.tracestate;
-    this.#links.push(link);
+    (this.#links ??= []).push(link);
+    this.#bytes += linkBytes(link);
     return this;
   }
 
@@ -402,7 +457,8 @@ export class TracerSpan {
       if (clean !== undefined) attrs[k] = clean;
     }
     if (Object.keys(attrs).length > 0) event.attributes = attrs;
-    this.#events.push(event);
+    (this.#events ??= []).push(event);
+    this.#bytes += eventBytes(event);
     return this;
   }
 
@@ -438,27 +494,6 @@ export class TracerSpan {
     if (ns !== undefined) return ns;
     this.#owner.warn(`time:${what}`, `${what}: ${describeTime(time)} is not a time (a bigint of ns, or a number or Date of ms since the epoch, below 2^63 ns): now was used`);
     return nowNs();
-  }
-
-  /** The exporter's plain span (copies of the tags), without the tracer-wide tags. */
-  #toSpan(): Span {
-    const span: Span = {
-      name: this.#name,
-      service: this.#service,
-      resource: this.#resource,
-      type: this.#type,
-      traceId: this.traceId,
-      spanId: this.spanId,
-      parentId: this.parentId,
-      start: this.startTime,
-      duration: this.#duration ?? 0n,
-      error: this.#error,
-      meta: { ...this.#meta },
-      metrics: { ...this.#metrics },
-    };
-    if (this.#links.length > 0) span.links = this.#links;
-    if (this.#events.length > 0) span.events = this.#events;
-    return span;
   }
 }
 

@@ -4,27 +4,27 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { runtime } from "../../ffi/load.ts";
 import { ValidationError } from "../errors.ts";
 import type { TraceExporter } from "../exporter.ts";
 import type { ExporterOptions } from "../options.ts";
-import type { Span } from "../span.ts";
-import { estimateSize, TraceBuffer, type TracerCounters } from "./buffer.ts";
+import type { FinishedSpan } from "../finished-span.ts";
+import { TraceBuffer, type TracerCounters } from "./buffer.ts";
+import { recordBytes, SPAN_BYTES } from "./size.ts";
 import { nowNs, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
-import { newRuntimeId, newSpanId, newTraceId } from "./ids.ts";
+import { newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler, SamplingMechanism } from "./sampler.ts";
-import { type RuleSubject, type SamplingRule, type SamplingRuleOptions, SpanSampler, spanRules, traceRules } from "./sampling-rules.ts";
+import { type RuleSubject, type SamplingRuleOptions, SpanSampler } from "./sampling-rules.ts";
 import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
 import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
 import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
-import { DEFAULT_STYLES, parseStyles } from "./styles.ts";
 import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
-import { EnvSettings, option, setting, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { option, spanName, timeOption, tracerExporter } from "./validate.ts";
+import { resolveTracerOptions } from "./tracer-options.ts";
 import { injectLog } from "./log-injection.ts";
 import { type IntegrationConfig, Integrations } from "./instrument/registry.ts";
 import type { IntegrationConfigs } from "./instrument/builtin-integrations.ts";
@@ -117,8 +117,9 @@ export interface TracerOptions extends ExporterOptions {
   /**
    * Automatic instrumentation (see `Tracer.use` and the README's
    * "Automatic instrumentation" table): `true` turns on every registered
-   * integration (`fetch`, `http`, `deno-serve`, `bun-serve`, …) that applies
-   * to the runtime; an object turns them all on too, each entry configuring
+   * integration (`fetch`, `http`, `deno-serve`, `bun-serve`, and `pg`,
+   * `postgres`, `ioredis`, `redis` where the application has them installed)
+   * that applies to the runtime; an object turns them all on too, each entry configuring
    * one (`{ http: { client: false }, fetch: false }`); `false` turns none on
    * (`tracer.use(name)` still turns one on). Integrations patch globals, so
    * one tracer at a time should have them; `shutdown()` undoes the patches.
@@ -154,55 +155,12 @@ export interface StartSpanOptions {
 
 /** Options of `tracer.shutdown()`. */
 export interface ShutdownOptions {
-  /** How long to wait for the agent to take the queued traces, in milliseconds. Default 5000. */
+  /**
+   * How long to wait for the agent to take the queued traces, in milliseconds, and as long again for
+   * the exporter's shutdown (libdatadog's last stats and telemetry flushes; past it the exporter is freed
+   * in the background). Default 5000.
+   */
   timeoutMs?: number;
-}
-
-/** The `instrument` option, checked: a boolean, or an object of booleans and objects. */
-function instrumentOption(value: unknown): InstrumentOptions | undefined {
-  if (value === undefined || typeof value === "boolean") return value;
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-    for (const [name, config] of Object.entries(value)) {
-      if (config !== undefined && typeof config !== "boolean" && (typeof config !== "object" || config === null)) {
-        throw new ValidationError(`options.instrument.${name}`, `expected a boolean or an object, got ${rules.describe(config)}`);
-      }
-    }
-    return value as InstrumentOptions;
-  }
-  throw new ValidationError("options.instrument", `expected a boolean or an object of integration configs, got ${rules.describe(value)}`);
-}
-
-/** `DD_TAGS`: `key:value` pairs separated by commas (or spaces). */
-function parseTags(text: string | undefined): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const pair of (text ?? "").split(/[,\s]+/)) {
-    const colon = pair.indexOf(":");
-    if (colon > 0) tags[pair.slice(0, colon)] = pair.slice(colon + 1);
-  }
-  return tags;
-}
-
-/**
- * The single span sampling rules of the environment: `DD_SPAN_SAMPLING_RULES`,
- * else the JSON file named by `DD_SPAN_SAMPLING_RULES_FILE`. When both are
- * set the file is ignored (logged), as the Datadog documentation and other
- * Datadog tracers have it; dd-trace-js 5.x lets the file win (config/index.js,
- * with a TODO). An unreadable file is logged and ignored.
- */
-function spanRulesFromEnv(env: EnvSettings): SamplingRule[] | undefined {
-  const file = env.text("DD_SPAN_SAMPLING_RULES_FILE");
-  if (env.text("DD_SPAN_SAMPLING_RULES") !== undefined) {
-    if (file !== undefined) env.unused("DD_SPAN_SAMPLING_RULES_FILE", "DD_SPAN_SAMPLING_RULES is set and takes precedence");
-    return env.json("DD_SPAN_SAMPLING_RULES", spanRules);
-  }
-  if (file === undefined) return undefined;
-  let content: string;
-  try {
-    content = readFileSync(file.trim(), "utf8");
-  } catch (e) {
-    return env.invalid("DD_SPAN_SAMPLING_RULES_FILE", file, `the file cannot be read: ${(e as Error).message}`);
-  }
-  return env.json("DD_SPAN_SAMPLING_RULES_FILE", spanRules, content);
 }
 
 const U64_LIMIT = 1n << 64n;
@@ -221,6 +179,32 @@ function checkContext(given: SpanContext): { traceId: bigint; spanId: bigint; co
     throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
   }
   return { traceId, spanId, context };
+}
+
+/** What sampling rules match on a span: its fields, and its tags then the tags every span of its tracer gets. */
+class SpanSubject implements RuleSubject {
+  constructor(readonly span: TracerSpan, readonly tracerTag: (key: string) => string | undefined) {}
+  get name(): string {
+    return this.span.name;
+  }
+  get service(): string {
+    return this.span.service;
+  }
+  get resource(): string {
+    return this.span.resource;
+  }
+  tag(key: string): unknown {
+    return this.span.getTag(key) ?? this.tracerTag(key);
+  }
+}
+
+/** The meta and metrics every span of a tracer gets (see `Tracer.#tracerLayers`), with their estimated bytes. */
+interface TracerLayers {
+  meta: Record<string, string>;
+  otherServiceMeta: Record<string, string>;
+  metrics: Record<string, number>;
+  bytes: number;
+  otherServiceBytes: number;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -286,87 +270,45 @@ export class Tracer implements AsyncDisposable {
     this.#log = new OnceLogger(options.logger ?? consoleLogger);
     setLoggerOf(this, options.logger ?? consoleLogger);
     // Options are checked first (they throw); variables are checked by the same rules (they are logged and ignored).
-    const env = new EnvSettings((name) => runtime.env(name), this.#log);
-    option(options.service, "options.service", rules.string); // checked before any native object is made
-    this.#runtimeId = option(options.runtimeId, "options.runtimeId", rules.string) ?? newRuntimeId();
+    const o = resolveTracerOptions(options, this.#log);
+    this.#runtimeId = o.runtimeId;
     this.#pid = runtime.pid;
-    this.#tags = { ...parseTags(env.text("DD_TAGS")), ...option(options.tags, "options.tags", rules.stringRecord) };
-    this.#partialFlushMinSpans = setting(
-      options.partialFlushMinSpans,
-      "options.partialFlushMinSpans",
-      () => env.number("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", rules.positiveInteger),
-      rules.positiveInteger,
-    ) ?? 1000;
-    this.#traceId128 = setting(
-      options.traceId128BitGeneration,
-      "options.traceId128BitGeneration",
-      () => env.boolean("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED"),
-      rules.boolean,
-    ) ?? true;
-    const sampleRate = setting(options.sampleRate, "options.sampleRate", () => env.number("DD_TRACE_SAMPLE_RATE", rules.rate), rules.rate);
-    const rateLimit = setting(options.rateLimit, "options.rateLimit", () => env.number("DD_TRACE_RATE_LIMIT", rules.number), rules.number) ?? 100;
-    const samplingRules = setting(options.samplingRules, "options.samplingRules", () => env.json("DD_TRACE_SAMPLING_RULES", traceRules), traceRules);
-    const spanSampling = setting(options.spanSamplingRules, "options.spanSamplingRules", () => spanRulesFromEnv(env), spanRules);
-    this.#spanSampler = spanSampling?.length ? new SpanSampler(spanSampling) : undefined;
-    const style = (name: string) => parseStyles(env.text(name), name, this.#log);
-    const both = style("DD_TRACE_PROPAGATION_STYLE");
-    const inject = parseStyles(options.propagationStyleInject, "options.propagationStyleInject", this.#log) ??
-      style("DD_TRACE_PROPAGATION_STYLE_INJECT") ?? both ?? DEFAULT_STYLES;
-    const extract = parseStyles(options.propagationStyleExtract, "options.propagationStyleExtract", this.#log) ??
-      style("DD_TRACE_PROPAGATION_STYLE_EXTRACT") ?? both ?? DEFAULT_STYLES;
-    const maxTagsLength = env.number("DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH", rules.nonNegativeInteger);
-    const flushIntervalMs = option(options.flushIntervalMs, "options.flushIntervalMs", rules.positiveInteger) ?? 2000;
-    const flushThresholdBytes = option(options.flushThresholdBytes, "options.flushThresholdBytes", rules.positiveInteger) ?? 1 << 20;
-    const maxQueuedTraces = option(options.maxQueuedTraces, "options.maxQueuedTraces", rules.positiveInteger) ?? 10_000;
-    const maxQueuedBytes = option(options.maxQueuedBytes, "options.maxQueuedBytes", rules.positiveInteger) ?? 64 << 20;
-    const attemptMs = typeof options.connectionTimeoutMs === "number" ? options.connectionTimeoutMs : 3000;
-    const flushTimeoutMs = option(options.flushTimeoutMs, "options.flushTimeoutMs", rules.positiveInteger) ??
-      Math.max(5000, attemptMs + 1000);
-    const flushOnExit = option(options.flushOnExit, "options.flushOnExit", rules.boolean) ?? true;
-    this.#enabled = setting(options.enabled, "options.enabled", () => env.boolean("DD_TRACE_ENABLED"), rules.boolean) ?? true;
-    const debug = setting(options.debug, "options.debug", () => env.boolean("DD_TRACE_DEBUG"), rules.boolean) ?? false;
-    const instrument = instrumentOption(options.instrument) ?? false;
-    this.#debug = debugLog(debug, options.logger ?? consoleLogger);
-
-    const {
-      flushIntervalMs: _1, flushThresholdBytes: _2, maxQueuedTraces: _3, maxQueuedBytes: _4, partialFlushMinSpans: _5,
-      sampleRate: _6, rateLimit: _7, runtimeId: _8, tags: _9, propagationStyleInject: _10, propagationStyleExtract: _11,
-      traceId128BitGeneration: _12, flushOnExit: _13, logger: _14, flushTimeoutMs: _15, enabled: _16, debug: _17,
-      samplingRules: _18, spanSamplingRules: _19, instrument: _20, ...exporterOptions
-    } = options;
-    this.#propagator = new Propagator({ inject, extract, maxTagsLength, baggageTagKeys: runtime.env("DD_TRACE_BAGGAGE_TAG_KEYS") });
-    if (!this.#enabled) {
-      this.#service = option(options.service, "options.service", rules.string) ?? env.text("DD_SERVICE") ?? "unnamed-service";
-      this.#env = option(options.env, "options.env", rules.string) ?? env.text("DD_ENV") ?? "";
-      this.#version = option(options.version, "options.version", rules.string) ?? env.text("DD_VERSION") ?? "";
-      this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
+    this.#tags = o.tags;
+    this.#partialFlushMinSpans = o.partialFlushMinSpans;
+    this.#traceId128 = o.traceId128BitGeneration;
+    this.#spanSampler = o.spanSamplingRules?.length ? new SpanSampler(o.spanSamplingRules) : undefined;
+    this.#enabled = o.enabled;
+    this.#debug = debugLog(o.debug, options.logger ?? consoleLogger);
+    this.#propagator = new Propagator(o.propagation);
+    const sampling = { rules: o.samplingRules, sampleRate: o.sampleRate, rateLimit: o.rateLimit };
+    if (o.disabled) {
+      this.#service = o.disabled.service;
+      this.#env = o.disabled.env;
+      this.#version = o.disabled.version;
+      this.#sampler = new PrioritySampler({ env: this.#env, ...sampling });
       this.#debug?.(`configuration: ${JSON.stringify({ enabled: false, service: this.#service })}`);
       this.#buffer = disabledBuffer();
       return;
     }
     if (this.#debug) this.#debug(enableLibraryLogs(libraryLogLevel(this.#log)));
-    const made = tracerExporter({ ...exporterOptions, runtimeId: this.#runtimeId }, env);
+    const made = tracerExporter(o.exporter, o.env);
     this.#exporter = made.exporter;
     this.#service = made.options.service!;
     this.#env = made.options.env ?? "";
     this.#version = made.options.version ?? "";
-    this.#sampler = new PrioritySampler({ env: this.#env, rules: samplingRules, sampleRate, rateLimit });
+    this.#sampler = new PrioritySampler({ env: this.#env, ...sampling });
     this.#debug?.(`configuration: ${JSON.stringify({ enabled: true, service: this.#service, env: this.#env, version: this.#version, url: made.options.url, propagation: this.#propagator.styles })}`);
     this.#buffer = new TraceBuffer({
       exporter: this.#exporter,
-      flushIntervalMs,
-      flushThresholdBytes,
-      maxQueuedTraces,
-      maxQueuedBytes,
-      flushTimeoutMs,
+      ...o.buffer,
       log: this.#log,
       onResponse: (response) => {
         this.#debug?.(`agent answered: ${JSON.stringify(response, (_, v) => typeof v === "bigint" ? String(v) : v)}`);
         if (response.changed && response.rateByService) this.#sampler.updateRates(response.rateByService);
       },
     });
-    if (flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
-    this.#integrations = new Integrations(this, instrument, env, (kind, message) => this.#log.once(kind, message));
+    if (o.flushOnExit) this.#removeExitHook = runtime.onBeforeExit(() => this.#beforeExit());
+    this.#integrations = new Integrations(this, o.instrument, o.env, (kind, message) => this.#log.once(kind, message));
     this.#debug?.(`integrations on: ${JSON.stringify(this.#integrations.enabled)}`);
   }
 
@@ -646,7 +588,9 @@ export class Tracer implements AsyncDisposable {
 
   /**
    * Sends what is queued and resolves when the agent has it or `timeoutMs`
-   * ends (the send in flight is then cancelled), then frees the exporter.
+   * ends (the send in flight is then cancelled), then closes the exporter
+   * (`close({ timeoutMs })`: libdatadog flushes its last stats buckets and
+   * telemetry).
    * Spans finishing later are dropped (and counted). Calling it again
    * returns the same promise.
    */
@@ -656,8 +600,10 @@ export class Tracer implements AsyncDisposable {
     this.#shutdown ??= (async () => {
       this.#removeExitHook?.();
       this.#removeExitHook = undefined;
-      await this.#buffer.close(options.timeoutMs ?? 5000);
-      await this.#exporter?.close();
+      const timeoutMs = options.timeoutMs ?? 5000;
+      await this.#buffer.close(timeoutMs);
+      // libdatadog's shutdown flushes the last stats buckets and telemetry, with no bound of its own.
+      await this.#exporter?.close({ timeoutMs });
     })();
     return this.#shutdown;
   }
@@ -685,14 +631,17 @@ export class Tracer implements AsyncDisposable {
   #decide(trace: LocalTrace): void {
     if (trace.decision) return;
     const root = trace.root;
-    const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: (key) => this.#tracerTag(key) };
+    const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: this.#tracerTagOf };
     trace.setDecision(this.#sampler.decide(trace.traceId, subject));
   }
 
   /** What sampling rules match on a span: its fields, and its tags then the tags every span gets (as dd-trace-js's span context holds them). */
   #ruleSubject(span: TracerSpan): RuleSubject {
-    return { name: span.name, service: span.service, resource: span.resource, tag: (key) => span.getTag(key) ?? this.#tracerTag(key) };
+    return new SpanSubject(span, this.#tracerTagOf);
   }
+
+  /** `#tracerTag`, made once: deciding a trace makes no closure. */
+  #tracerTagOf = (key: string): string | undefined => this.#tracerTag(key);
 
   /** A tag every span of this tracer gets (`tags`, `DD_TAGS`, `env`, `version`). */
   #tracerTag(key: string): string | undefined {
@@ -722,17 +671,20 @@ export class Tracer implements AsyncDisposable {
     const p = trace.decision!.priority;
     // Single span sampling: only in a trace that is not kept (dd-trace-js span_sampler.js), each span as it finished.
     const spanSampler = p === 1 || p === 2 ? undefined : this.#spanSampler;
-    const chunk = spans.map((span, i) => {
+    const chunk: FinishedSpan[] = [];
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i];
       const formatted = this.#format(span, trace, i === 0);
       const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
       if (single) {
-        formatted.metrics!["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
-        formatted.metrics!["_dd.span_sampling.rule_rate"] = single.ruleRate;
-        if (single.maxPerSecond !== undefined) formatted.metrics!["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
+        const metrics = formatted.extraMetrics;
+        metrics["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
+        metrics["_dd.span_sampling.rule_rate"] = single.ruleRate;
+        if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
       }
-      bytes += estimateSize(formatted);
-      return formatted;
-    });
+      bytes += this.#estimate(span, formatted);
+      chunk.push(formatted);
+    }
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
       this.#buffer.push(chunk, bytes);
@@ -741,30 +693,58 @@ export class Tracer implements AsyncDisposable {
     }
   }
 
-  /** The exporter's span with the data Datadog tracers always send. */
-  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): Span {
-    const s = internals.toSpan(span);
-    const meta: Record<string, string> = { ...this.#tags, language: "javascript", "runtime-id": this.#runtimeId };
-    if (this.#env) meta.env = this.#env;
-    if (this.#version && s.service === this.#service) meta.version = this.#version;
-    Object.assign(meta, s.meta);
-    const metrics: Record<string, number> = { process_id: this.#pid, ...s.metrics };
+  /**
+   * The meta every span of this tracer gets, in two versions (`version` goes
+   * only on spans of the tracer's own service), and its metrics; made once,
+   * shared by the finished spans (read only), with their estimated bytes.
+   */
+  #layers: TracerLayers | undefined;
+
+  #tracerLayers(): TracerLayers {
+    if (this.#layers) return this.#layers;
+    const otherServiceMeta: Record<string, string> = { ...this.#tags, language: "javascript", "runtime-id": this.#runtimeId };
+    if (this.#env) otherServiceMeta.env = this.#env;
+    const meta = { ...otherServiceMeta };
+    if (this.#version) meta.version = this.#version;
+    const metrics = { process_id: this.#pid };
+    const numbers = recordBytes(metrics);
+    this.#layers = { meta, otherServiceMeta, metrics, bytes: recordBytes(meta) + numbers, otherServiceBytes: recordBytes(otherServiceMeta) + numbers };
+    return this.#layers;
+  }
+
+  /**
+   * The exporter's span with the data Datadog tracers always send: the
+   * tracer's meta and metrics, the span's own tags over them, and this
+   * span's sampling, service and trace data over those (see `FinishedSpan`).
+   * Nothing is copied.
+   */
+  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): FinishedSpan {
+    const layers = this.#tracerLayers();
+    const service = span.service;
+    const own = internals.meta(span);
+    const baseMeta = service === this.#service ? layers.meta : layers.otherServiceMeta;
+    let extraMeta: Record<string, string> | undefined;
     const decision = trace.decision!;
-    metrics._sampling_priority_v1 = decision.priority;
-    if (internals.parentService(span) !== s.service) metrics["_dd.top_level"] = 1;
-    if (s.service !== this.#service) meta["_dd.base_service"] = this.#service;
-    const kind = meta["span.kind"];
-    if (kind && kind !== "internal") metrics["_dd.measured"] = 1;
-    if (trace.origin) meta["_dd.origin"] = trace.origin;
+    const extraMetrics: Record<string, number> = { _sampling_priority_v1: decision.priority };
+    if (internals.parentService(span) !== service) extraMetrics["_dd.top_level"] = 1;
+    if (service !== this.#service) (extraMeta ??= {})["_dd.base_service"] = this.#service;
+    const kind = Object.hasOwn(own, "span.kind") ? own["span.kind"] : baseMeta["span.kind"];
+    if (kind && kind !== "internal") extraMetrics["_dd.measured"] = 1;
+    if (trace.origin) (extraMeta ??= {})["_dd.origin"] = trace.origin;
     if (span === trace.root) {
-      if (decision.agentRate !== undefined) metrics["_dd.agent_psr"] = decision.agentRate;
-      if (decision.ruleRate !== undefined) metrics["_dd.rule_psr"] = decision.ruleRate;
-      if (decision.limitRate !== undefined) metrics["_dd.limit_psr"] = decision.limitRate;
-      if (trace.lastParentId) meta["_dd.parent_id"] = trace.lastParentId;
+      if (decision.agentRate !== undefined) extraMetrics["_dd.agent_psr"] = decision.agentRate;
+      if (decision.ruleRate !== undefined) extraMetrics["_dd.rule_psr"] = decision.ruleRate;
+      if (decision.limitRate !== undefined) extraMetrics["_dd.limit_psr"] = decision.limitRate;
+      if (trace.lastParentId) (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
     }
-    if (firstInChunk) Object.assign(meta, trace.tags);
-    s.meta = meta;
-    s.metrics = metrics;
-    return s;
+    if (firstInChunk) for (const k of Object.keys(trace.tags)) (extraMeta ??= {})[k] = trace.tags[k];
+    return internals.finished(span, baseMeta, extraMeta, layers.metrics, extraMetrics);
+  }
+
+  /** The estimated encoded bytes of a finished span: its tags were counted as they were set. */
+  #estimate(span: TracerSpan, f: FinishedSpan): number {
+    const layers = this.#layers!;
+    return SPAN_BYTES + f.name.length + f.service.length + f.resource.length + f.type.length + internals.bytes(span) +
+      (f.baseMeta === layers.meta ? layers.bytes : layers.otherServiceBytes) + recordBytes(f.extraMeta) + recordBytes(f.extraMetrics);
   }
 }

@@ -9,7 +9,8 @@
  */
 import { TraceExporterError, ValidationError } from "../errors.ts";
 import { TraceExporter } from "../exporter.ts";
-import { agentUrlFromEnv, envAlreadyRead, type ExporterOptions } from "../options.ts";
+import { getBinding } from "../binding.ts";
+import { agentUrlFromEnv, dogstatsdUrlFromEnv, envAlreadyRead, type ExporterOptions } from "../options.ts";
 import { type TimeInput, toNs } from "./clock.ts";
 import type { OnceLogger } from "./log.ts";
 
@@ -60,6 +61,12 @@ export const boolean: Rule<boolean> = (v) => {
 
 export const string: Rule<string> = (v) => {
   if (typeof v !== "string") throw new Problem(`expected a string, got ${describe(v)}`);
+  return v;
+};
+
+/** A number above 0 (a duration in seconds). */
+export const positiveNumber: Rule<number> = (v) => {
+  if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new Problem(`expected a positive number, got ${describe(v)}`);
   return v;
 };
 
@@ -223,6 +230,13 @@ const EXPORTER_VARIABLES = [
   "DD_ENV",
   "DD_VERSION",
   "DD_TEST_SESSION_TOKEN",
+  "DD_TRACE_STATS_COMPUTATION_ENABLED",
+  "DD_TRACE_HEALTH_METRICS_ENABLED",
+  "DD_INSTRUMENTATION_TELEMETRY_ENABLED",
+  "DD_TELEMETRY_HEARTBEAT_INTERVAL",
+  "DD_DOGSTATSD_URL",
+  "DD_DOGSTATSD_HOST",
+  "DD_DOGSTATSD_PORT",
 ] as const;
 
 /**
@@ -250,6 +264,28 @@ export function tracerExporter(options: ExporterOptions, env: EnvSettings): { ex
   fromVariable("env", "DD_ENV", env.text("DD_ENV"));
   fromVariable("version", "DD_VERSION", env.text("DD_VERSION"));
   fromVariable("testSessionToken", "DD_TEST_SESSION_TOKEN", env.text("DD_TEST_SESSION_TOKEN"));
+  for (const [name, variable] of [["computeStats", "DD_TRACE_STATS_COMPUTATION_ENABLED"], ["healthMetrics", "DD_TRACE_HEALTH_METRICS_ENABLED"]] as const) {
+    const on = o[name] === undefined ? env.boolean(variable) : undefined;
+    if (on === undefined) continue;
+    o[name] = on;
+    origins[name] = { variable, text: env.text(variable)! };
+  }
+  if (o.healthMetrics === true && o.dogstatsdUrl === undefined) {
+    const variable = env.text("DD_DOGSTATSD_URL") ? "DD_DOGSTATSD_URL" : "DD_DOGSTATSD_HOST/DD_DOGSTATSD_PORT";
+    const dogstatsdPort = env.number("DD_DOGSTATSD_PORT", port);
+    fromVariable("dogstatsdUrl", variable, dogstatsdUrlFromEnv((name) => name === "DD_DOGSTATSD_PORT" ? dogstatsdPort?.toString() : env.text(name)));
+  }
+  // The Tracer marks _dd.top_level on service-entry spans (dd-trace-js's rule): the stats take those.
+  if (o.computeStats === true && o.clientComputedTopLevel === undefined && getBinding().symbols.ddffi_trace_exporter_config_set_client_computed_top_level) {
+    o.clientComputedTopLevel = true;
+  }
+  // Telemetry is on unless turned off, as in dd-trace-js (DD_INSTRUMENTATION_TELEMETRY_ENABLED, default true).
+  o.telemetry ??= env.boolean("DD_INSTRUMENTATION_TELEMETRY_ENABLED") ?? true;
+  const heartbeat = env.number("DD_TELEMETRY_HEARTBEAT_INTERVAL", positiveNumber);
+  if (heartbeat !== undefined && o.telemetry === true) o.telemetry = { intervalMs: Math.max(1, Math.round(heartbeat * 1000)) };
+  else if (heartbeat !== undefined && typeof o.telemetry === "object" && o.telemetry !== null && o.telemetry.intervalMs === undefined) {
+    o.telemetry = { ...o.telemetry, intervalMs: Math.max(1, Math.round(heartbeat * 1000)) };
+  }
   o.service ??= "unnamed-service";
   envAlreadyRead.set(o, EXPORTER_VARIABLES);
   for (;;) {

@@ -16,7 +16,7 @@ import { decode } from "@msgpack/msgpack";
 import { double, type Span, TraceExporter, ValidationError } from "../../mod.ts";
 import { type DecodedSpan, liveNativeObjects, TestAgent } from "../../testing.ts";
 import { Binding, getBinding } from "../../src/binding.ts";
-import { buildTraceChunks } from "../../src/span.ts";
+import { buildTraceChunks } from "../../src/build.ts";
 import { prng } from "../../bench/fixtures.ts";
 
 type Raw = Record<string, unknown>;

@@ -8,9 +8,14 @@
  * | `http`       | `node:http` and `node:https`              | {@link HttpIntegrationConfig}   |
  * | `deno-serve` | `Deno.serve` (Deno only)                  | {@link ServeIntegrationConfig}  |
  * | `bun-serve`  | `Bun.serve` (Bun only)                    | {@link ServeIntegrationConfig}  |
+ * | `pg`         | `pg.Client.prototype.query`               | {@link PgIntegrationConfig}     |
+ * | `postgres`   | postgres.js's `Query.prototype`           | {@link PostgresIntegrationConfig} |
+ * | `ioredis`    | `Redis.prototype.sendCommand`             | {@link IORedisIntegrationConfig} |
+ * | `redis`      | node-redis's `RedisClient.prototype.sendCommand` | {@link RedisIntegrationConfig} |
  *
- * Another integration (e.g. a database client in `<name>.ts`) registers
- * itself the same way, and is imported here.
+ * The database clients are patched when the application has them installed
+ * (found from the working directory: `db.ts`), else stay off.
+ * Another integration registers itself the same way, and is imported here.
  *
  * @module
  */
@@ -18,7 +23,11 @@ import { bunServeAvailable, instrumentBunServe } from "./bun-serve.ts";
 import type { HttpInstrumentationOptions } from "./client.ts";
 import { denoServeAvailable, instrumentDenoServe } from "./deno-serve.ts";
 import { instrumentFetch } from "./fetch.ts";
+import { type IORedisIntegrationConfig, ioredisIntegration } from "./ioredis.ts";
 import { instrumentNodeHttp, type NodeHttpOptions } from "./node-http.ts";
+import { type PgIntegrationConfig, pgIntegration } from "./pg.ts";
+import { type PostgresIntegrationConfig, postgresIntegration } from "./postgres.ts";
+import { type RedisIntegrationConfig, redisIntegration } from "./redis.ts";
 import { type IntegrationConfig, registerIntegration } from "./registry.ts";
 import type { ServerSpanOptions } from "./server.ts";
 
@@ -42,6 +51,14 @@ export interface IntegrationConfigs {
   "deno-serve": ServeIntegrationConfig;
   /** `Bun.serve`: server spans. */
   "bun-serve": ServeIntegrationConfig;
+  /** node-postgres: `pg.query` spans. */
+  pg: PgIntegrationConfig;
+  /** postgres.js: `postgres.query` spans. */
+  postgres: PostgresIntegrationConfig;
+  /** ioredis: `redis.command` spans. */
+  ioredis: IORedisIntegrationConfig;
+  /** node-redis: `redis.command` spans. */
+  redis: RedisIntegrationConfig;
 }
 
 registerIntegration<FetchIntegrationConfig>({
@@ -60,3 +77,7 @@ registerIntegration<ServeIntegrationConfig>({
   name: "bun-serve",
   enable: (tracer, config) => bunServeAvailable() ? instrumentBunServe(tracer, config).uninstrument : undefined,
 });
+registerIntegration(pgIntegration);
+registerIntegration(postgresIntegration);
+registerIntegration(ioredisIntegration);
+registerIntegration(redisIntegration);

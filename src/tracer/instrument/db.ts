@@ -24,11 +24,13 @@
  * @module
  */
 import nodeModule from "node:module";
+import { pathToFileURL } from "node:url";
+import { runtime } from "../../../ffi/load.ts";
 import { ValidationError } from "../../errors.ts";
-import type { AnyTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
 import type { Tracer } from "../tracer.ts";
 import type { Instrumentation } from "./fetch.ts";
+import type { Integration, IntegrationConfig } from "./registry.ts";
 
 /** Options shared by the database instrumentations. */
 export interface DatabaseInstrumentationOptions {
@@ -37,19 +39,31 @@ export interface DatabaseInstrumentationOptions {
 }
 
 /**
- * An integration as a `tracer.use(name, config)` registry takes it: its
- * name, and how to turn it on. `config.module` is the client library's
- * module object; without it, `enable` loads the library with `require` from
- * this package's location (Node and Bun), else throws.
+ * The configuration of a database integration (`tracer.use("pg", config)`,
+ * …): the instrumentation's options, and the client library's module.
  */
-export interface IntegrationDescriptor<Config> {
-  /** The integration's name, e.g. `"pg"` (dd-trace-js's plugin id). */
-  readonly name: string;
-  /**
-   * Instruments the library; returns how to undo it.
-   * @throws {ValidationError} when the module is neither given nor loadable.
-   */
-  enable(tracer: AnyTracer, config?: Config): Instrumentation;
+export interface DatabaseIntegrationConfig<M> extends IntegrationConfig, DatabaseInstrumentationOptions {
+  /** The client library's module. Default the application's copy (see {@link requireAppModule}). */
+  module?: M;
+}
+
+/**
+ * The integration of a CommonJS client library (pg, ioredis, node-redis):
+ * `enable` instruments `config.module`, else the application's copy of
+ * `name` ({@link requireAppModule}); when the library is not installed there
+ * is nothing to patch (undefined: the integration stays off, silently).
+ */
+export function commonJsIntegration<M>(
+  name: string,
+  instrument: (tracer: Tracer, mod: M, options: DatabaseInstrumentationOptions) => Instrumentation,
+): Integration<DatabaseIntegrationConfig<M>> {
+  return {
+    name,
+    enable(tracer, { module, enabled: _, ...options }) {
+      const mod = module ?? requireAppModule(name) as M | undefined;
+      return mod === undefined ? undefined : instrument(tracer, mod, options).uninstrument;
+    },
+  };
 }
 
 /** What a query or command span is made from. */
@@ -206,16 +220,71 @@ export class Slot {
   }
 }
 
+type Require = ReturnType<typeof nodeModule.createRequire>;
+
 /**
- * A client library's module: `given`, else `require(name)` from this
- * package's location (Node and Bun; Deno has no `require` for JSR modules).
+ * The `require` functions that find the application's modules: one from the
+ * working directory (the application's own `node_modules`, whatever the
+ * layout of this package's), then one from this package's location (where
+ * it is a file: not a JSR module on Deno). None on Deno without
+ * `--allow-read` of everything.
+ */
+function appRequires(): Require[] {
+  const cwd = runtime.cwd();
+  // Unknown on Deno without --allow-read: reading node_modules would prompt or fail, so nothing is looked up.
+  if (!cwd) return [];
+  const from = [pathToFileURL(`${cwd.replace(/[\\/]+$/, "")}/`).href, import.meta.url];
+  const requires: Require[] = [];
+  for (const f of from) {
+    try {
+      requires.push(nodeModule.createRequire(f));
+    } catch {
+      // Not a file location (a JSR module's https: URL).
+    }
+  }
+  return requires;
+}
+
+/** Where the application's `name` is (its entry file), or undefined when it is not installed where {@link appRequires} looks. */
+export function resolveAppModule(name: string): { require: Require; path: string } | undefined {
+  for (const require of appRequires()) {
+    try {
+      return { require, path: require.resolve(name) };
+    } catch {
+      // Not found from here.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The application's copy of the CommonJS module `name`, loaded with
+ * `require` from the working directory, else from this package's location
+ * (Node, Bun, and Deno with a `node_modules` directory); undefined when it is
+ * not installed there. The copy an application `import`s is the same (a
+ * CommonJS module has one instance per file on all three runtimes).
+ * @throws what the module throws while loading.
+ */
+export function requireAppModule(name: string): unknown {
+  const found = resolveAppModule(name);
+  return found ? found.require(found.path) : undefined;
+}
+
+/**
+ * A client library's module: `given`, else {@link requireAppModule}.
  * @throws {ValidationError} naming `config.module` when neither works.
  */
 export function loadModule(name: string, given: unknown): unknown {
   if (given !== undefined && given !== null) return given;
+  let mod: unknown;
+  let cause: unknown;
   try {
-    return nodeModule.createRequire(import.meta.url)(name);
-  } catch (cause) {
+    mod = requireAppModule(name);
+  } catch (error) {
+    cause = error;
+  }
+  if (mod === undefined) {
     throw new ValidationError("config.module", `${name} was not given and could not be loaded: pass the module (\`import ${name.replace(/\W/g, "")} from "${name}"\`)`, { cause });
   }
+  return mod;
 }

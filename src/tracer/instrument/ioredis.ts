@@ -19,7 +19,7 @@
 import type { AnyTracer } from "../any-tracer.ts";
 import { resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
-import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, loadModule, patchMethod, Slot, startRedisSpan } from "./db.ts";
+import { commonJsIntegration, type DatabaseIntegrationConfig, type DatabaseInstrumentationOptions, finishDbSpan, loadModule, patchMethod, Slot, startRedisSpan } from "./db.ts";
 import type { Instrumentation } from "./fetch.ts";
 
 /** The `ioredis` module (its `Redis` class), or `{ Redis }` / `{ default: Redis }`. */
@@ -28,11 +28,8 @@ export type IORedisModule = { prototype: object } | { Redis: { prototype: object
 /** Options of {@link instrumentIORedis}. */
 export type IORedisOptions = DatabaseInstrumentationOptions;
 
-/** The configuration of {@link ioredisIntegration}: the options, and the `ioredis` module. */
-export interface IORedisIntegrationConfig extends IORedisOptions {
-  /** The `ioredis` module. Default `require("ioredis")` (Node and Bun). */
-  module?: IORedisModule;
-}
+/** `tracer.use("ioredis", config)`: the options of {@link instrumentIORedis}, and the `ioredis` module (default the application's, loaded with `require`). */
+export type IORedisIntegrationConfig = DatabaseIntegrationConfig<IORedisModule>;
 
 interface Command {
   name?: unknown;
@@ -55,8 +52,9 @@ function redisPrototype(mod: IORedisModule): object {
 }
 
 /**
- * Patches `Redis.prototype.sendCommand` of `ioredis` (default
- * `require("ioredis")`, on Node and Bun). Calling it again replaces the
+ * Patches `Redis.prototype.sendCommand` of `ioredis` (default the
+ * application's copy, loaded with `require` from the working directory: see
+ * `db.ts`). Calling it again replaces the
  * previous instrumentation.
  *
  * ```ts
@@ -93,11 +91,5 @@ export function instrumentIORedis(t: AnyTracer, ioredis?: IORedisModule, options
   return slot.hold([restore]);
 }
 
-/** The ioredis integration, for a `tracer.use("ioredis", config)` registry. */
-export const ioredisIntegration: IntegrationDescriptor<IORedisIntegrationConfig> = {
-  name: "ioredis",
-  enable(t: AnyTracer, config: IORedisIntegrationConfig = {}): Instrumentation {
-    const { module, ...options } = config;
-    return instrumentIORedis(t, module, options);
-  },
-};
+/** The `ioredis` integration of `tracer.init()` / `tracer.use("ioredis", config)`. */
+export const ioredisIntegration = commonJsIntegration<IORedisModule>("ioredis", instrumentIORedis);

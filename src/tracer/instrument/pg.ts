@@ -23,7 +23,7 @@ import type { AnyTracer } from "../any-tracer.ts";
 import { resolveTracer } from "../any-tracer.ts";
 import { scope } from "../scope.ts";
 import type { TracerSpan } from "../span.ts";
-import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, loadModule, patchMethod, Slot, startDbSpan } from "./db.ts";
+import { commonJsIntegration, type DatabaseIntegrationConfig, type DatabaseInstrumentationOptions, finishDbSpan, loadModule, patchMethod, Slot, startDbSpan } from "./db.ts";
 import type { Instrumentation } from "./fetch.ts";
 
 /** The part of the `pg` module this instrumentation uses: its `Client` class. */
@@ -35,11 +35,8 @@ export interface PgModule {
 /** Options of {@link instrumentPg}. */
 export type PgOptions = DatabaseInstrumentationOptions;
 
-/** The configuration of {@link pgIntegration}: the options, and the `pg` module. */
-export interface PgIntegrationConfig extends PgOptions {
-  /** The `pg` module. Default `require("pg")` (Node and Bun). */
-  module?: PgModule;
-}
+/** `tracer.use("pg", config)`: the options of {@link instrumentPg}, and the `pg` module (default the application's, loaded with `require`). */
+export type PgIntegrationConfig = DatabaseIntegrationConfig<PgModule>;
 
 interface PgClient {
   connectionParameters?: { user?: string; database?: string; host?: string; port?: number };
@@ -62,8 +59,8 @@ type Connect = (this: unknown, ...args: unknown[]) => unknown;
 const slot = new Slot();
 
 /**
- * Patches `pg.Client.prototype.query` of `pg` (default `require("pg")`,
- * on Node and Bun). Calling it again replaces the previous instrumentation.
+ * Patches `pg.Client.prototype.query` of `pg` (default the application's
+ * copy, loaded with `require` from the working directory: see `db.ts`). Calling it again replaces the previous instrumentation.
  *
  * ```ts
  * import pg from "pg";
@@ -151,11 +148,5 @@ export function instrumentPg(t: AnyTracer, pg?: PgModule, options: PgOptions = {
   return slot.hold(restores);
 }
 
-/** The pg integration, for a `tracer.use("pg", config)` registry. */
-export const pgIntegration: IntegrationDescriptor<PgIntegrationConfig> = {
-  name: "pg",
-  enable(t: AnyTracer, config: PgIntegrationConfig = {}): Instrumentation {
-    const { module, ...options } = config;
-    return instrumentPg(t, module, options);
-  },
-};
+/** The `pg` integration of `tracer.init()` / `tracer.use("pg", config)`. */
+export const pgIntegration = commonJsIntegration<PgModule>("pg", instrumentPg);

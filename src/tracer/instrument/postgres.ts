@@ -23,11 +23,14 @@
  *
  * @module
  */
+import { pathToFileURL } from "node:url";
+import { runtime } from "../../../ffi/load.ts";
 import type { AnyTracer } from "../any-tracer.ts";
 import { resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
-import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, patchMethod, Slot, startDbSpan } from "./db.ts";
+import { type DatabaseIntegrationConfig, type DatabaseInstrumentationOptions, finishDbSpan, patchMethod, resolveAppModule, Slot, startDbSpan } from "./db.ts";
 import type { Instrumentation } from "./fetch.ts";
+import type { Integration } from "./registry.ts";
 import { ValidationError } from "../../errors.ts";
 
 /** A postgres.js `sql` instance (what `postgres(options)` returns). */
@@ -42,11 +45,8 @@ export type PostgresModule = ((options?: object) => PostgresSql) | { default: (o
 /** Options of {@link instrumentPostgres}. */
 export type PostgresOptions = DatabaseInstrumentationOptions;
 
-/** The configuration of {@link postgresIntegration}: the options, and the `postgres` module or a `sql` instance. */
-export interface PostgresIntegrationConfig extends PostgresOptions {
-  /** The `postgres` function or a `sql` instance (required). */
-  module?: PostgresModule;
-}
+/** `tracer.use("postgres", config)`: the options of {@link instrumentPostgres}, and the `postgres` function, its module or a `sql` instance (default the application's: see {@link postgresIntegration}). */
+export type PostgresIntegrationConfig = DatabaseIntegrationConfig<PostgresModule>;
 
 interface Query {
   executed?: boolean;
@@ -86,8 +86,8 @@ function statementOf(q: Query): string | undefined {
  * Patches postgres.js's `Query.prototype` (`handle`, `resolve`, `reject`)
  * for the `postgres` function, its module, or a `sql` instance given.
  * Calling it again replaces the previous instrumentation. postgres.js is an
- * ES module: it is not loaded here, since a copy loaded with `require` may
- * not be the application's (it is not under tsx on Node).
+ * ES module: it is not loaded here (see {@link postgresIntegration} for how
+ * `tracer.init()` finds the application's instance).
  *
  * ```ts
  * import postgres from "postgres";
@@ -155,12 +155,51 @@ export function instrumentPostgres(t: AnyTracer, postgres: PostgresModule, optio
   return slot.hold(restore);
 }
 
-/** The postgres.js integration, for a `tracer.use("postgres", config)` registry. */
-export const postgresIntegration: IntegrationDescriptor<PostgresIntegrationConfig> = {
+/**
+ * `import(url)` of a file found at run time (Node only). Written through the
+ * Function constructor because `deno publish` warns about any `import()` of
+ * a computed specifier and has no way to silence it (denoland/deno#22594).
+ */
+function importFile(url: string): Promise<unknown> {
+  return (new Function("url", "return import(url)") as (url: string) => Promise<unknown>)(url);
+}
+
+/**
+ * The `postgres` (postgres.js) integration of `tracer.init()` /
+ * `tracer.use("postgres", config)`: `config.module` when given, else the
+ * application's postgres.js, found from the working directory as `pg` is
+ * (`db.ts`, `resolveAppModule`); not installed, it stays off, silently.
+ * postgres.js is an ES module, and must be the very instance the application
+ * imported (the `Query` prototype is per instance):
+ *
+ * - Bun and Deno `require` an ES module into the instance their `import`
+ *   gives: patched at once.
+ * - Node's `require` of an ES module (20.19+) makes another instance under a
+ *   loader such as tsx, so on Node the resolved file is `import()`ed (the
+ *   application's instance, from the module map) and patched when that
+ *   settles, a few ticks after `enable`: a query begun before is not traced.
+ *   A failure then is logged through `warn`.
+ *
+ * A package whose `import` and `require` entries differ (postgres.js v3's
+ * `cjs/`) resolves to its `require` entry here, not the application's:
+ * pass the module for those.
+ */
+export const postgresIntegration: Integration<PostgresIntegrationConfig> = {
   name: "postgres",
-  enable(t: AnyTracer, config: PostgresIntegrationConfig = {}): Instrumentation {
-    const { module, ...options } = config;
-    if (module === undefined || module === null) throw new ValidationError("config.module", "expected postgres.js's postgres function, its module, or a sql instance");
-    return instrumentPostgres(t, module, options);
+  enable(tracer, { module, enabled: _, ...options }, warn) {
+    if (module !== undefined && module !== null) return instrumentPostgres(tracer, module, options).uninstrument;
+    const found = resolveAppModule("postgres");
+    if (!found) return undefined;
+    if (runtime.name !== "nodejs") return instrumentPostgres(tracer, found.require(found.path) as PostgresModule, options).uninstrument;
+    let live = true;
+    let instrumentation: Instrumentation | undefined;
+    // Node 20.19+ can `require` an ES module, but under a loader (tsx) that is another instance than the app's.
+    importFile(pathToFileURL(found.path).href).then((mod) => {
+      if (live) instrumentation = instrumentPostgres(tracer, mod as PostgresModule, options);
+    }).catch((error: unknown) => warn(`${found.path} could not be instrumented: ${error instanceof Error ? error.message : String(error)}`));
+    return () => {
+      live = false;
+      instrumentation?.uninstrument();
+    };
   },
 };

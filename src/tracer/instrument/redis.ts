@@ -22,7 +22,7 @@
 import type { AnyTracer } from "../any-tracer.ts";
 import { resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
-import { type DatabaseInstrumentationOptions, finishDbSpan, type IntegrationDescriptor, loadModule, patchMethod, Slot, startRedisSpan } from "./db.ts";
+import { commonJsIntegration, type DatabaseIntegrationConfig, type DatabaseInstrumentationOptions, finishDbSpan, loadModule, patchMethod, Slot, startRedisSpan } from "./db.ts";
 import type { Instrumentation } from "./fetch.ts";
 
 /** The `redis` (or `@redis/client`) module: its `RedisClient` class, else its `createClient`. */
@@ -36,11 +36,8 @@ export interface RedisModule {
 /** Options of {@link instrumentRedis}. */
 export type RedisOptions = DatabaseInstrumentationOptions;
 
-/** The configuration of {@link redisIntegration}: the options, and the `redis` module. */
-export interface RedisIntegrationConfig extends RedisOptions {
-  /** The `redis` module. Default `require("redis")` (Node and Bun). */
-  module?: RedisModule;
-}
+/** `tracer.use("redis", config)`: the options of {@link instrumentRedis}, and the `redis` module (default the application's, loaded with `require`). */
+export type RedisIntegrationConfig = DatabaseIntegrationConfig<RedisModule>;
 
 interface ClientOptions {
   url?: string;
@@ -82,8 +79,9 @@ function address(options: ClientOptions | undefined): { host?: string; port?: nu
 }
 
 /**
- * Patches `RedisClient.prototype.sendCommand` of `redis` (default
- * `require("redis")`, on Node and Bun). Calling it again replaces the
+ * Patches `RedisClient.prototype.sendCommand` of `redis` (default the
+ * application's copy, loaded with `require` from the working directory: see
+ * `db.ts`). Calling it again replaces the
  * previous instrumentation.
  *
  * ```ts
@@ -124,11 +122,5 @@ export function instrumentRedis(t: AnyTracer, redis?: RedisModule, options: Redi
   return slot.hold([restore]);
 }
 
-/** The node-redis integration, for a `tracer.use("redis", config)` registry. */
-export const redisIntegration: IntegrationDescriptor<RedisIntegrationConfig> = {
-  name: "redis",
-  enable(t: AnyTracer, config: RedisIntegrationConfig = {}): Instrumentation {
-    const { module, ...options } = config;
-    return instrumentRedis(t, module, options);
-  },
-};
+/** The `redis` (node-redis) integration of `tracer.init()` / `tracer.use("redis", config)`. */
+export const redisIntegration = commonJsIntegration<RedisModule>("redis", instrumentRedis);

@@ -39,13 +39,14 @@ export interface IntegrationConfig {
  * It is called with the config of `tracer.use(name, config)` (`{}` when
  * none), again after each `use()`, once the previous patch is undone. An
  * exception is logged through the tracer's logger and leaves the
- * integration off.
+ * integration off; `warn` logs there too, for a failure after `enable` has
+ * returned (a patch applied asynchronously).
  */
 export interface Integration<C extends IntegrationConfig = IntegrationConfig> {
   /** dd-trace-js's plugin name, e.g. `"fetch"`, `"http"`, `"pg"`: the key of `tracer.use()` and of the variable. */
   readonly name: string;
   /** Patches; returns the undo, or undefined when not applicable on this runtime. */
-  enable(tracer: Tracer, config: C): (() => void) | undefined;
+  enable(tracer: Tracer, config: C, warn: (message: string) => void): (() => void) | undefined;
 }
 
 /** The configuration of `Tracer`'s `instrument` option: true or false for all, or one entry per integration name (the others on). */
@@ -140,7 +141,7 @@ export class Integrations {
     if (config ? config.enabled === false : !this.#auto) return;
     if (this.#disabledByEnv(name)) return;
     try {
-      const undo = integration.enable(this.#tracer, { ...config });
+      const undo = integration.enable(this.#tracer, { ...config }, (message) => this.#log(`warn:${name}`, `integration ${name}: ${message}`));
       if (typeof undo === "function") this.#undo.set(name, undo);
     } catch (error) {
       this.#log(`enable:${name}`, `integration ${name} could not be enabled: ${error instanceof Error ? error.message : String(error)}`);
