@@ -24,10 +24,11 @@
  *   cached file altered later is refused; each permission is named; and
  *   `deno run -A jsr:@dd-ffi/trace/build` still builds from source.
  *
- * The pack step cross-compiles the prebuilt libraries (cargo-zigbuild, a
- * no-op when `CARGO_TARGET_DIR` holds them already, as after
- * test/prebuilds.test.ts); `PACKAGE_TEST_PREBUILDS=DIR` packs a finished set
- * of `build.ts --prebuilds DIR` instead.
+ * The pack step cross-compiles the prebuilt libraries with cargo-zigbuild
+ * into the same `CARGO_TARGET_DIR` as test/prebuilds.test.ts, so that
+ * whichever runs second only copies them (in `npm test` this file runs
+ * first); `PACKAGE_TEST_PREBUILDS=DIR` packs a finished set of
+ * `build.ts --prebuilds DIR` instead.
  *
  * Children get a clean environment: no `DD_*`, no npm script variables, no
  * checkout `node_modules/.bin` on the PATH. The per-user library cache is a
