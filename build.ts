@@ -5,13 +5,19 @@
  *
  * In a source checkout, `node --import tsx build.ts`, `bun build.ts` or
  * `deno run -A build.ts` builds `lib/build/libdd_trace_ffi.so` (cargo's
- * output, `lib/target/`, copied there; `--user` for the per-user cache),
- * and `--dist` the npm package's `dist/` (the root package's `prepack`
- * script), with the prebuilt libraries of {@link PREBUILT_TARGETS}
- * cross-compiled by cargo-zigbuild, and puts the published package.json (no
- * `scripts`, no `devDependencies`) in place until `--postpack` (the
- * `postpack` script) restores the checkout's. `--prebuilds DIR`
- * cross-compiles the prebuilt libraries alone, into `DIR/<platform>/`.
+ * output, `lib/target/`, copied there; `--user` for the per-user cache).
+ * `--pack DIR` (`npm run dist`: `dist/`) makes every published artifact into `DIR`
+ * ({@link pack}): the prebuilt libraries of {@link PREBUILT_TARGETS},
+ * cross-compiled by cargo-zigbuild; the main npm package, which holds no
+ * library, and one npm package per platform (`PLATFORM_PACKAGES` in
+ * `ffi/paths.ts`), each staged in `DIR/stage/` with its published
+ * package.json and packed there, so that the checkout's files are never
+ * rewritten; the release's files (one library per platform and their
+ * `SHA256SUMS`), which Deno from JSR downloads; and the JSR package to
+ * `deno publish`, with those digests. `--prebuilds DIR` cross-compiles the
+ * prebuilt libraries alone, into `DIR/<platform>/`, which `--pack DIR
+ * --prebuilt PREBUILDS` then takes instead of building. `npm pack` in the
+ * checkout refuses (`prepack`: `--refuse-pack`).
  *
  * For a platform without a prebuilt library, `npx @dd-ffi/trace build`
  * (Node, Bun) or `deno run -A jsr:@dd-ffi/trace/build` compiles it with
@@ -23,9 +29,11 @@
  * @module
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -34,6 +42,7 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -42,7 +51,17 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { cChecks, rustModule as abiModule } from "./ffi/abi.ts";
 import { rustModule as batchModule } from "./ffi/batch.ts";
-import { BUNDLED_LIBRARY, LIBRARY_NAME, libraryFileName, localPath, PLATFORM, SHIM_LIBRARY, userCacheLibrary } from "./ffi/paths.ts";
+import {
+  BUNDLED_LIBRARY,
+  LIBRARY_NAME,
+  libraryFileName,
+  localPath,
+  PLATFORM,
+  PLATFORM_PACKAGES,
+  releaseFileName,
+  SHIM_LIBRARY,
+  userCacheLibrary,
+} from "./ffi/paths.ts";
 
 /**
  * The native libraries this package builds: library name → the cargo
@@ -99,8 +118,8 @@ export const GENERATED: Readonly<Record<string, () => string>> = {
 export const LIBRARY_FILE: string = `lib/build/${LIBRARY_NAME}`;
 
 /**
- * The platforms the npm package carries prebuilt libraries for
- * (`dist/prebuilds/<platform>/`): the Rust target cargo-zigbuild builds
+ * The platforms with a prebuilt library, each in its npm package
+ * (`PLATFORM_PACKAGES` in `ffi/paths.ts`, the same keys): the Rust target cargo-zigbuild builds
  * (glibc 2.17, as manylinux2014), and the cargo features. macOS goes
  * without `https`: rustls' platform verifier needs the macOS SDK's Security
  * framework, which zig cannot link; an https URL there is refused at
@@ -294,27 +313,23 @@ function findCargoPath(): string {
 }
 
 /**
- * The npm package's contents, in `dist/` (the `prepack` script): the
- * TypeScript compiled to JavaScript and `.d.ts` (`tsconfig.build.json`,
- * `.ts` specifiers rewritten to `.js`), the Rust sources of `lib/` for
- * `npx @dd-ffi/trace build`, Bun's trampoline source, and the prebuilt
- * libraries of every platform of {@link PREBUILT_TARGETS} in
- * `dist/prebuilds/<platform>/`. The `.d.ts` that use `Disposable` reference
- * TypeScript's `esnext.disposable` lib, so they type-check without
- * `@types/node` (which declares it too) whatever the user's `lib`.
+ * The main npm package's contents, staged in `dir` (`build.ts --pack`):
+ * the TypeScript compiled to JavaScript and `.d.ts` in `dir/dist/`
+ * (`tsconfig.build.json`, `.ts` specifiers rewritten to `.js`), the Rust
+ * sources of `lib/` for `npx @dd-ffi/trace build`, Bun's trampoline source,
+ * README.md, LICENSE and the published package.json
+ * ({@link publishedManifest}). No library: those are in the platform
+ * packages. The `.d.ts` that use `Disposable` reference TypeScript's
+ * `esnext.disposable` lib, so they type-check without `@types/node` (which
+ * declares it too) whatever the user's `lib`.
  */
-function buildDist(root: string): string {
-  const dist = join(root, "dist");
-  rmSync(dist, { recursive: true, force: true });
+function stageMain(root: string, dir: string): void {
+  const dist = join(dir, "dist");
   const localTsc = join(root, "node_modules", "typescript", "bin", "tsc");
   const [cmd, args] = existsSync(localTsc) ? [process.execPath, [localTsc]] : ["tsc", []];
-  const tsc = spawnSync(cmd, [...args, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  const tsc = spawnSync(cmd, [...args, "-p", join(root, "tsconfig.build.json"), "--outDir", dist], { stdio: "inherit" });
   if (tsc.status !== 0) throw new Error(`tsc failed (exit ${tsc.status ?? tsc.error})`);
   // tsc rewrites the specifiers of the .js files; .d.ts keep ".ts": rewrite those too.
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]
-    );
   for (const file of walk(dist).filter((f) => f.endsWith(".d.ts"))) {
     const text = readFileSync(file, "utf8");
     const rewritten = text.replace(/(["'])(\.\.?\/[^"']*)\.ts\1/g, "$1$2.js$1");
@@ -327,44 +342,150 @@ function buildDist(root: string): string {
   }
   copyFileSync(join(root, "ffi", "bun_slice_return.c"), join(dist, "ffi", "bun_slice_return.c"));
   chmodSync(join(dist, "cli.js"), 0o755);
-  buildPrebuilds(root, join(dist, "prebuilds"));
-  return dist;
+  for (const file of ["README.md", "LICENSE"]) copyFileSync(join(root, file), join(dir, file));
+  writeJson(join(dir, "package.json"), publishedManifest(readJson(join(root, "package.json"))));
 }
 
-/** Where `--dist` keeps the checkout's package.json while `npm pack` packs the published one. */
-const MANIFEST_BACKUP = ".cache/prepack-package.json";
+/** Every file under `dir`, as paths. */
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
+}
+
+const readJson = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, "utf8"));
+const writeJson = (file: string, value: unknown): void => writeFileSync(file, JSON.stringify(value, null, 2) + "\n");
 
 /**
  * The published package.json: the checkout's without what only the checkout
  * uses, its `scripts` (`prepare` would make npm list the package as one with
- * an install script) and `devDependencies`.
+ * an install script) and `devDependencies`; with the platform packages of
+ * {@link PLATFORM_PACKAGES} as `optionalDependencies`, at this version
+ * exactly (the versions are locked together).
  */
-function publishedManifest(manifest: Record<string, unknown>): Record<string, unknown> {
+export function publishedManifest(manifest: Record<string, unknown>): Record<string, unknown> {
   const { scripts: _scripts, devDependencies: _devDependencies, ...published } = manifest;
-  return published;
+  const optionalDependencies = Object.fromEntries(Object.values(PLATFORM_PACKAGES).map((p) => [p.name, String(manifest.version)]));
+  return { ...published, optionalDependencies };
 }
 
 /**
- * Puts the published package.json in place for `npm pack` to pack (it packs
- * the file on disk after `prepack`), keeping the checkout's in
- * {@link MANIFEST_BACKUP}; `postpack` ({@link restoreManifest}) puts it back.
+ * The package.json of `platform`'s package (one of
+ * {@link PLATFORM_PACKAGES}): its `os`, `cpu` and `libc`, the main
+ * package's version, license and repository, and its files, the libraries.
  */
-function stripManifest(root: string): void {
-  restoreManifest(root);
-  const file = join(root, "package.json");
-  const text = readFileSync(file, "utf8");
-  mkdirSync(dirname(join(root, MANIFEST_BACKUP)), { recursive: true });
-  writeFileSync(join(root, MANIFEST_BACKUP), text);
-  writeFileSync(file, JSON.stringify(publishedManifest(JSON.parse(text)), null, 2) + "\n");
+export function platformManifest(manifest: Record<string, unknown>, platform: string): Record<string, unknown> {
+  const { name, os, cpu, libc } = PLATFORM_PACKAGES[platform];
+  return {
+    name,
+    version: manifest.version,
+    description: `The ${platform} native library of ${manifest.name} (libdatadog's trace exporter)`,
+    license: manifest.license,
+    repository: manifest.repository,
+    homepage: manifest.homepage,
+    os: [os],
+    cpu: [cpu],
+    ...(libc ? { libc: [libc] } : {}),
+    files: [...Object.keys(LIBRARIES).map((lib) => libraryFileName(lib, platform)), "README.md", "LICENSE"],
+  };
 }
 
-/** Puts the checkout's package.json back after a pack (also one that was interrupted); true if it did. */
-function restoreManifest(root: string): boolean {
-  const backup = join(root, MANIFEST_BACKUP);
-  if (!existsSync(backup)) return false;
-  writeFileSync(join(root, "package.json"), readFileSync(backup));
-  rmSync(backup);
-  return true;
+/**
+ * `ffi/release_sha256.ts`: the release's URL (the GitHub release of
+ * package.json's repository, at its version) and the sha256 of each release
+ * file, `sha256` (empty in the checkout's copy; a test keeps that copy equal
+ * to this).
+ */
+export function releaseModule(manifest: Record<string, unknown>, sha256: Record<string, string>): string {
+  const repository = String((manifest.repository as { url: string }).url).replace(/^git\+/, "").replace(/\.git$/, "");
+  const url = `${repository}/releases/download/v${manifest.version}/`;
+  const entries = Object.entries(sha256).sort().map(([file, digest]) => `\n  "${file}": "${digest}",`).join("");
+  return `/**
+ * The release's prebuilt libraries: where they are and their digests.
+ * Generated: \`build.ts --pack\` writes this file, with the digests of the
+ * libraries it built, into the copy it stages for \`deno publish\`; the
+ * checkout's copy (written by \`releaseModule\` in \`build.ts\` too) has none.
+ *
+ * @module
+ */
+
+/** The release's folder: the GitHub release of package.json's repository, at this version. \`DD_FFI_TRACE_RELEASE_URL\` replaces it. */
+export const RELEASE_URL: string = "${url}";
+
+/** The sha256 (hex) of each release file, by name (\`releaseFileName\` in \`paths.ts\`); empty outside a published copy. */
+export const RELEASE_SHA256: Readonly<Record<string, string>> = {${entries}${entries ? "\n" : ""}};
+`;
+}
+
+/** The files of the checkout that `deno publish` may take (deno.json's `publish.include` picks among them), and package.json for its dependencies. */
+const JSR_FILES = ["deno.json", "package.json", "README.md", "LICENSE", "mod.ts", "testing.ts", "build.ts", "opentelemetry.ts", "src", "ffi"];
+
+/** What {@link pack} made. */
+export interface Packed {
+  /** The main package's tarball. */
+  main: string;
+  /** Each platform's package tarball, by platform. */
+  platforms: Record<string, string>;
+  /** The release's folder: one library per platform ({@link releaseFileName}) and `SHA256SUMS`. */
+  release: string;
+  /** The folder to run `deno publish` in: the JSR package, with the release's digests. */
+  jsr: string;
+}
+
+/**
+ * Makes every published artifact into `outDir`, and writes nothing into the
+ * checkout but cargo's and build.ts's ignored outputs (`lib/target/`,
+ * `lib/build/`): the prebuilt libraries ({@link buildPrebuilds}, into
+ * `outDir/prebuilds/`; a second run with the same `CARGO_TARGET_DIR` only
+ * copies them), the main package and one package per platform, staged in
+ * `outDir/stage/` and packed there by `npm pack` into `outDir/`, the
+ * release's files in `outDir/release/`, and the JSR package in `outDir/jsr/`.
+ * `prebuilt`: a folder of libraries `--prebuilds` made before, used instead
+ * of building them (a release job that built them in another step).
+ */
+export function pack(root: string, outDir: string, prebuilt?: string): Packed {
+  const manifest = readJson(join(root, "package.json"));
+  const prebuilds = prebuilt ?? join(outDir, "prebuilds");
+  const stage = join(outDir, "stage");
+  for (const dir of [stage, join(outDir, "release"), join(outDir, "jsr")]) rmSync(dir, { recursive: true, force: true });
+  if (prebuilt === undefined) buildPrebuilds(root, prebuilds);
+  const npmPack = (dir: string): string => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("npm_")));
+    const out = execFileSync("npm", ["pack", "--json", "--pack-destination", outDir], { cwd: dir, env, encoding: "utf8" });
+    return join(outDir, JSON.parse(out.slice(out.indexOf("[")))[0].filename);
+  };
+  stageMain(root, join(stage, "main"));
+  const packed: Packed = { main: npmPack(join(stage, "main")), platforms: {}, release: join(outDir, "release"), jsr: join(outDir, "jsr") };
+  const sha256: Record<string, string> = {};
+  mkdirSync(packed.release, { recursive: true });
+  for (const platform of Object.keys(PLATFORM_PACKAGES)) {
+    const dir = join(stage, platform);
+    mkdirSync(dir, { recursive: true });
+    for (const lib of Object.keys(LIBRARIES)) {
+      copyFileSync(join(prebuilds, platform, libraryFileName(lib, platform)), join(dir, libraryFileName(lib, platform)));
+    }
+    copyFileSync(join(root, "LICENSE"), join(dir, "LICENSE"));
+    const { name } = PLATFORM_PACKAGES[platform];
+    writeFileSync(
+      join(dir, "README.md"),
+      `# ${name}\n\nThe ${platform} native library of [${manifest.name}](${manifest.homepage}), which installs it as an ` +
+        "optional dependency on that platform. Not for direct use.\n",
+    );
+    writeJson(join(dir, "package.json"), platformManifest(manifest, platform));
+    packed.platforms[platform] = npmPack(dir);
+    const file = releaseFileName(BUNDLED_LIBRARY, platform);
+    const bytes = readFileSync(join(dir, libraryFileName(BUNDLED_LIBRARY, platform)));
+    writeFileSync(join(packed.release, file), bytes);
+    sha256[file] = createHash("sha256").update(bytes).digest("hex");
+  }
+  writeFileSync(join(packed.release, "SHA256SUMS"), Object.entries(sha256).map(([f, d]) => `${d}  ${f}\n`).join(""));
+  for (const file of JSR_FILES) cpSync(join(root, file), join(packed.jsr, file), { recursive: true });
+  for (const file of LIB_SOURCES) {
+    mkdirSync(dirname(join(packed.jsr, "lib", file)), { recursive: true });
+    copyFileSync(join(root, "lib", file), join(packed.jsr, "lib", file));
+  }
+  writeFileSync(join(packed.jsr, "ffi", "release_sha256.ts"), releaseModule(manifest, sha256));
+  // deno.json's nodeModulesDir is "manual": deno publish resolves the npm dependencies from the checkout's.
+  if (existsSync(join(root, "node_modules"))) symlinkSync(join(root, "node_modules"), join(packed.jsr, "node_modules"), "dir");
+  return packed;
 }
 
 /** True when this module is the program being run. */
@@ -382,18 +503,20 @@ function isMain(): boolean {
 if (isMain()) {
   const flags = process.argv.slice(2);
   const force = flags.includes("--force");
-  if (localRoot !== undefined && restoreManifest(localRoot) && !flags.includes("--postpack")) {
-    console.log(`restored package.json from ${MANIFEST_BACKUP} (an interrupted npm pack left the published one)`);
-  }
-  if (flags.includes("--dist")) {
-    console.log(`built ${buildDist(localRoot!)}`);
-    stripManifest(localRoot!);
-  } else if (flags.includes("--postpack")) {
-    // restored above
+  const dirFlag = (flag: string): string => {
+    const out = flags[flags.indexOf(flag) + 1];
+    if (!out || localRoot === undefined) throw new Error(`usage: build.ts ${flag} DIR (in a checkout)`);
+    return out;
+  };
+  if (flags.includes("--pack")) {
+    const packed = pack(localRoot!, dirFlag("--pack"), flags.includes("--prebuilt") ? dirFlag("--prebuilt") : undefined);
+    for (const file of [packed.main, ...Object.values(packed.platforms)]) console.log(`packed ${file}`);
+    console.log(`release files in ${packed.release}; deno publish in ${packed.jsr}`);
+  } else if (flags.includes("--refuse-pack")) {
+    console.error("The checkout is not the npm package: `npm run dist` makes the packages (build.ts --pack DIR).");
+    process.exit(1);
   } else if (flags.includes("--prebuilds")) {
-    const out = flags[flags.indexOf("--prebuilds") + 1];
-    if (!out || localRoot === undefined) throw new Error("usage: build.ts --prebuilds DIR (in a checkout)");
-    for (const file of buildPrebuilds(localRoot, out)) console.log(`built ${file}`);
+    for (const file of buildPrebuilds(localRoot!, dirFlag("--prebuilds"))) console.log(`built ${file}`);
   } else if (flags.includes("--user") || localRoot === undefined) {
     console.log(`built ${await buildUserLibrary({ force })}`);
   } else {

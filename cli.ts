@@ -6,8 +6,8 @@
  * npx @dd-ffi/trace build [--force]
  * ```
  *
- * compiles the bundled C sources with the local C compiler into the per-user
- * cache the loader searches (`~/.cache/dd-ffi-trace/<version>/<platform>/`).
+ * compiles the bundled Rust sources with cargo into the per-user cache the
+ * loader searches (`~/.cache/dd-ffi-trace/<version>/<platform>/`).
  *
  * @module
  */
@@ -17,7 +17,7 @@ import { buildUserLibrary } from "./build.ts";
 const [command, ...flags] = process.argv.slice(2);
 if (command !== "build" || flags.some((f) => f !== "--force")) {
   console.error("usage: npx @dd-ffi/trace build [--force]\n" +
-    "  compiles the bundled C library with the local C compiler (cc, gcc or clang; $CC)\n" +
+    "  compiles the bundled Rust library with cargo ($CARGO, cargo, ~/.cargo/bin/cargo)\n" +
     "  into the per-user cache the loader searches");
   process.exit(2);
 }

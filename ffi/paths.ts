@@ -9,6 +9,45 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../src/version.ts";
 
+/** The npm and JSR name of this package; its platform packages are named after it ({@link PLATFORM_PACKAGES}). */
+export const PACKAGE_NAME = "@dd-ffi/trace";
+
+/** A platform package's npm fields: the values npm, Bun and Deno match against the machine to install it or not. */
+export interface PlatformPackage {
+  /** The package's name, e.g. `@dd-ffi/trace-linux-x64-gnu`. */
+  name: string;
+  /** `os`: `process.platform`. */
+  os: string;
+  /** `cpu`: `process.arch`. */
+  cpu: string;
+  /** `libc` on Linux: the prebuilt library links glibc (2.17 or newer). */
+  libc?: "glibc";
+}
+
+/**
+ * The npm packages that hold one platform's prebuilt libraries each, by
+ * {@link PLATFORM} key; the main package lists them all in its
+ * `optionalDependencies`, at its own version, so that npm, Bun and Deno
+ * install the one matching the machine (the esbuild, `@swc/core` and napi-rs
+ * convention; the `-gnu` suffix is napi-rs's name for a glibc build).
+ * `build.ts --pack` makes them; the loader (`load.ts`) looks for them.
+ */
+export const PLATFORM_PACKAGES: Readonly<Record<string, PlatformPackage>> = {
+  "linux-x64": { name: `${PACKAGE_NAME}-linux-x64-gnu`, os: "linux", cpu: "x64", libc: "glibc" },
+  "linux-arm64": { name: `${PACKAGE_NAME}-linux-arm64-gnu`, os: "linux", cpu: "arm64", libc: "glibc" },
+  "darwin-x64": { name: `${PACKAGE_NAME}-darwin-x64`, os: "darwin", cpu: "x64" },
+  "darwin-arm64": { name: `${PACKAGE_NAME}-darwin-arm64`, os: "darwin", cpu: "arm64" },
+};
+
+/**
+ * The release's file name of library `name` for `platform`, e.g.
+ * `linux-x64-libdd_trace_ffi.so`: the release's files sit in one folder
+ * (a GitHub release's assets are flat).
+ */
+export function releaseFileName(name: string, platform: string = PLATFORM): string {
+  return `${platform}-${libraryFileName(name, platform)}`;
+}
+
 /** This machine's platform key, e.g. `linux-x64`: the prebuilt's folder and the cache's. */
 export const PLATFORM: string = `${process.platform}-${process.arch}`;
 
@@ -73,6 +112,22 @@ export function userCacheLibrary(
   const home = env("HOME");
   const cache = env("XDG_CACHE_HOME") || (home ? `${home}/.cache` : undefined);
   return cache && `${cache}/dd-ffi-trace/${VERSION}/${platform}/${libraryFileName(BUNDLED_LIBRARY, platform)}`;
+}
+
+/**
+ * Where the loader keeps the release's library it downloaded (Deno from JSR,
+ * `release.ts`):
+ * `$XDG_CACHE_HOME/dd-ffi-trace/<version>/release/<platform>/libdd_trace_ffi.so`,
+ * next to the per-user build's folder but apart from it, since only the
+ * release's files match the published digests. Undefined as
+ * {@link userCacheLibrary} is.
+ */
+export function releaseCacheLibrary(
+  env: (name: string) => string | undefined,
+  platform: string = PLATFORM,
+): string | undefined {
+  const user = userCacheLibrary(env, platform);
+  return user && user.replace(`/${VERSION}/${platform}/`, `/${VERSION}/release/${platform}/`);
 }
 
 /**

@@ -6,8 +6,8 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../mod.ts";
-import { LIB_SOURCES } from "../build.ts";
-import { userCacheLibrary } from "../ffi/paths.ts";
+import { LIB_SOURCES, platformManifest, publishedManifest, releaseModule } from "../build.ts";
+import { PACKAGE_NAME, PLATFORM_PACKAGES, releaseCacheLibrary, userCacheLibrary } from "../ffi/paths.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const json = (file: string) => JSON.parse(readFileSync(join(root, file), "utf8"));
@@ -52,6 +52,41 @@ test("the per-user cache: $XDG_CACHE_HOME, else ~/.cache; per version and platfo
     `/c/dd-ffi-trace/${VERSION}/${platform}/libdd_trace_ffi.so`,
   );
   assert.is(userCacheLibrary(env({})), undefined);
+});
+
+test("the published manifests: no scripts or devDependencies; every platform package an optional dependency at this version; os, cpu, libc", () => {
+  const pkg = json("package.json");
+  assert.is(pkg.name, PACKAGE_NAME);
+  const published = publishedManifest(pkg);
+  assert.is(published.scripts, undefined);
+  assert.is(published.devDependencies, undefined);
+  assert.equal(
+    published.optionalDependencies,
+    Object.fromEntries(Object.values(PLATFORM_PACKAGES).map((p) => [p.name, VERSION])),
+  );
+  const linux = platformManifest(pkg, "linux-arm64");
+  assert.is(linux.name, "@dd-ffi/trace-linux-arm64-gnu");
+  assert.is(linux.version, VERSION);
+  assert.equal([linux.os, linux.cpu, linux.libc], [["linux"], ["arm64"], ["glibc"]]);
+  assert.equal(linux.files, ["libdd_trace_ffi.so", "libddffi_batch.so", "README.md", "LICENSE"]);
+  const mac = platformManifest(pkg, "darwin-x64");
+  assert.equal([mac.os, mac.cpu, mac.libc], [["darwin"], ["x64"], undefined]);
+  assert.equal(mac.files, ["libdd_trace_ffi.dylib", "libddffi_batch.dylib", "README.md", "LICENSE"]);
+});
+
+test("ffi/release_sha256.ts is build.ts's releaseModule without digests: the GitHub release of package.json's repository at this version", () => {
+  const text = readFileSync(join(root, "ffi", "release_sha256.ts"), "utf8");
+  assert.fixture(text, releaseModule(json("package.json"), {}));
+  assert.match(text, `"https://github.com/dd-ffi/trace/releases/download/v${VERSION}/"`);
+  assert.match(releaseModule(json("package.json"), { "linux-x64-libdd_trace_ffi.so": "ab" }), `"linux-x64-libdd_trace_ffi.so": "ab",`);
+});
+
+test("the release's cache: apart from the per-user build, per version and platform", () => {
+  const platform = `${process.platform}-${process.arch}`;
+  assert.is(
+    releaseCacheLibrary((name) => ({ HOME: "/home/u" } as Record<string, string>)[name]),
+    `/home/u/.cache/dd-ffi-trace/${VERSION}/release/${platform}/libdd_trace_ffi.so`,
+  );
 });
 
 test.run();

@@ -25,25 +25,31 @@ import process from "node:process";
 import { root } from "../scripts/runtimes.mjs";
 import { LIBRARIES, PREBUILT_TARGETS } from "../build.ts";
 import { symbols } from "../ffi/abi.ts";
-import { checkoutLibrary, findLibrary, prebuiltLibrary, runtime } from "../ffi/load.ts";
-import { BUNDLED_LIBRARY, libraryFileName, unsupportedPlatform } from "../ffi/paths.ts";
+import { checkoutLibrary, findLibrary, notFound, prebuiltLibrary, runtime } from "../ffi/load.ts";
+import { BUNDLED_LIBRARY, libraryFileName, PLATFORM_PACKAGES, unsupportedPlatform } from "../ffi/paths.ts";
+import { VERSION } from "../src/version.ts";
 import { TestAgent } from "../testing.ts";
 import { readSharedLibrary } from "./objfile.ts";
 
 const onNode = !("Bun" in globalThis) && !("Deno" in globalThis);
 
-test("the platforms with a prebuilt library: linux and macOS, x64 and arm64", () => {
+test("the platforms with a prebuilt library: linux (glibc) and macOS, x64 and arm64, one npm package each", () => {
   assert.equal(Object.keys(PREBUILT_TARGETS).sort(), ["darwin-arm64", "darwin-x64", "linux-arm64", "linux-x64"]);
+  assert.equal(Object.keys(PLATFORM_PACKAGES).sort(), Object.keys(PREBUILT_TARGETS).sort());
+  assert.equal(PLATFORM_PACKAGES["linux-x64"], { name: "@dd-ffi/trace-linux-x64-gnu", os: "linux", cpu: "x64", libc: "glibc" });
+  assert.equal(PLATFORM_PACKAGES["linux-arm64"], { name: "@dd-ffi/trace-linux-arm64-gnu", os: "linux", cpu: "arm64", libc: "glibc" });
+  assert.equal(PLATFORM_PACKAGES["darwin-x64"], { name: "@dd-ffi/trace-darwin-x64", os: "darwin", cpu: "x64" });
+  assert.equal(PLATFORM_PACKAGES["darwin-arm64"], { name: "@dd-ffi/trace-darwin-arm64", os: "darwin", cpu: "arm64" });
   assert.is(libraryFileName(BUNDLED_LIBRARY, "linux-arm64"), "libdd_trace_ffi.so");
   assert.is(libraryFileName(BUNDLED_LIBRARY, "darwin-arm64"), "libdd_trace_ffi.dylib");
   for (const platform of Object.keys(PREBUILT_TARGETS)) {
-    const file = libraryFileName(BUNDLED_LIBRARY, platform);
-    assert.ok(prebuiltLibrary(platform)!.endsWith(`/prebuilds/${platform}/${file}`), platform);
-    assert.ok(checkoutLibrary(platform)!.endsWith(`/lib/build/${file}`), platform);
+    // The checkout installs no platform package.
+    assert.is(prebuiltLibrary(platform), undefined, platform);
+    assert.ok(checkoutLibrary(platform)!.endsWith(`/lib/build/${libraryFileName(BUNDLED_LIBRARY, platform)}`), platform);
   }
 });
 
-test("the loader looks for the library of the platform: on macOS the .dylib files", () => {
+test("without its platform package, the loader's error names the package to add, DD_LIBDATADOG_PATH and the platform; on macOS the .dylib files", () => {
   const env = (vars: Record<string, string>) => ({ ...runtime, env: (name: string) => vars[name] });
   try {
     findLibrary(env({ HOME: "/nonexistent" }), { platform: "darwin", arch: "arm64" });
@@ -51,11 +57,19 @@ test("the loader looks for the library of the platform: on macOS the .dylib file
   } catch (e) {
     const message = (e as Error).message;
     assert.match(message, "No libdatadog library found for darwin-arm64");
-    assert.match(message, "/prebuilds/darwin-arm64/libdd_trace_ffi.dylib (the npm package's prebuilt library)");
+    assert.match(message, "the package @dd-ffi/trace-darwin-arm64, which is not installed");
+    assert.match(message, `npm install @dd-ffi/trace-darwin-arm64@${VERSION}`);
+    assert.match(message, "set DD_LIBDATADOG_PATH to a libdatadog release build");
     assert.match(message, "/lib/build/libdd_trace_ffi.dylib (a source checkout's build)");
     assert.match(message, "/nonexistent/.cache/dd-ffi-trace/");
     assert.match(message, "/darwin-arm64/libdd_trace_ffi.dylib (the per-user build)");
+    assert.match(message, "npx @dd-ffi/trace build");
   }
+  // A platform without a package (here a checkout's linux .so would be found for it: the message alone).
+  const message = notFound("freebsd-x64", [["/c/dd-ffi-trace/freebsd-x64/libdd_trace_ffi.so", "the per-user build"]]);
+  assert.match(message, "No libdatadog library found for freebsd-x64");
+  assert.match(message, "There is no prebuilt package for freebsd-x64: set DD_LIBDATADOG_PATH");
+  assert.match(message, "deno run -A jsr:@dd-ffi/trace/build");
 });
 
 test("the loader refuses Windows (16-byte slices go by reference there) and 32-bit platforms, with DD_LIBDATADOG_PATH too", () => {

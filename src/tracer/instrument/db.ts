@@ -220,7 +220,12 @@ export class Slot {
   }
 }
 
-type Require = ReturnType<typeof nodeModule.createRequire>;
+/**
+ * A `require` function, as far as it is used here: written out rather than
+ * `ReturnType<typeof createRequire>`, so that the published `.d.ts` need no
+ * `@types/node`.
+ */
+type Require = { (id: string): unknown; resolve(id: string): string };
 
 /**
  * The `require` functions that find the application's modules: one from the
