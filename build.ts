@@ -85,6 +85,7 @@ export const LIBRARIES: Readonly<Record<string, string>> = {
 export const LIB_SOURCES: readonly string[] = [
   "Cargo.toml",
   "Cargo.lock",
+  "build.rs",
   "src/lib.rs",
   "src/batch.rs",
   "src/config.rs",
@@ -98,6 +99,7 @@ export const LIB_SOURCES: readonly string[] = [
   "batch/src/lib.rs",
   "batch/tests/fuzz.rs",
   "shim/Cargo.toml",
+  "shim/build.rs",
   "shim/src/lib.rs",
 ];
 

@@ -1,0 +1,10 @@
+//! The library's own name, as other programs link to it: the SONAME on Linux,
+//! `@rpath/<file>` as the install name on macOS (cargo sets neither for a
+//! cdylib; test/prebuilds.test.ts reads it).
+fn main() {
+    let file = match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("macos") => "-Wl,-install_name,@rpath/libdd_trace_ffi.dylib",
+        _ => "-Wl,-soname,libdd_trace_ffi.so",
+    };
+    println!("cargo:rustc-cdylib-link-arg={file}");
+}
