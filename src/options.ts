@@ -191,10 +191,9 @@ export interface ExporterOptions {
   /**
    * libdatadog's health metrics of the exporter (`enable_health_metrics`): DogStatsD counters such as
    * `datadog.tracer.exporter.transport.traces.successful` (libdd-data-pipeline health_metrics.rs), sent
-   * to `dogstatsdUrl`. Default `DD_TRACE_HEALTH_METRICS_ENABLED`, else false.
-   * @throws {TraceExporterError} at construction, naming `healthMetrics`, when the loaded library lacks
-   *   `ddffi_trace_exporter_config_set_dogstatsd_url` (a libdatadog release build: its FFI has no
-   *   DogStatsD URL, so it could send nothing).
+   * to `dogstatsdUrl`. Default `DD_TRACE_HEALTH_METRICS_ENABLED`, else false. With a libdatadog release
+   * build (its FFI has no DogStatsD URL setter, `ddffi_trace_exporter_config_set_dogstatsd_url`) and no
+   * explicit `dogstatsdUrl`, they are enabled there and go nowhere (its FFI makes no DogStatsD client).
    */
   healthMetrics?: boolean;
   /**
@@ -499,7 +498,12 @@ export function resolveOptions(options: ExporterOptions, runtime: RuntimeInfo): 
     if (!/^(udp:\/\/[^/]+:\d+|unix:\/\/\/.+)$/.test(url)) {
       throw new ValidationError(explicit ? "options.dogstatsdUrl" : "DD_DOGSTATSD_URL", `expected udp://host:port or unix:///path, got ${JSON.stringify(url)}`);
     }
-    if (o.healthMetrics === true) calls.push(optionalStringCall("ddffi_trace_exporter_config_set_dogstatsd_url", [url], option));
+    if (o.healthMetrics === true) {
+      const call = optionalStringCall("ddffi_trace_exporter_config_set_dogstatsd_url", [url], option);
+      // A URL from the environment (or the default) goes where the library can take it: a libdatadog release
+      // build has no setter, and its health metrics then go nowhere (its FFI makes no DogStatsD client).
+      calls.push(explicit ? call : (b, config) => b.symbols.ddffi_trace_exporter_config_set_dogstatsd_url && call(b, config));
+    }
   }
   if (o.agentless !== undefined) calls.push(agentlessCall(o.agentless, runtime.env));
   if (o.clientComputedTopLevel !== undefined) {
