@@ -119,6 +119,9 @@ export const GENERATED: Readonly<Record<string, () => string>> = {
 /** Where a source checkout's build of the bundled library goes, relative to the package root. */
 export const LIBRARY_FILE: string = `lib/build/${LIBRARY_NAME}`;
 
+/** The oldest macOS the macOS prebuilts load on (`MACOSX_DEPLOYMENT_TARGET`). */
+export const MACOS_MIN = "11.0";
+
 /**
  * The platforms with a prebuilt library, each in its npm package
  * (`PLATFORM_PACKAGES` in `ffi/paths.ts`, the same keys): the Rust target cargo-zigbuild builds
@@ -301,9 +304,12 @@ function buildPrebuilds(root: string, outDir: string): string[] {
   const { command, env } = findZigbuild(root);
   const cargoBin = dirname(findCargoPath());
   const withCargo = { ...env, PATH: `${env.PATH ?? process.env.PATH ?? ""}:${cargoBin}` };
-  return Object.entries(PREBUILT_TARGETS).flatMap(([platform, { target, https }]) =>
-    cargo(command, join(root, "lib"), join(outDir, platform), platform, ["--target", target, ...(https ? [] : ["--no-default-features"])], target, withCargo, "dist")
-  );
+  return Object.entries(PREBUILT_TARGETS).flatMap(([platform, { target, https }]) => {
+    // The oldest macOS the library loads on (rustc and zig otherwise take their own default).
+    const macos: Record<string, string> = platform.startsWith("darwin-") ? { MACOSX_DEPLOYMENT_TARGET: MACOS_MIN } : {};
+    const args = ["--target", target, ...(https ? [] : ["--no-default-features"])];
+    return cargo(command, join(root, "lib"), join(outDir, platform), platform, args, target, { ...withCargo, ...macos }, "dist");
+  });
 }
 
 /** The cargo binary's path (for cargo-zigbuild, which runs `cargo`). */
