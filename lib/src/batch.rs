@@ -5,6 +5,7 @@
 
 use crate::exporter::{send_chunks, CancelToken, Exporter, Response};
 use crate::ffi::{catch, try_ref, CharSlice, Error, ExporterError};
+use crate::span::new_span;
 use crate::value::encode;
 use bumpalo::Bump;
 use ddffi_batch::{Attribute, Link, Sink, SpanFields, Token};
@@ -37,19 +38,7 @@ impl<'a> Sink<'a> for Spans<'a> {
     }
 
     fn span(&mut self, f: &SpanFields<'a>) -> Result<SpanSlice<'a>, Error> {
-        Ok(SpanSlice {
-            service: Cow::Borrowed(f.service),
-            name: Cow::Borrowed(f.name),
-            resource: Cow::Borrowed(f.resource),
-            r#type: Cow::Borrowed(f.span_type),
-            trace_id: (f.trace_id_high as u128) << 64 | f.trace_id_low as u128,
-            span_id: f.span_id,
-            parent_id: f.parent_id,
-            start: f.start,
-            duration: f.duration,
-            error: f.error,
-            ..Default::default()
-        })
+        Ok(new_span(f, Cow::Borrowed))
     }
 
     fn meta(&mut self, s: &mut SpanSlice<'a>, key: &'a str, value: &'a str) -> Result<(), Error> {

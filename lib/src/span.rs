@@ -7,10 +7,13 @@ use crate::ffi::{
     Slice,
 };
 use crate::value::{encode, tokens, ValueToken};
+use ddffi_batch::SpanFields;
 use libdd_tinybytes::{Bytes, BytesString};
+use libdd_trace_utils::span::v04::Span;
 use libdd_trace_utils::span::v04::{
     AttributeAnyValue, AttributeArrayValue, SpanBytes, SpanEventBytes, SpanLinkBytes,
 };
+use libdd_trace_utils::span::TraceData;
 use std::collections::HashMap;
 
 /// The most a capacity argument reserves ahead: a larger one is a hint
@@ -51,6 +54,27 @@ pub struct TracerSpanLink {
     pub flags: u32,
 }
 
+/// A libdatadog span with `f`'s fields and no tags yet, its four strings
+/// made by `text` (copied for a span handle, borrowed from a batch).
+pub fn new_span<'a, T: TraceData>(
+    f: &SpanFields<'a>,
+    text: impl Fn(&'a str) -> T::Text,
+) -> Span<T> {
+    Span {
+        service: text(f.service),
+        name: text(f.name),
+        resource: text(f.resource),
+        r#type: text(f.span_type),
+        trace_id: (f.trace_id_high as u128) << 64 | f.trace_id_low as u128,
+        span_id: f.span_id,
+        parent_id: f.parent_id,
+        start: f.start,
+        duration: f.duration,
+        error: f.error,
+        ..Default::default()
+    }
+}
+
 /// A copied string argument.
 fn text(s: CharSlice, field: &str) -> Result<BytesString, Error> {
     // SAFETY: the ABI: a slice valid for the call.
@@ -80,19 +104,22 @@ pub unsafe extern "C" fn ddog_tracer_span_new(
     catch(|| {
         // SAFETY: the caller's contract.
         let f = unsafe { try_ref(fields, "span fields")? };
-        let span = SpanBytes {
-            service: text(f.service, "service")?,
-            name: text(f.name, "name")?,
-            resource: text(f.resource, "resource")?,
-            r#type: text(f.span_type, "type")?,
-            trace_id: (f.trace_id_high as u128) << 64 | f.trace_id_low as u128,
+        // SAFETY: the ABI: slices valid for the call.
+        let str = |s: CharSlice, field| unsafe { s.as_str(field) };
+        let fields = SpanFields {
+            service: str(f.service, "service")?,
+            name: str(f.name, "name")?,
+            resource: str(f.resource, "resource")?,
+            span_type: str(f.span_type, "type")?,
+            trace_id_low: f.trace_id_low,
+            trace_id_high: f.trace_id_high,
             span_id: f.span_id,
             parent_id: f.parent_id,
             start: f.start,
             duration: f.duration,
             error: f.error,
-            ..Default::default()
         };
+        let span = new_span(&fields, |s| BytesString::from_string(s.to_owned()));
         // SAFETY: the caller's contract.
         unsafe { write_out(out, span, "span_new") }
     })
