@@ -127,7 +127,7 @@ test("a rule's sample_rate keeps exactly the traces whose id Knuth-samples in", 
       if (keep) kept++;
     }
     assert.ok(kept > 40 && kept < 130, `about 40% kept: ${kept}`);
-  }, { samplingRules: [{ name: "sampled", sample_rate: 0.4 }] }));
+  }, { samplingRules: [{ name: "sampled", sample_rate: 0.4 }], rateLimit: 1000 }));
 
 test("rules see the root's final resource and tags when the trace is sent whole; an inject decides on the root as it is then", () =>
   withTracer(async (tracer, agent) => {
