@@ -142,8 +142,10 @@ export class BatchWriter {
    * null (see `_forIn`).
    */
   private _forInPrototype: object | null = null;
-  /** The last 128-bit trace id (at least 2^64) of a span, its high 64 bits, and those as `_dd.p.tid`'s 16 hex digits. */
-  private _wideTraceId = 0n;
+  /**
+   * The high 64 bits of the last 128-bit trace id (at least 2^64) of a span, and those as `_dd.p.tid`'s 16 hex
+   * digits: made again only when the high bits change (a second apart in new trace ids), not per trace.
+   */
   private _high = 0n;
   private _tid = "";
   /** Whether the engine is JavaScriptCore (see `_put64`). */
@@ -528,10 +530,10 @@ export class BatchWriter {
     const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
     if (wide) {
       // The spans of a trace share its id: the shift (a bigint allocation) and the hex digits once per trace.
-      if (traceId !== this._wideTraceId) {
-        this._wideTraceId = traceId;
-        this._high = traceId >> 64n;
-        this._tid = this._high.toString(16).padStart(16, "0");
+      const high = traceId >> 64n;
+      if (high !== this._high) {
+        this._high = high;
+        this._tid = high.toString(16).padStart(16, "0");
       }
       this._put64(at + S.trace_id_high, this._high);
     } else {
@@ -578,10 +580,10 @@ export class BatchWriter {
     this._put64(at + S.trace_id_low, traceId); // keeps the low 64 bits
     const wide = traceId >= U64_LIMIT;
     if (wide) {
-      if (traceId !== this._wideTraceId) {
-        this._wideTraceId = traceId;
-        this._high = traceId >> 64n;
-        this._tid = this._high.toString(16).padStart(16, "0");
+      const high = traceId >> 64n;
+      if (high !== this._high) {
+        this._high = high;
+        this._tid = high.toString(16).padStart(16, "0");
       }
       this._put64(at + S.trace_id_high, this._high);
     } else {
