@@ -14,7 +14,23 @@ const anchorNs = BigInt(Math.round((performance.timeOrigin + anchorPerf) * 1e3))
 
 /** Now, in nanoseconds since the Unix epoch, from the monotonic clock. */
 export function nowNs(): bigint {
-  return anchorNs + BigInt(Math.round((performance.now() - anchorPerf) * 1e6));
+  return perfNs(performance.now());
+}
+
+/** A reading of `performance.now()` (ms), in nanoseconds since the Unix epoch. */
+export function perfNs(perf: number): bigint {
+  return anchorNs + BigInt(Math.round((perf - anchorPerf) * 1e6));
+}
+
+/** A reading of `performance.now()` (ms), in whole seconds since the Unix epoch. */
+export function perfSeconds(perf: number): number {
+  return Math.floor((performance.timeOrigin + perf) / 1000);
+}
+
+/** The nanoseconds from a reading of `performance.now()` (ms) to now, at least 0. */
+export function nsSince(perf: number): bigint {
+  const ms = performance.now() - perf;
+  return ms > 0 ? BigInt(Math.round(ms * 1e6)) : 0n;
 }
 
 /** A time given by the caller: a bigint is nanoseconds since the epoch; a number (like `Date.now()`) or a `Date` is milliseconds. */

@@ -27,14 +27,13 @@ export function newSpanId(): bigint {
 
 /**
  * A new trace id. 128-bit in Datadog's layout (what dd-trace-js, -go, -java
- * generate): the high 64 bits are the start time in Unix seconds (32 bits)
- * then 32 zero bits; the low 64 bits are random. With `bits128` false, a
- * random 64-bit id.
+ * generate): the high 64 bits are the start time in Unix seconds (32 bits;
+ * `seconds`, the trace's first span's start, default now) then 32 zero
+ * bits; the low 64 bits are random. With `bits128` false, a random 64-bit id.
  */
-export function newTraceId(bits128 = true): bigint {
+export function newTraceId(bits128 = true, seconds: number = Math.floor(Date.now() / 1000)): bigint {
   const low = newSpanId();
   if (!bits128) return low;
-  const seconds = Math.floor(Date.now() / 1000);
   if (seconds !== highSeconds) {
     highSeconds = seconds;
     high = (BigInt(seconds) & 0xffffffffn) << 96n;

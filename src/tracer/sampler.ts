@@ -64,6 +64,8 @@ const MASK64 = (1n << 64n) - 1n;
 const KNUTH_FACTOR = 1111111111111111111n;
 const MAX_TRACE_ID = 2 ** 64 - 1;
 const DEFAULT_KEY = "service:,env:";
+/** The decision while the agent has not answered: one object for every trace (a decision is never changed once made). */
+const DEFAULT_DECISION: SamplingDecision = Object.freeze({ priority: SamplingPriority.AUTO_KEEP, mechanism: SamplingMechanism.DEFAULT, agentRate: 1 });
 
 /**
  * Datadog's deterministic sampling: keeps the trace when the low 64 bits of
@@ -137,6 +139,10 @@ export class PrioritySampler {
   /** The rate key of the last service decided for, kept: the same string is hashed once, not built per trace. */
   #keyService: string | undefined;
   #key = "";
+  /** The agent-rate decisions (keep, reject) of the last rate applied, shared by the traces decided at it. */
+  #agentRate = NaN;
+  #agentKeep: SamplingDecision = DEFAULT_DECISION;
+  #agentReject: SamplingDecision = DEFAULT_DECISION;
 
   constructor(options: SamplerOptions) {
     this.#env = options.env;
@@ -196,13 +202,12 @@ export class PrioritySampler {
       this.#key = `service:${service},env:${this.#env}`;
     }
     const rate = this.#rates?.get(this.#key) ?? this.#rates?.get(DEFAULT_KEY);
-    if (rate === undefined) {
-      return { priority: SamplingPriority.AUTO_KEEP, mechanism: SamplingMechanism.DEFAULT, agentRate: 1 };
+    if (rate === undefined) return DEFAULT_DECISION;
+    if (rate !== this.#agentRate) {
+      this.#agentRate = rate;
+      this.#agentKeep = Object.freeze({ priority: SamplingPriority.AUTO_KEEP, mechanism: SamplingMechanism.AGENT_RATE, agentRate: rate });
+      this.#agentReject = Object.freeze({ priority: SamplingPriority.AUTO_REJECT, mechanism: SamplingMechanism.AGENT_RATE, agentRate: rate });
     }
-    return {
-      priority: sampledByRate(traceId, rate) ? SamplingPriority.AUTO_KEEP : SamplingPriority.AUTO_REJECT,
-      mechanism: SamplingMechanism.AGENT_RATE,
-      agentRate: rate,
-    };
+    return sampledByRate(traceId, rate) ? this.#agentKeep : this.#agentReject;
   }
 }

@@ -7,7 +7,7 @@
  */
 import { FinishedSpan } from "../finished-span.ts";
 import type { SpanEvent, SpanEventAttribute, SpanLink } from "../span.ts";
-import { nowNs, type TimeInput, toNs } from "./clock.ts";
+import { nowNs, nsSince, type TimeInput, toNs } from "./clock.ts";
 import type { SpanContext } from "./context.ts";
 import { SamplingMechanism, SamplingPriority, type SamplingDecision } from "./sampler.ts";
 import { contextPrototype, type DatadogSpanContext } from "./span-context.ts";
@@ -31,6 +31,9 @@ function stringsOf(v: unknown): Record<string, string> {
   }
   return out;
 }
+
+/** `_dd.p.dm` of each sampling mechanism (made once: a decision per trace would make its string anew). */
+const DECISION_MAKERS = Object.values(SamplingMechanism).reduce<string[]>((dm, m) => ((dm[m] = `-${m}`), dm), []);
 
 /** What this process knows of one trace; shared by its spans here. Internal. */
 export class LocalTrace {
@@ -73,7 +76,7 @@ export class LocalTrace {
   /** Records a decision made here: `_dd.p.dm` is set on kept traces, removed on rejected ones. */
   setDecision(decision: SamplingDecision): void {
     this.decision = decision;
-    if (decision.priority > 0) this.tags["_dd.p.dm"] = `-${decision.mechanism}`;
+    if (decision.priority > 0) this.tags["_dd.p.dm"] = DECISION_MAKERS[decision.mechanism] ?? `-${decision.mechanism}`;
     else delete this.tags["_dd.p.dm"];
   }
 }
@@ -101,6 +104,8 @@ export interface SpanInit {
   /** The service of the local parent span; undefined for a local root (a service entry span). */
   parentService?: string;
   start: bigint;
+  /** The `performance.now()` reading `start` was made from, when the span started now (its duration is then measured from it). */
+  startPerf?: number;
 }
 
 /** Access to spans' private state for the tracer (set by `TracerSpan`'s static block). Internal: not exported from `mod.ts`. */
@@ -156,6 +161,8 @@ export class TracerSpan {
   #type: string;
   #parentService: string | undefined;
   #duration: bigint | undefined;
+  /** `SpanInit.startPerf`, else -1. */
+  #startPerf: number;
   #error = 0;
   #meta: Record<string, string> = {};
   #metrics: Record<string, number> = {};
@@ -209,6 +216,7 @@ export class TracerSpan {
     this.parentId = init.parentId;
     this.#parentService = init.parentService;
     this.startTime = init.start;
+    this.#startPerf = init.startPerf ?? -1;
   }
 
   /** The operation name, e.g. `"web.request"`. */
@@ -482,8 +490,13 @@ export class TracerSpan {
    */
   finish(endTime?: TimeInput): void {
     if (this.finished) return;
-    const end = this.#time(endTime, "span.finish(endTime)");
-    this.#duration = end > this.startTime ? end - this.startTime : 0n;
+    if (endTime === undefined && this.#startPerf >= 0) {
+      // From the two monotonic readings: one bigint made, not an end time and a difference of two.
+      this.#duration = nsSince(this.#startPerf);
+    } else {
+      const end = this.#time(endTime, "span.finish(endTime)");
+      this.#duration = end > this.startTime ? end - this.startTime : 0n;
+    }
     this.#owner.finished(this);
   }
 

@@ -11,7 +11,7 @@ import type { ExporterOptions } from "../options.ts";
 import type { FinishedSpan } from "../finished-span.ts";
 import { TraceBuffer, type TracerCounters } from "./buffer.ts";
 import { recordBytes, SPAN_BYTES } from "./size.ts";
-import { nowNs, type TimeInput } from "./clock.ts";
+import { perfNs, perfSeconds, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
@@ -364,7 +364,10 @@ export class Tracer implements AsyncDisposable {
     const service = option(options.service, "options.service", rules.string);
     const resource = option(options.resource, "options.resource", rules.string);
     const type = option(options.type, "options.type", rules.string);
-    const start = options.startTime === undefined ? nowNs() : timeOption(options.startTime, "options.startTime");
+    const startPerf = options.startTime === undefined ? performance.now() : undefined;
+    const start = startPerf !== undefined ? perfNs(startPerf) : timeOption(options.startTime!, "options.startTime");
+    // A new trace's id takes its seconds from the start read here (no second clock read); a given start time keeps now's.
+    const seconds = startPerf !== undefined ? perfSeconds(startPerf) : undefined;
     const { links, tags, childOf } = options; // each read once
     if (links !== undefined && !Array.isArray(links)) throw new ValidationError("options.links", "expected an array of span links, spans or span contexts");
     const parent = childOf === undefined ? this.activeSpan() : childOf;
@@ -386,14 +389,14 @@ export class Tracer implements AsyncDisposable {
       const { traceId, spanId, context } = checkContext(parent);
       if (traceId === 0n) {
         // Baggage alone: a new trace that carries it.
-        trace = new LocalTrace(newTraceId(this.#traceId128), { traceId: 0n, spanId: 0n, baggage: context.baggage, traceTags: context.traceTags });
+        trace = new LocalTrace(newTraceId(this.#traceId128, seconds), { traceId: 0n, spanId: 0n, baggage: context.baggage, traceTags: context.traceTags });
       } else {
         trace = new LocalTrace(traceId, context);
         parentId = spanId;
         inherited = context.links;
       }
     } else {
-      trace = new LocalTrace(newTraceId(this.#traceId128));
+      trace = new LocalTrace(newTraceId(this.#traceId128, seconds));
     }
     const span = new TracerSpan({
       owner: this.#owner,
@@ -406,6 +409,7 @@ export class Tracer implements AsyncDisposable {
       parentId,
       parentService,
       start,
+      startPerf,
     });
     trace.root ??= span;
     if (tags) span.setTags(tags);
