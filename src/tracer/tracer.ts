@@ -659,23 +659,32 @@ export class Tracer implements AsyncDisposable {
   #finished(span: TracerSpan): void {
     if (!this.#enabled) return;
     const trace = internals.trace(span);
+    if (span === trace.root) {
+      trace.rootFinished = true;
+      // The local root alone (a trace of one span, or its children already sent): no list to grow.
+      if (trace.finished.length === 0) return this.#queueChunk(trace, [span]);
+    }
     trace.finished.push(span);
-    if (span === trace.root) trace.rootFinished = true;
     if (trace.rootFinished || trace.finished.length >= this.#partialFlushMinSpans) this.#flushTrace(trace);
   }
 
   /** Formats the trace's finished spans as one chunk (the local root first) and queues it. */
   #flushTrace(trace: LocalTrace): void {
-    this.#decide(trace);
     const spans = trace.finished;
     trace.finished = [];
     const rootAt = spans.indexOf(trace.root!);
     if (rootAt > 0) spans.unshift(...spans.splice(rootAt, 1));
+    this.#queueChunk(trace, spans);
+  }
+
+  /** Formats `spans`, finished spans of `trace` (its local root first, if there), as one chunk and queues it. */
+  #queueChunk(trace: LocalTrace, spans: TracerSpan[]): void {
+    this.#decide(trace);
     let bytes = 0;
     const p = trace.decision!.priority;
     // Single span sampling: only in a trace that is not kept (dd-trace-js span_sampler.js), each span as it finished.
     const spanSampler = p === 1 || p === 2 ? undefined : this.#spanSampler;
-    const chunk: FinishedSpan[] = [];
+    const chunk: FinishedSpan[] = new Array(spans.length);
     for (let i = 0; i < spans.length; i++) {
       const span = spans[i];
       const formatted = this.#format(span, trace, i === 0);
@@ -687,7 +696,7 @@ export class Tracer implements AsyncDisposable {
         if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
       }
       bytes += this.#estimate(span, formatted);
-      chunk.push(formatted);
+      chunk[i] = formatted;
     }
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
@@ -741,7 +750,10 @@ export class Tracer implements AsyncDisposable {
       if (decision.limitRate !== undefined) extraMetrics["_dd.limit_psr"] = decision.limitRate;
       if (trace.lastParentId) (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
     }
-    if (firstInChunk) for (const k of Object.keys(trace.tags)) (extraMeta ??= {})[k] = trace.tags[k];
+    if (firstInChunk) {
+      const tags = trace.tags;
+      for (const k in tags) if (Object.hasOwn(tags, k)) (extraMeta ??= {})[k] = tags[k];
+    }
     return internals.finished(span, baseMeta, extraMeta, layers.metrics, extraMetrics);
   }
 
