@@ -595,10 +595,10 @@ export class BatchWriter {
     this._put64(at + S.start, span.start);
     this._put64(at + S.duration, span.duration);
     put32(this._w32, at + S.error, span.error);
-    this._str(span.service, true);
-    this._str(span.name, true);
-    this._str(span.resource, true);
-    this._str(span.type, true);
+    this._slot(SERVICE_SLOT, span.service, true);
+    this._slot(SERVICE_SLOT + 1, span.name, true);
+    this._slot(SERVICE_SLOT + 2, span.resource, true);
+    this._slot(SERVICE_SLOT + 3, span.type, true);
 
     let metaCount = this._metaLayer(span.baseMeta, 0);
     metaCount = this._metaLayer(span.meta, metaCount);
@@ -1054,7 +1054,9 @@ const EVENT_VALUE_SLOT = EVENT_KEY_SLOT + LINK_SLOTS;
 /** `_dd.p.tid` and its value. */
 const TID_KEY_SLOT = EVENT_VALUE_SLOT + LINK_SLOTS;
 const TID_VALUE_SLOT = TID_KEY_SLOT + 1;
-const SLOT_COUNT = TID_VALUE_SLOT + 1;
+/** A `FinishedSpan`'s service, name, resource and type (the Tracer's spans often repeat them span after span). */
+const SERVICE_SLOT = TID_VALUE_SLOT + 1;
+const SLOT_COUNT = SERVICE_SLOT + 4;
 
 /** The path of link `j` of span `traces[c][i]`, for errors. */
 function linkPath(c: number, i: number, j: number): string {
