@@ -166,6 +166,9 @@ export class TracerSpan {
   #error = 0;
   #meta: Record<string, string> = {};
   #metrics: Record<string, number> = {};
+  /** Whether a tag was ever set in `#meta` / `#metrics`: only then can a key set in the other be there to remove. */
+  #hasMeta = false;
+  #hasMetrics = false;
   /** Made when the first link or event is added. */
   #links: SpanLink[] | undefined;
   #events: SpanEvent[] | undefined;
@@ -379,14 +382,16 @@ export class TracerSpan {
   /** A meta entry (the key leaves metrics); counted in the size estimate. */
   #setMeta(key: string, value: string): void {
     this.#meta[key] = value;
-    if (key in this.#metrics) delete this.#metrics[key];
+    this.#hasMeta = true;
+    if (this.#hasMetrics && key in this.#metrics) delete this.#metrics[key];
     this.#bytes += metaBytes(key, value);
   }
 
   /** A metrics entry (the key leaves meta); counted in the size estimate. */
   #setMetric(key: string, value: number): void {
     this.#metrics[key] = value;
-    if (key in this.#meta) delete this.#meta[key];
+    this.#hasMetrics = true;
+    if (this.#hasMeta && key in this.#meta) delete this.#meta[key];
     this.#bytes += metricBytes(key);
   }
 
@@ -416,6 +421,7 @@ export class TracerSpan {
   /** An error tag in meta, counted in the size estimate (a metric of the same key stays, as it always did). */
   #setErrorTag(key: string, value: string): void {
     this.#meta[key] = value;
+    this.#hasMeta = true;
     this.#bytes += metaBytes(key, value);
   }
 
