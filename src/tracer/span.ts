@@ -166,7 +166,10 @@ export class TracerSpan {
   #error = 0;
   #meta: Record<string, string> = {};
   #metrics: Record<string, number> = {};
-  /** Whether a tag was ever set in `#meta` / `#metrics`: only then can a key set in the other be there to remove. */
+  /**
+   * Whether a tag was ever set in `#meta` / `#metrics`: only then can a key set in the other be there to
+   * remove. It is looked for with a load, not `in` (about 2× slower on V8, where the stores make it megamorphic).
+   */
   #hasMeta = false;
   #hasMetrics = false;
   /** Made when the first link or event is added. */
@@ -383,7 +386,7 @@ export class TracerSpan {
   #setMeta(key: string, value: string): void {
     this.#meta[key] = value;
     this.#hasMeta = true;
-    if (this.#hasMetrics && key in this.#metrics) delete this.#metrics[key];
+    if (this.#hasMetrics && this.#metrics[key] !== undefined) delete this.#metrics[key];
     this.#bytes += metaBytes(key, value);
   }
 
@@ -391,7 +394,7 @@ export class TracerSpan {
   #setMetric(key: string, value: number): void {
     this.#metrics[key] = value;
     this.#hasMetrics = true;
-    if (this.#hasMeta && key in this.#meta) delete this.#meta[key];
+    if (this.#hasMeta && this.#meta[key] !== undefined) delete this.#meta[key];
     this.#bytes += metricBytes(key);
   }
 
