@@ -196,7 +196,16 @@ export class PrioritySampler {
         limitRate: this.#limiter.effectiveRate(),
       };
     }
-    const service = root.service;
+    return this.decideByAgentRate(traceId, root.service);
+  }
+
+  /** Whether there are trace sampling rules (or a global sample rate): else `decideByAgentRate` decides every trace. */
+  get hasRules(): boolean {
+    return this.#rules.length > 0;
+  }
+
+  /** The decision by the agent's rates for a trace whose local root span's service is `service` (`decide` with no rule matching). */
+  decideByAgentRate(traceId: bigint, service: string): SamplingDecision {
     if (service !== this.#keyService) {
       this.#keyService = service;
       this.#key = `service:${service},env:${this.#env}`;

@@ -635,6 +635,8 @@ export class Tracer implements AsyncDisposable {
   #decide(trace: LocalTrace): void {
     if (trace.decision) return;
     const root = trace.root;
+    // No rules: the agent's rates need only the service (no subject made per trace).
+    if (!this.#sampler.hasRules) return trace.setDecision(this.#sampler.decideByAgentRate(trace.traceId, root ? root.service : this.#service));
     const subject: RuleSubject = root ? this.#ruleSubject(root) : { name: "", service: this.#service, resource: "", tag: this.#tracerTagOf };
     trace.setDecision(this.#sampler.decide(trace.traceId, subject));
   }
