@@ -55,8 +55,8 @@ export class LocalTrace {
   rootFinished = false;
   /** Finished spans not yet handed to the buffer. */
   finished: TracerSpan[] = [];
-  /** W3C baggage of the trace in this process (`span.setBaggageItem()`, or extracted). */
-  readonly baggage: Record<string, string>;
+  /** W3C baggage of the trace in this process (`span.setBaggageItem()`, or extracted); made when it has some. */
+  baggage: Record<string, string> | undefined;
 
   /** `context`'s fields are copied; those of the wrong type are left out (it may come from the application). */
   constructor(traceId: bigint, context?: SpanContext) {
@@ -65,7 +65,7 @@ export class LocalTrace {
     this.origin = stringOrUndefined(context?.origin);
     this.tracestate = stringOrUndefined(context?.tracestate);
     this.lastParentId = stringOrUndefined(context?.lastParentId);
-    this.baggage = stringsOf(context?.baggage);
+    this.baggage = context?.baggage === undefined ? undefined : stringsOf(context.baggage);
     const priority = context?.samplingPriority;
     if (typeof priority === "number" && Number.isSafeInteger(priority)) {
       const dm = /^-(\d+)$/.exec(this.tags["_dd.p.dm"] ?? "");
@@ -288,7 +288,7 @@ export class TracerSpan {
       tracestate: t.tracestate,
       lastParentId: t.lastParentId,
     } as unknown as { -readonly [K in keyof SpanContext]: SpanContext[K] };
-    if (Object.keys(t.baggage).length > 0) context.baggage = { ...t.baggage };
+    if (t.baggage !== undefined && Object.keys(t.baggage).length > 0) context.baggage = { ...t.baggage };
     return context as DatadogSpanContext;
   }
 
@@ -309,13 +309,14 @@ export class TracerSpan {
    * process. Not a span tag. Ignored after `finish()`.
    */
   setBaggageItem(key: string, value: string): this {
-    if (!this.finished && typeof key === "string" && key) this.#trace.baggage[key] = String(value);
+    if (!this.finished && typeof key === "string" && key) (this.#trace.baggage ??= {})[key] = String(value);
     return this;
   }
 
   /** A baggage item of the trace, if set or extracted. */
   getBaggageItem(key: string): string | undefined {
-    return Object.hasOwn(this.#trace.baggage, key) ? this.#trace.baggage[key] : undefined;
+    const baggage = this.#trace.baggage;
+    return baggage !== undefined && Object.hasOwn(baggage, key) ? baggage[key] : undefined;
   }
 
   /** Sets a tag (see the class documentation for types and special keys). Ignored after `finish()`. */
