@@ -10,7 +10,7 @@ import type { TraceExporter } from "../exporter.ts";
 import type { ExporterOptions } from "../options.ts";
 import type { FinishedSpan } from "../finished-span.ts";
 import { TraceBuffer, type TracerCounters } from "./buffer.ts";
-import { recordBytes, SPAN_BYTES } from "./size.ts";
+import { metaBytes, metricBytes, recordBytes, SPAN_BYTES } from "./size.ts";
 import { perfNs, perfSeconds, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
@@ -691,13 +691,15 @@ export class Tracer implements AsyncDisposable {
       const span = spans[i];
       const formatted = this.#format(span, trace, i === 0);
       const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
+      let extraBytes = this.#extraBytes;
       if (single) {
         const metrics = formatted.extraMetrics;
         metrics["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
         metrics["_dd.span_sampling.rule_rate"] = single.ruleRate;
         if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
+        extraBytes = recordBytes(formatted.extraMeta) + recordBytes(metrics);
       }
-      bytes += this.#estimate(span, formatted);
+      bytes += this.#estimate(span, formatted, extraBytes);
       chunk[i] = formatted;
     }
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
@@ -741,28 +743,62 @@ export class Tracer implements AsyncDisposable {
     let extraMeta: Record<string, string> | undefined;
     const decision = trace.decision!;
     const extraMetrics: Record<string, number> = { _sampling_priority_v1: decision.priority };
-    if (internals.parentService(span) !== service) extraMetrics["_dd.top_level"] = 1;
-    if (service !== this.#service) (extraMeta ??= {})["_dd.base_service"] = this.#service;
+    // Their estimated bytes, counted as they are added (as tags are).
+    let bytes = metricBytes("_sampling_priority_v1");
+    if (internals.parentService(span) !== service) {
+      extraMetrics["_dd.top_level"] = 1;
+      bytes += metricBytes("_dd.top_level");
+    }
+    if (service !== this.#service) {
+      (extraMeta ??= {})["_dd.base_service"] = this.#service;
+      bytes += metaBytes("_dd.base_service", this.#service);
+    }
     const kind = Object.hasOwn(own, "span.kind") ? own["span.kind"] : baseMeta["span.kind"];
-    if (kind && kind !== "internal") extraMetrics["_dd.measured"] = 1;
-    if (trace.origin) (extraMeta ??= {})["_dd.origin"] = trace.origin;
+    if (kind && kind !== "internal") {
+      extraMetrics["_dd.measured"] = 1;
+      bytes += metricBytes("_dd.measured");
+    }
+    if (trace.origin) {
+      (extraMeta ??= {})["_dd.origin"] = trace.origin;
+      bytes += metaBytes("_dd.origin", trace.origin);
+    }
     if (span === trace.root) {
-      if (decision.agentRate !== undefined) extraMetrics["_dd.agent_psr"] = decision.agentRate;
-      if (decision.ruleRate !== undefined) extraMetrics["_dd.rule_psr"] = decision.ruleRate;
-      if (decision.limitRate !== undefined) extraMetrics["_dd.limit_psr"] = decision.limitRate;
-      if (trace.lastParentId) (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
+      if (decision.agentRate !== undefined) {
+        extraMetrics["_dd.agent_psr"] = decision.agentRate;
+        bytes += metricBytes("_dd.agent_psr");
+      }
+      if (decision.ruleRate !== undefined) {
+        extraMetrics["_dd.rule_psr"] = decision.ruleRate;
+        bytes += metricBytes("_dd.rule_psr");
+      }
+      if (decision.limitRate !== undefined) {
+        extraMetrics["_dd.limit_psr"] = decision.limitRate;
+        bytes += metricBytes("_dd.limit_psr");
+      }
+      if (trace.lastParentId) {
+        (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
+        bytes += metaBytes("_dd.parent_id", trace.lastParentId);
+      }
     }
     if (firstInChunk) {
       const tags = trace.tags;
-      for (const k in tags) if (Object.hasOwn(tags, k)) (extraMeta ??= {})[k] = tags[k];
+      for (const k in tags) {
+        if (!Object.hasOwn(tags, k)) continue;
+        (extraMeta ??= {})[k] = tags[k];
+        bytes += metaBytes(k, tags[k]);
+      }
     }
+    this.#extraBytes = bytes;
     return internals.finished(span, baseMeta, extraMeta, layers.metrics, extraMetrics);
   }
 
+  /** The estimated bytes of the extra meta and metrics of the span `#format` made last (counted as they were added, as tags are). */
+  #extraBytes = 0;
+
   /** The estimated encoded bytes of a finished span: its tags were counted as they were set. */
-  #estimate(span: TracerSpan, f: FinishedSpan): number {
+  #estimate(span: TracerSpan, f: FinishedSpan, extraBytes: number): number {
     const layers = this.#layers!;
     return SPAN_BYTES + f.name.length + f.service.length + f.resource.length + f.type.length + internals.bytes(span) +
-      (f.baseMeta === layers.meta ? layers.bytes : layers.otherServiceBytes) + recordBytes(f.extraMeta) + recordBytes(f.extraMetrics);
+      (f.baseMeta === layers.meta ? layers.bytes : layers.otherServiceBytes) + extraBytes;
   }
 }
