@@ -143,10 +143,13 @@ export class BatchWriter {
    */
   private _forInPrototype: object | null = null;
   /**
-   * The high 64 bits of the last 128-bit trace id (at least 2^64) of a span, and those as `_dd.p.tid`'s 16 hex
-   * digits: made again only when the high bits change (a second apart in new trace ids), not per trace.
+   * The high 64 bits of the last 128-bit trace id (at least 2^64) of a span, those as `_dd.p.tid`'s 16 hex
+   * digits, and the range of trace ids with these high bits: made again only when a trace id falls out of
+   * the range (new trace ids a second apart), not per trace (a shift allocates, the digits more).
    */
   private _high = 0n;
+  private _highFrom = 0n;
+  private _highTo = 0n;
   private _tid = "";
   /** Whether the engine is JavaScriptCore (see `_put64`). */
   private readonly _jsc: boolean;
@@ -186,6 +189,15 @@ export class BatchWriter {
   free(): void {
     this._native.free(this._memory);
     this._native.free(this.slot);
+  }
+
+  /** Sets `_high`, `_tid` and their range from the 128-bit `traceId`. */
+  private _newHigh(traceId: bigint): void {
+    const high = traceId >> 64n;
+    this._high = high;
+    this._highFrom = high << 64n;
+    this._highTo = (high + 1n) << 64n;
+    this._tid = high.toString(16).padStart(16, "0");
   }
 
   /** Makes room for `n` more bytes at `_pos` (the check, small enough to be inlined everywhere; `_grow` does the rest). */
@@ -529,12 +541,7 @@ export class BatchWriter {
     if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw spanIdError(traceId, U128_LIMIT, c, i, "traceId");
     const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
     if (wide) {
-      // The spans of a trace share its id: the shift (a bigint allocation) and the hex digits once per trace.
-      const high = traceId >> 64n;
-      if (high !== this._high) {
-        this._high = high;
-        this._tid = high.toString(16).padStart(16, "0");
-      }
+      if (traceId < this._highFrom || traceId >= this._highTo) this._newHigh(traceId);
       this._put64(at + S.trace_id_high, this._high);
     } else {
       put32(this._w32, at + S.trace_id_high, 0);
@@ -580,11 +587,7 @@ export class BatchWriter {
     this._put64(at + S.trace_id_low, traceId); // keeps the low 64 bits
     const wide = traceId >= U64_LIMIT;
     if (wide) {
-      const high = traceId >> 64n;
-      if (high !== this._high) {
-        this._high = high;
-        this._tid = high.toString(16).padStart(16, "0");
-      }
+      if (traceId < this._highFrom || traceId >= this._highTo) this._newHigh(traceId);
       this._put64(at + S.trace_id_high, this._high);
     } else {
       put32(this._w32, at + S.trace_id_high, 0);
