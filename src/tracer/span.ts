@@ -34,6 +34,10 @@ function stringsOf(v: unknown): Record<string, string> {
 
 /** `_dd.p.dm` of each sampling mechanism (made once: a decision per trace would make its string anew). */
 const DECISION_MAKERS = Object.values(SamplingMechanism).reduce<string[]>((dm, m) => ((dm[m] = `-${m}`), dm), []);
+/** The trace tags of a trace that had none: shared. */
+const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
+/** The trace tags of a trace that had none once kept by each sampling mechanism (`_dd.p.dm` alone): shared. */
+const DECISION_TAGS = DECISION_MAKERS.map((dm) => Object.freeze({ "_dd.p.dm": dm }));
 
 /** What this process knows of one trace; shared by its spans here. Internal. */
 export class LocalTrace {
@@ -43,8 +47,12 @@ export class LocalTrace {
   decision: TraceDecision | undefined;
   /** `_dd.origin`. */
   origin: string | undefined;
-  /** Propagated trace tags `_dd.p.*` (`_dd.p.dm`, …), without `_dd.p.tid`. */
-  readonly tags: Record<string, string>;
+  /**
+   * Propagated trace tags `_dd.p.*` (`_dd.p.dm`, …), without `_dd.p.tid`. Replaced, never changed in place:
+   * the first span of each chunk takes this very record as meta (not a copy), and shared records stand for
+   * the common cases (none; `_dd.p.dm` alone).
+   */
+  tags: Readonly<Record<string, string>>;
   /** Other vendors' W3C tracestate members, to pass on. */
   tracestate: string | undefined;
   /** `_dd.parent_id`, from the W3C tracestate. */
@@ -61,7 +69,7 @@ export class LocalTrace {
   /** `context`'s fields are copied; those of the wrong type are left out (it may come from the application). */
   constructor(traceId: bigint, context?: SpanContext) {
     this.traceId = traceId;
-    this.tags = stringsOf(context?.traceTags);
+    this.tags = context?.traceTags === undefined ? NO_TAGS : stringsOf(context.traceTags);
     this.origin = stringOrUndefined(context?.origin);
     this.tracestate = stringOrUndefined(context?.tracestate);
     this.lastParentId = stringOrUndefined(context?.lastParentId);
@@ -76,8 +84,18 @@ export class LocalTrace {
   /** Records a decision made here: `_dd.p.dm` is set on kept traces, removed on rejected ones. */
   setDecision(decision: SamplingDecision): void {
     this.decision = decision;
-    if (decision.priority > 0) this.tags["_dd.p.dm"] = DECISION_MAKERS[decision.mechanism] ?? `-${decision.mechanism}`;
-    else delete this.tags["_dd.p.dm"];
+    const tags = this.tags;
+    const kept = decision.priority > 0;
+    const dm = kept ? DECISION_MAKERS[decision.mechanism] ?? `-${decision.mechanism}` : undefined;
+    if (Object.hasOwn(tags, "_dd.p.dm") ? tags["_dd.p.dm"] === dm : !kept) return;
+    if (kept && tags === NO_TAGS && DECISION_TAGS[decision.mechanism] !== undefined) {
+      this.tags = DECISION_TAGS[decision.mechanism];
+      return;
+    }
+    const changed = { ...tags };
+    if (kept) changed["_dd.p.dm"] = dm!;
+    else delete changed["_dd.p.dm"];
+    this.tags = changed;
   }
 }
 

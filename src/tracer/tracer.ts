@@ -781,12 +781,17 @@ export class Tracer implements AsyncDisposable {
       }
     }
     if (firstInChunk) {
+      // The trace's tags record itself when nothing else is added (it is replaced, never changed: see `LocalTrace.tags`).
       const tags = trace.tags;
+      const shared = extraMeta === undefined;
+      let n = 0;
       for (const k in tags) {
         if (!Object.hasOwn(tags, k)) continue;
-        (extraMeta ??= {})[k] = tags[k];
+        if (!shared) extraMeta![k] = tags[k];
         bytes += metaBytes(k, tags[k]);
+        n++;
       }
+      if (shared && n > 0) extraMeta = tags;
     }
     this.#extraBytes = bytes;
     return internals.finished(span, baseMeta, extraMeta, layers.metrics, extraMetrics);
