@@ -628,7 +628,9 @@ export class BatchWriter {
 
   /** Writes the entries of a meta layer of a `FinishedSpan`, the first at position `n` of the span's meta; returns the position after them. */
   private _metaLayer(meta: Readonly<Record<string, string>>, n: number): number {
-    const o = this._forIn(meta) ? meta : ownCopy(meta);
+    // A FinishedSpan's layers are plain objects of the Tracer's (src/finished-span.ts): `for…in` over them is exact
+    // unless Object.prototype has enumerable keys, which `_forInPrototype` says once per chunk (no prototype read per layer).
+    const o = this._forInPrototype !== null ? meta : ownCopy(meta);
     for (const k in o) {
       const v = o[k];
       if (n < SLOTS) {
@@ -645,7 +647,7 @@ export class BatchWriter {
 
   /** `_metaLayer` for a metrics layer. */
   private _metricLayer(metrics: Readonly<Record<string, number>>, n: number): number {
-    const o = this._forIn(metrics) ? metrics : ownCopy(metrics);
+    const o = this._forInPrototype !== null ? metrics : ownCopy(metrics);
     for (const k in o) {
       if (n < SLOTS) this._keySlot(METRIC_KEY_SLOT + n, k);
       else this._str(k, true);

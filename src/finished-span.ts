@@ -16,7 +16,11 @@
  */
 import type { Span, SpanEvent, SpanLink } from "./span.ts";
 
-/** A finished span of the Tracer (see the module documentation). */
+/**
+ * A finished span of the Tracer (see the module documentation). Its meta and
+ * metrics layers are plain objects (`Object.prototype` their prototype, own
+ * string-keyed entries only), which the batch writer walks with `for…in`.
+ */
 export class FinishedSpan {
   constructor(
     readonly name: string,
