@@ -45,7 +45,7 @@ export class FinishedSpan {
     readonly extraMeta: Readonly<Record<string, string>> | undefined,
     readonly baseMetrics: Readonly<Record<string, number>>,
     readonly metrics: Readonly<Record<string, number>>,
-    readonly extraMetrics: Record<string, number>,
+    readonly extraMetrics: Readonly<Record<string, number>>,
     readonly links: readonly SpanLink[] | undefined,
     readonly events: readonly SpanEvent[] | undefined,
   ) {}

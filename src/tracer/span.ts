@@ -141,7 +141,7 @@ export let internals: {
     baseMeta: Readonly<Record<string, string>>,
     extraMeta: Record<string, string> | undefined,
     baseMetrics: Readonly<Record<string, number>>,
-    extraMetrics: Record<string, number>,
+    extraMetrics: Readonly<Record<string, number>>,
   ): FinishedSpan;
 };
 

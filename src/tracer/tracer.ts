@@ -17,11 +17,11 @@ import { newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
 import { PrioritySampler, SamplingMechanism } from "./sampler.ts";
-import { type RuleSubject, type SamplingRuleOptions, SpanSampler } from "./sampling-rules.ts";
+import { type RuleSubject, type SamplingRuleOptions, type SpanSamplingDecision, SpanSampler } from "./sampling-rules.ts";
 import { type DebugLog, debugLog, disabledBuffer, enableLibraryLogs, libraryLogLevel } from "./debug.ts";
 import { scope, type Scope, wrap, type WrapOptions } from "./scope.ts";
 import { type DatadogSpanContext, withContextMethods } from "./span-context.ts";
-import { internals, type LinkTarget, LocalTrace, type SpanOwner, TracerSpan } from "./span.ts";
+import { internals, type LinkTarget, LocalTrace, type SpanOwner, type TraceDecision, TracerSpan } from "./span.ts";
 import * as rules from "./validate.ts";
 import { option, spanName, timeOption, tracerExporter } from "./validate.ts";
 import { resolveTracerOptions } from "./tracer-options.ts";
@@ -179,6 +179,28 @@ function checkContext(given: SpanContext): { traceId: bigint; spanId: bigint; co
     throw new ValidationError("options.childOf.spanId", `expected a bigint id, 0 ≤ id < 2^64, got ${rules.describe(spanId)}`);
   }
   return { traceId, spanId, context };
+}
+
+/**
+ * The metrics Datadog tracers add to a span (dd-trace-js's format.js and span sampling): its trace's
+ * sampling priority; `_dd.top_level` on a service entry span; `_dd.measured` when it has a span kind other
+ * than internal; the sampling rates on the local root; single span sampling's marks.
+ */
+function extraMetricsOf(decision: TraceDecision, topLevel: boolean, measured: boolean, root: boolean, single: SpanSamplingDecision | undefined): Record<string, number> {
+  const metrics: Record<string, number> = { _sampling_priority_v1: decision.priority };
+  if (topLevel) metrics["_dd.top_level"] = 1;
+  if (measured) metrics["_dd.measured"] = 1;
+  if (root) {
+    if (decision.agentRate !== undefined) metrics["_dd.agent_psr"] = decision.agentRate;
+    if (decision.ruleRate !== undefined) metrics["_dd.rule_psr"] = decision.ruleRate;
+    if (decision.limitRate !== undefined) metrics["_dd.limit_psr"] = decision.limitRate;
+  }
+  if (single) {
+    metrics["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
+    metrics["_dd.span_sampling.rule_rate"] = single.ruleRate;
+    if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
+  }
+  return metrics;
 }
 
 /** What sampling rules match on a span: its fields, and its tags then the tags every span of its tracer gets. */
@@ -689,17 +711,9 @@ export class Tracer implements AsyncDisposable {
     const chunk: FinishedSpan[] = new Array(spans.length);
     for (let i = 0; i < spans.length; i++) {
       const span = spans[i];
-      const formatted = this.#format(span, trace, i === 0);
       const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
-      let extraBytes = this.#extraBytes;
-      if (single) {
-        const metrics = formatted.extraMetrics;
-        metrics["_dd.span_sampling.mechanism"] = SamplingMechanism.SPAN_RULE;
-        metrics["_dd.span_sampling.rule_rate"] = single.ruleRate;
-        if (single.maxPerSecond !== undefined) metrics["_dd.span_sampling.max_per_second"] = single.maxPerSecond;
-        extraBytes = recordBytes(formatted.extraMeta) + recordBytes(metrics);
-      }
-      bytes += this.#estimate(span, formatted, extraBytes);
+      const formatted = this.#format(span, trace, i === 0, single);
+      bytes += this.#estimate(span, formatted, this.#extraBytes);
       chunk[i] = formatted;
     }
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
@@ -735,50 +749,49 @@ export class Tracer implements AsyncDisposable {
    * span's sampling, service and trace data over those (see `FinishedSpan`).
    * Nothing is copied.
    */
-  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean): FinishedSpan {
+  #format(span: TracerSpan, trace: LocalTrace, firstInChunk: boolean, single: SpanSamplingDecision | undefined): FinishedSpan {
     const layers = this.#tracerLayers();
     const service = span.service;
     const own = internals.meta(span);
     const baseMeta = service === this.#service ? layers.meta : layers.otherServiceMeta;
     let extraMeta: Record<string, string> | undefined;
     const decision = trace.decision!;
-    const extraMetrics: Record<string, number> = { _sampling_priority_v1: decision.priority };
-    // Their estimated bytes, counted as they are added (as tags are).
-    let bytes = metricBytes("_sampling_priority_v1");
-    if (internals.parentService(span) !== service) {
-      extraMetrics["_dd.top_level"] = 1;
-      bytes += metricBytes("_dd.top_level");
+    const topLevel = internals.parentService(span) !== service;
+    const kind = Object.hasOwn(own, "span.kind") ? own["span.kind"] : baseMeta["span.kind"];
+    const measured = !!kind && kind !== "internal";
+    const root = span === trace.root;
+    let extraMetrics: Readonly<Record<string, number>>;
+    // The estimated bytes of the extra metrics, then meta as they are added (as tags are).
+    let bytes: number;
+    if (single === undefined) {
+      // Shared by the spans of the same decision and the same three facts (frozen): none made per span.
+      const at = (topLevel ? 1 : 0) | (measured ? 2 : 0) | (root ? 4 : 0);
+      if (decision !== this.#metricsDecision) {
+        this.#metricsDecision = decision;
+        this.#metricsTable.fill(undefined);
+      }
+      let shared = this.#metricsTable[at];
+      if (shared === undefined) {
+        shared = this.#metricsTable[at] = Object.freeze(extraMetricsOf(decision, topLevel, measured, root, undefined));
+        this.#metricsBytes[at] = recordBytes(shared);
+      }
+      extraMetrics = shared;
+      bytes = this.#metricsBytes[at];
+    } else {
+      extraMetrics = extraMetricsOf(decision, topLevel, measured, root, single);
+      bytes = recordBytes(extraMetrics);
     }
     if (service !== this.#service) {
       (extraMeta ??= {})["_dd.base_service"] = this.#service;
       bytes += metaBytes("_dd.base_service", this.#service);
     }
-    const kind = Object.hasOwn(own, "span.kind") ? own["span.kind"] : baseMeta["span.kind"];
-    if (kind && kind !== "internal") {
-      extraMetrics["_dd.measured"] = 1;
-      bytes += metricBytes("_dd.measured");
-    }
     if (trace.origin) {
       (extraMeta ??= {})["_dd.origin"] = trace.origin;
       bytes += metaBytes("_dd.origin", trace.origin);
     }
-    if (span === trace.root) {
-      if (decision.agentRate !== undefined) {
-        extraMetrics["_dd.agent_psr"] = decision.agentRate;
-        bytes += metricBytes("_dd.agent_psr");
-      }
-      if (decision.ruleRate !== undefined) {
-        extraMetrics["_dd.rule_psr"] = decision.ruleRate;
-        bytes += metricBytes("_dd.rule_psr");
-      }
-      if (decision.limitRate !== undefined) {
-        extraMetrics["_dd.limit_psr"] = decision.limitRate;
-        bytes += metricBytes("_dd.limit_psr");
-      }
-      if (trace.lastParentId) {
-        (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
-        bytes += metaBytes("_dd.parent_id", trace.lastParentId);
-      }
+    if (root && trace.lastParentId) {
+      (extraMeta ??= {})["_dd.parent_id"] = trace.lastParentId;
+      bytes += metaBytes("_dd.parent_id", trace.lastParentId);
     }
     if (firstInChunk) {
       // The trace's tags record itself when nothing else is added (it is replaced, never changed: see `LocalTrace.tags`).
@@ -799,6 +812,10 @@ export class Tracer implements AsyncDisposable {
 
   /** The estimated bytes of the extra meta and metrics of the span `#format` made last (counted as they were added, as tags are). */
   #extraBytes = 0;
+  /** The decision the shared extra metrics of `#format` are for, those (by their three facts), and their estimated bytes. */
+  #metricsDecision: TraceDecision | undefined;
+  #metricsTable: (Readonly<Record<string, number>> | undefined)[] = new Array(8).fill(undefined);
+  #metricsBytes: number[] = new Array(8).fill(0);
 
   /** The estimated encoded bytes of a finished span: its tags were counted as they were set. */
   #estimate(span: TracerSpan, f: FinishedSpan, extraBytes: number): number {
