@@ -701,21 +701,24 @@ export class Tracer implements AsyncDisposable {
     this.#queueChunk(trace, spans);
   }
 
-  /** Formats `spans`, finished spans of `trace` (its local root first, if there), as one chunk and queues it. */
-  #queueChunk(trace: LocalTrace, spans: TracerSpan[]): void {
+  /**
+   * Formats `spans`, finished spans of `trace` (its local root first, if there), as one chunk and queues it.
+   * The list becomes the chunk: each span is replaced by its `FinishedSpan` (no second list made).
+   */
+  #queueChunk(trace: LocalTrace, spans: (TracerSpan | FinishedSpan)[]): void {
     this.#decide(trace);
     let bytes = 0;
     const p = trace.decision!.priority;
     // Single span sampling: only in a trace that is not kept (dd-trace-js span_sampler.js), each span as it finished.
     const spanSampler = p === 1 || p === 2 ? undefined : this.#spanSampler;
-    const chunk: FinishedSpan[] = new Array(spans.length);
     for (let i = 0; i < spans.length; i++) {
-      const span = spans[i];
+      const span = spans[i] as TracerSpan;
       const single = spanSampler?.sample(trace.traceId, this.#ruleSubject(span));
       const formatted = this.#format(span, trace, i === 0, single);
       bytes += this.#estimate(span, formatted, this.#extraBytes);
-      chunk[i] = formatted;
+      spans[i] = formatted;
     }
+    const chunk = spans as FinishedSpan[];
     this.#debug?.(`trace chunk queued: ${chunk.length} spans, ~${bytes} bytes, trace ${trace.traceId.toString(16)}`);
     try {
       this.#buffer.push(chunk, bytes);
