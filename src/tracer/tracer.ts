@@ -10,7 +10,7 @@ import type { TraceExporter } from "../exporter.ts";
 import type { ExporterOptions } from "../options.ts";
 import type { FinishedSpan } from "../finished-span.ts";
 import { TraceBuffer, type TracerCounters } from "./buffer.ts";
-import { metaBytes, metricBytes, recordBytes, SPAN_BYTES } from "./size.ts";
+import { metaBytes, recordBytes, SPAN_BYTES } from "./size.ts";
 import { perfNs, perfSeconds, type TimeInput } from "./clock.ts";
 import { active, runWith, type SpanContext } from "./context.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
