@@ -29,10 +29,10 @@ export function newSpanId(): bigint {
  * A new trace id. 128-bit in Datadog's layout (what dd-trace-js, -go, -java
  * generate): the high 64 bits are the start time in Unix seconds (32 bits;
  * `seconds`, the trace's first span's start, default now) then 32 zero
- * bits; the low 64 bits are random. With `bits128` false, a random 64-bit id.
+ * bits; the low 64 bits are `low` (default random; the Tracer gives its root
+ * span's id, as dd-trace-js does). With `bits128` false, `low` alone.
  */
-export function newTraceId(bits128 = true, seconds: number = Math.floor(Date.now() / 1000)): bigint {
-  const low = newSpanId();
+export function newTraceId(bits128 = true, seconds: number = Math.floor(Date.now() / 1000), low: bigint = newSpanId()): bigint {
   if (!bits128) return low;
   if (seconds !== highSeconds) {
     highSeconds = seconds;

@@ -397,6 +397,7 @@ export class Tracer implements AsyncDisposable {
     let trace: LocalTrace;
     let parentId = 0n;
     let parentService: string | undefined;
+    const spanId = newSpanId();
     if (parent instanceof TracerSpan && internals.owner(parent) === this.#owner) {
       trace = internals.trace(parent);
       parentId = parent.spanId;
@@ -411,14 +412,15 @@ export class Tracer implements AsyncDisposable {
       const { traceId, spanId, context } = checkContext(parent);
       if (traceId === 0n) {
         // Baggage alone: a new trace that carries it.
-        trace = new LocalTrace(newTraceId(this.#traceId128, seconds), { traceId: 0n, spanId: 0n, baggage: context.baggage, traceTags: context.traceTags });
+        trace = new LocalTrace(newTraceId(this.#traceId128, seconds, spanId), { traceId: 0n, spanId: 0n, baggage: context.baggage, traceTags: context.traceTags });
       } else {
         trace = new LocalTrace(traceId, context);
         parentId = spanId;
         inherited = context.links;
       }
     } else {
-      trace = new LocalTrace(newTraceId(this.#traceId128, seconds));
+      // A new trace's low 64 bits are its root span's id, as in dd-trace-js (span.js `_createContext`): one draw.
+      trace = new LocalTrace(newTraceId(this.#traceId128, seconds, spanId));
     }
     const span = new TracerSpan({
       owner: this.#owner,
@@ -427,7 +429,7 @@ export class Tracer implements AsyncDisposable {
       service: service ?? parentService ?? this.#service,
       resource,
       type,
-      spanId: newSpanId(),
+      spanId,
       parentId,
       parentService,
       start,
