@@ -144,12 +144,15 @@ export class BatchWriter {
   private _forInPrototype: object | null = null;
   /**
    * The high 64 bits of the last 128-bit trace id (at least 2^64) of a span, those as `_dd.p.tid`'s 16 hex
-   * digits, and the range of trace ids with these high bits: made again only when a trace id falls out of
-   * the range (new trace ids a second apart), not per trace (a shift allocates, the digits more).
+   * digits, and (in `_finished`) the range of trace ids with these high bits: made again only when a trace
+   * id falls out of the range (the Tracer's trace ids change high bits a second apart), not per trace (a
+   * shift allocates, the digits more).
    */
   private _high = 0n;
   private _highFrom = 0n;
   private _highTo = 0n;
+  /** The trace id `_high` and `_tid` were last made from by `_span` (0n when `_finished` made them). */
+  private _wideTraceId = 0n;
   private _tid = "";
   /** Whether the engine is JavaScriptCore (see `_put64`). */
   private readonly _jsc: boolean;
@@ -198,6 +201,7 @@ export class BatchWriter {
     this._highFrom = high << 64n;
     this._highTo = (high + 1n) << 64n;
     this._tid = high.toString(16).padStart(16, "0");
+    this._wideTraceId = 0n;
   }
 
   /** Makes room for `n` more bytes at `_pos` (the check, small enough to be inlined everywhere; `_grow` does the rest). */
@@ -541,7 +545,14 @@ export class BatchWriter {
     if (!this._id(at + S.trace_id_low, traceId, U128_LIMIT)) throw spanIdError(traceId, U128_LIMIT, c, i, "traceId");
     const wide = typeof traceId === "bigint" && traceId >= U64_LIMIT;
     if (wide) {
-      if (traceId < this._highFrom || traceId >= this._highTo) this._newHigh(traceId);
+      // The spans of a trace share its id: the shift (a bigint allocation) and the hex digits once per trace
+      // (others' 128-bit ids, e.g. OpenTelemetry's, have random high bits: no range of `_finished`'s to keep).
+      if (traceId !== this._wideTraceId) {
+        this._wideTraceId = traceId;
+        this._high = traceId >> 64n;
+        this._tid = this._high.toString(16).padStart(16, "0");
+        this._highTo = 0n;
+      }
       this._put64(at + S.trace_id_high, this._high);
     } else {
       put32(this._w32, at + S.trace_id_high, 0);
