@@ -12,6 +12,7 @@ use ddffi_batch::{Attribute, Link, Sink, SpanFields, Token};
 use libdd_trace_utils::span::v04::{
     AttributeAnyValue, AttributeArrayValue, SpanEventSlice, SpanLinkSlice, SpanSlice,
 };
+use libdd_trace_utils::span::vec_map::VecMap;
 use libdd_trace_utils::span::SliceData;
 use std::borrow::Cow;
 
@@ -38,7 +39,11 @@ impl<'a> Sink<'a> for Spans<'a> {
     }
 
     fn span(&mut self, f: &SpanFields<'a>) -> Result<SpanSlice<'a>, Error> {
-        Ok(new_span(f, Cow::Borrowed))
+        let mut s = new_span(f, Cow::Borrowed);
+        // Sized once; one more meta entry for the mark libdatadog adds to a chunk's first span.
+        s.meta = VecMap::with_capacity(f.meta_count + 1);
+        s.metrics = VecMap::with_capacity(f.metric_count);
+        Ok(s)
     }
 
     fn meta(&mut self, s: &mut SpanSlice<'a>, key: &'a str, value: &'a str) -> Result<(), Error> {
@@ -135,7 +140,20 @@ impl<'a> Sink<'a> for Spans<'a> {
         Ok(())
     }
 
-    fn push_span(&mut self, s: SpanSlice<'a>) -> Result<(), Error> {
+    fn push_span(&mut self, mut s: SpanSlice<'a>) -> Result<(), Error> {
+        // libdatadog de-duplicates every map before it encodes a span (a
+        // hash set per map), unless the map is marked as having no repeated
+        // key. A batch repeats a key only when a later meta layer of the
+        // Tracer overrides an earlier one, so checking here is cheaper.
+        if unique_keys(s.meta.iter().as_slice()) {
+            s.meta.mark_deduped();
+        }
+        if unique_keys(s.metrics.iter().as_slice()) {
+            s.metrics.mark_deduped();
+        }
+        if unique_keys(s.meta_struct.iter().as_slice()) {
+            s.meta_struct.mark_deduped();
+        }
         // begin_chunk always comes first: the decoder reads a chunk's count before its spans.
         self.chunks
             .last_mut()
@@ -143,6 +161,28 @@ impl<'a> Sink<'a> for Spans<'a> {
             .push(s);
         Ok(())
     }
+}
+
+/// Maps up to this size are checked for repeated keys pair by pair; larger
+/// ones are left to libdatadog's de-duplication.
+const UNIQUE_CHECK_MAX: usize = 64;
+
+/// Whether no two of `entries`' keys are equal. A repeated key of a batch is
+/// usually the same string of its table, so the pointers are compared first.
+fn unique_keys<V>(entries: &[(Cow<'_, str>, V)]) -> bool {
+    if entries.len() > UNIQUE_CHECK_MAX {
+        return false;
+    }
+    for (j, (key, _)) in entries.iter().enumerate() {
+        let k = key.as_bytes();
+        for (earlier, _) in &entries[..j] {
+            let e = earlier.as_bytes();
+            if e.len() == k.len() && (e.as_ptr() == k.as_ptr() || e == k) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The engine decodes batches itself: nothing to resolve, always ready (0).

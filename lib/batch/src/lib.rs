@@ -35,6 +35,10 @@ pub struct SpanFields<'a> {
     pub start: i64,
     pub duration: i64,
     pub error: i32,
+    /// How many meta and metrics entries follow (each fits in what is left of
+    /// the batch), so that a sink can size its maps once.
+    pub meta_count: usize,
+    pub metric_count: usize,
 }
 
 /// One token of a structured value, in preorder (`ddog_TracerValueToken`'s kinds).
@@ -368,6 +372,13 @@ fn decode_all<'a, S: Sink<'a>>(
 
 fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Error> {
     let f = r.take(SPAN_SIZE)?;
+    let meta_count = le_u32(f, SPAN_META_COUNT) as usize;
+    let metric_count = le_u32(f, SPAN_METRIC_COUNT) as usize;
+    // A meta entry is two strs (8 bytes at least), a metric a str and an f64
+    // (12): a count that cannot fit is corrupt before anything is sized by it.
+    if meta_count > (r.end - r.pos) / 8 || metric_count > (r.end - r.pos) / 12 {
+        return Err(Stop::Corrupt);
+    }
     let fields = SpanFields {
         service: r.str()?,
         name: r.str()?,
@@ -380,13 +391,15 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
         start: le_u64(f, SPAN_START) as i64,
         duration: le_u64(f, SPAN_DURATION) as i64,
         error: le_u32(f, SPAN_ERROR) as i32,
+        meta_count,
+        metric_count,
     };
     let mut s = sink(out.span(&fields))?;
-    for _ in 0..le_u32(f, SPAN_META_COUNT) {
+    for _ in 0..meta_count {
         let (k, v) = (r.str()?, r.str()?);
         sink(out.meta(&mut s, k, v))?;
     }
-    for _ in 0..le_u32(f, SPAN_METRIC_COUNT) {
+    for _ in 0..metric_count {
         let (k, v) = (r.str()?, r.f64()?);
         sink(out.metric(&mut s, k, v))?;
     }
