@@ -310,6 +310,30 @@ test("traceHandler alone: a handler that throws (or rejects) has http.status_cod
     assert.equal(spans.map((s) => s.error), [1, 1]);
   }));
 
+test("traceHandler: http.url is the URL without query or fragment, for repeated paths with other queries too", () =>
+  withTracer(async (tracer, agent) => {
+    const handler = traceHandler(tracer, () => new Response("ok"));
+    const urls = [
+      "http://example.test/orders?id=1",
+      "http://example.test/orders?id=2#top",
+      "http://example.test/orders#frag?not-a-query",
+      "http://example.test/orders",
+      "http://EXAMPLE.test:80/a/../orders?x",
+      "https://example.test:443/a%20b/?q",
+    ];
+    for (const url of urls) await handler(new Request(url));
+    await tracer.flush();
+    const spans = (await agent.waitForTraces(urls.length)).flat();
+    assert.equal(spans.map((s) => s.meta["http.url"]).sort(), [
+      "http://example.test/orders",
+      "http://example.test/orders",
+      "http://example.test/orders",
+      "http://example.test/orders",
+      "http://example.test/orders",
+      "https://example.test/a%20b/",
+    ]);
+  }));
+
 test("a streamed response: the server span ends when the body ends, not at the headers", () =>
   withAuto(async (tracer, agent) => {
     let serverSpan: TracerSpan | undefined;

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { consoleLogger, type Logger, loggerOf } from "./log.ts";
+import type { TracerSpan } from "./span.ts";
 import type { Tracer } from "./tracer.ts";
 import { activeServerSpan, routeOf, serverStatus, serverThrew, setRoute, startServerSpan } from "./instrument/server.ts";
 
@@ -58,35 +59,56 @@ export function traceHandler<Rest extends unknown[]>(
   handler: FetchHandler<Rest>,
   options: TraceHandlerOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
-  const traced = async (request: Request, ...rest: Rest): Promise<Response> => {
+  // Not an async function: a promise chain on the handler's own result costs less per request than an async
+  // function awaiting it (on JavaScriptCore most of all).
+  const traced = (request: Request, ...rest: Rest): Promise<Response> => {
     // Already in the server span of an instrumentation (node:http, Deno.serve, Bun.serve): add to it, not a second one.
-    const current = activeServerSpan(tracer);
-    if (current) {
-      try {
-        setRoute(current, request.method.toUpperCase(), routeOf(request, options));
-        if (options.tags) current.setTags(options.tags);
-      } catch {
-        // A request without a method: the span keeps what the instrumentation gave it.
-      }
-      try {
-        return await handler(request, ...rest);
-      } catch (error) {
-        // Recorded here too: nodeListener answers the throw itself, so node:http's span would not see it.
-        serverThrew(current, error);
-        throw error;
-      }
-    }
-    const span = startServerSpan(tracer, request, "fetch", options)!;
+    let span: TracerSpan;
     try {
-      const response = await tracer.activate(span, () => handler(request, ...rest));
-      const status = response?.status;
-      if (typeof status === "number") serverStatus(span, status, {});
-      return response;
+      const current = activeServerSpan(tracer);
+      if (current) return underServerSpan(current, request, rest);
+      span = startServerSpan(tracer, request, "fetch", options)!;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const threw = (error: unknown): never => {
+      serverThrew(span, error);
+      span.finish();
+      throw error;
+    };
+    let result: Response | Promise<Response>;
+    try {
+      result = tracer.activate(span, () => handler(request, ...rest));
     } catch (error) {
       serverThrew(span, error);
-      throw error;
-    } finally {
       span.finish();
+      return Promise.reject(error);
+    }
+    return Promise.resolve(result).then((response) => {
+      try {
+        const status = response?.status;
+        if (typeof status === "number") serverStatus(span, status, {});
+      } catch (error) {
+        threw(error);
+      }
+      span.finish();
+      return response;
+    }, threw);
+  };
+  /** The handler under an instrumentation's server span `current`: `route` and `tags` go on it. */
+  const underServerSpan = async (current: TracerSpan, request: Request, rest: Rest): Promise<Response> => {
+    try {
+      setRoute(current, request.method.toUpperCase(), routeOf(request, options));
+      if (options.tags) current.setTags(options.tags);
+    } catch {
+      // A request without a method: the span keeps what the instrumentation gave it.
+    }
+    try {
+      return await handler(request, ...rest);
+    } catch (error) {
+      // Recorded here too: nodeListener answers the throw itself, so node:http's span would not see it.
+      serverThrew(current, error);
+      throw error;
     }
   };
   handlerLoggers.set(traced, loggerOf(tracer));

@@ -36,15 +36,34 @@ export const clientError = (status: number): boolean => status >= 400 && status 
 /** The default server error statuses. */
 export const serverError = (status: number): boolean => status >= 500 && status < 600;
 
+/**
+ * Results of {@link stripQuery} by the URL's text up to and including its
+ * first `?` or `#` (the whole URL when it has neither): what follows that
+ * character cannot change the result, so a server's requests for the same
+ * path share one parse (`new URL` costs more than the rest of a server
+ * span's tags). Emptied when full, so many distinct paths only bound it.
+ */
+const stripped = new Map<string, string>();
+const STRIPPED_MAX = 1000;
+
 /** A URL without its query and fragment; the input unchanged when it does not parse. */
 export function stripQuery(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    const cut = url.search(/[?#]/);
-    return cut < 0 ? url : url.slice(0, cut);
+  const query = url.indexOf("?");
+  const fragment = url.indexOf("#");
+  const cut = query < 0 || (fragment >= 0 && fragment < query) ? fragment : query;
+  const key = cut < 0 ? url : url.slice(0, cut + 1);
+  let result = stripped.get(key);
+  if (result === undefined) {
+    try {
+      const u = new URL(key);
+      result = `${u.protocol}//${u.host}${u.pathname}`;
+    } catch {
+      result = cut < 0 ? url : url.slice(0, cut);
+    }
+    if (stripped.size >= STRIPPED_MAX) stripped.clear();
+    stripped.set(key, result);
   }
+  return result;
 }
 
 /** What a client request is, for its span. */
