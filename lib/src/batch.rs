@@ -15,6 +15,7 @@ use libdd_trace_utils::span::v04::{
 use libdd_trace_utils::span::vec_map::VecMap;
 use libdd_trace_utils::span::SliceData;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// Collects the batch's spans as libdatadog's own, borrowing the batch and `arena`.
 struct Spans<'a> {
@@ -43,6 +44,7 @@ impl<'a> Sink<'a> for Spans<'a> {
         // Sized once; one more meta entry for the mark libdatadog adds to a chunk's first span.
         s.meta = VecMap::with_capacity(f.meta_count + 1);
         s.metrics = VecMap::with_capacity(f.metric_count);
+        s.span_events = Vec::with_capacity(f.event_count);
         Ok(s)
     }
 
@@ -97,11 +99,16 @@ impl<'a> Sink<'a> for Spans<'a> {
         Ok(())
     }
 
-    fn event(&mut self, name: &'a str, time_unix_nano: u64) -> Result<SpanEventSlice<'a>, Error> {
+    fn event(
+        &mut self,
+        name: &'a str,
+        time_unix_nano: u64,
+        attribute_count: usize,
+    ) -> Result<SpanEventSlice<'a>, Error> {
         Ok(SpanEventSlice {
             time_unix_nano,
             name: Cow::Borrowed(name),
-            attributes: Default::default(),
+            attributes: HashMap::with_capacity(attribute_count),
         })
     }
 

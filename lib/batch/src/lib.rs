@@ -39,6 +39,8 @@ pub struct SpanFields<'a> {
     /// the batch), so that a sink can size its maps once.
     pub meta_count: usize,
     pub metric_count: usize,
+    /// How many span events follow (each fits in what is left of the batch).
+    pub event_count: usize,
 }
 
 /// One token of a structured value, in preorder (`ddog_TracerValueToken`'s kinds).
@@ -118,7 +120,13 @@ pub trait Sink<'a> {
         tokens: &[Token<'a>],
     ) -> Result<(), Self::Error>;
     fn links(&mut self, span: &mut Self::Span, links: Vec<Link<'a>>) -> Result<(), Self::Error>;
-    fn event(&mut self, name: &'a str, time_unix_nano: u64) -> Result<Self::Event, Self::Error>;
+    /// A span event with `attribute_count` attributes to come (each fits in what is left of the batch).
+    fn event(
+        &mut self,
+        name: &'a str,
+        time_unix_nano: u64,
+        attribute_count: usize,
+    ) -> Result<Self::Event, Self::Error>;
     fn event_attribute(
         &mut self,
         event: &mut Self::Event,
@@ -375,8 +383,11 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
     let meta_count = le_u32(f, SPAN_META_COUNT) as usize;
     let metric_count = le_u32(f, SPAN_METRIC_COUNT) as usize;
     // A meta entry is two strs (8 bytes at least), a metric a str and an f64
-    // (12): a count that cannot fit is corrupt before anything is sized by it.
-    if meta_count > (r.end - r.pos) / 8 || metric_count > (r.end - r.pos) / 12 {
+    // (12), an event EVENT_SIZE: a count that cannot fit is corrupt before
+    // anything is sized by it.
+    let event_count = le_u32(f, SPAN_EVENT_COUNT) as usize;
+    let left = r.end - r.pos;
+    if meta_count > left / 8 || metric_count > left / 12 || event_count > left / EVENT_SIZE {
         return Err(Stop::Corrupt);
     }
     let fields = SpanFields {
@@ -393,6 +404,7 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
         error: le_u32(f, SPAN_ERROR) as i32,
         meta_count,
         metric_count,
+        event_count,
     };
     let mut s = sink(out.span(&fields))?;
     for _ in 0..meta_count {
@@ -411,11 +423,16 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
         let list = links(r, link_count)?;
         sink(out.links(&mut s, list))?;
     }
-    for _ in 0..le_u32(f, SPAN_EVENT_COUNT) {
+    for _ in 0..event_count {
         let e = r.take(EVENT_SIZE)?;
         let name = r.str()?;
-        let mut event = sink(out.event(name, le_u64(e, EVENT_TIME)))?;
-        for _ in 0..le_u32(e, EVENT_ATTRIBUTE_COUNT) {
+        let attribute_count = le_u32(e, EVENT_ATTRIBUTE_COUNT) as usize;
+        // An attribute is a str and a kind (8 bytes) at least.
+        if attribute_count > (r.end - r.pos) / 8 {
+            return Err(Stop::Corrupt);
+        }
+        let mut event = sink(out.event(name, le_u64(e, EVENT_TIME), attribute_count))?;
+        for _ in 0..attribute_count {
             let key = r.str()?;
             let value = attribute(r)?;
             sink(out.event_attribute(&mut event, key, value))?;

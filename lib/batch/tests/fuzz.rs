@@ -68,7 +68,7 @@ impl<'a> Sink<'a> for Count {
             .sum::<usize>();
         Ok(())
     }
-    fn event(&mut self, name: &'a str, _: u64) -> Result<(), Refused> {
+    fn event(&mut self, name: &'a str, _: u64, _: usize) -> Result<(), Refused> {
         self.bytes += name.len();
         Ok(())
     }

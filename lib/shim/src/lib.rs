@@ -384,7 +384,7 @@ impl<'a> Sink<'a> for Calls<'_> {
         check(unsafe { (self.api.set_links)(s.handle, Slice::of(&list)) })
     }
 
-    fn event(&mut self, name: &'a str, time: u64) -> Result<Owned, Error> {
+    fn event(&mut self, name: &'a str, time: u64, _: usize) -> Result<Owned, Error> {
         let mut h: Handle = std::ptr::null_mut();
         // SAFETY: a writable out-parameter; the slice valid for the call.
         check(unsafe { (self.api.event_new)(&mut h, text(name), time) })?;
