@@ -44,7 +44,7 @@ import type { Native } from "../ffi/native.ts";
 import { Binding, type BindingOptions, encodeUtf8, getBinding } from "../src/binding.ts";
 import { buildTraceChunks } from "../src/build.ts";
 import { TraceExporter } from "../src/exporter.ts";
-import { BatchWriter } from "../src/batch.ts";
+import { BatchWriter } from "../src/batch/writer.ts";
 import { type Fixture, forEachString, makeFixture, SET_NAMES, type SetName } from "./fixtures.ts";
 import { recordTape } from "./tape.ts";
 

@@ -6,7 +6,7 @@ import process from "node:process";
 import { createRequire } from "node:module";
 import { getBinding } from "../src/binding.ts";
 import { buildTraceChunks } from "../src/build.ts";
-import { BatchWriter } from "../src/batch.ts";
+import { BatchWriter } from "../src/batch/writer.ts";
 import { makeFixture, SET_NAMES } from "./fixtures.ts";
 process.env.DD_TRACE_NATIVE_SPAN_EVENTS = "true";
 process.env.DD_INSTRUMENTATION_TELEMETRY_ENABLED = "false";

@@ -172,7 +172,7 @@ function markdown(all, minutes) {
     }
   }
   L.push("");
-  L.push("The batch path's main-thread work is writing the batch (src/batch.ts); decoding it and building the spans " +
+  L.push("The batch path's main-thread work is writing the batch (src/batch/); decoding it and building the spans " +
     "through the C ABI run on the send thread, with the send. The per-field path builds every span through the C ABI " +
     "on the main thread. \"The per-field binding's share\" is the per-field path minus the library's own work (the same C " +
     "calls replayed from C by bench/replay.c, no FFI): what that binding adds, the FFI crossings and the JavaScript.");

@@ -10,7 +10,7 @@ import { type ExporterOptions, resolveOptions } from "./options.ts";
 import { AbortError, ClosedError, TraceExporterError, ValidationError } from "./errors.ts";
 import { buildTraceChunks } from "./build.ts";
 import type { TraceChunk } from "./span.ts";
-import { batchAvailable, BatchWriter } from "./batch.ts";
+import { batchAvailable, BatchWriter } from "./batch/writer.ts";
 
 /** Batch writers kept for reuse, per exporter (more are made while sends overlap). */
 const POOLED_WRITERS = 4;

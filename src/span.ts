@@ -1,7 +1,7 @@
 /**
  * Spans as plain objects (the types `send` takes), and their validation
  * vocabulary: the limits, paths and `ValidationError`s that both send paths
- * use, the batch writer (src/batch.ts) and the per-field builder
+ * use, the batch writer (src/batch/) and the per-field builder
  * (src/build.ts), so that both name a bad value alike.
  *
  * @module
@@ -97,7 +97,7 @@ export interface Span {
 /** A trace chunk: spans of one trace sent together. */
 export type TraceChunk = readonly Span[];
 
-/** Limits of the id and integer fields, shared with the batch writer (`src/batch.ts`). */
+/** Limits of the id and integer fields, shared with the batch writer (`src/batch/`). */
 export const U64_LIMIT = 1n << 64n;
 export const U128_LIMIT = 1n << 128n;
 export const I64_MIN = -(1n << 63n);
@@ -150,7 +150,7 @@ export function idError(v: unknown, limit: bigint, path: string): ValidationErro
   return new ValidationError(path, `id out of range: must be 0 ≤ id < 2^${limit === U64_LIMIT ? 64 : 128}, got ${v}`);
 }
 
-// Errors of both send paths (here and src/batch.ts), built out of line: see src/batch.ts's note on inlining.
+// Errors of both send paths (here and src/batch/), built out of line: see src/batch/records.ts's note on inlining.
 
 /** A `ValidationError` for `traces[c][i].field`: expected `what`, got `v`. */
 export function expected(c: number, i: number, field: string, what: string, v: unknown): ValidationError {

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { BatchWriter } from "../src/batch.ts";
+import { BatchWriter } from "../src/batch/writer.ts";
 import { getBinding } from "../src/binding.ts";
 import { assertNoLeaks } from "./helpers.ts";
 import { corpus } from "./batch-corpus.ts";

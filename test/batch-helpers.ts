@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { decode } from "@msgpack/msgpack";
 import { type TraceChunk, TraceExporter } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
-import { batchAvailable } from "../src/batch.ts";
+import { batchAvailable } from "../src/batch/writer.ts";
 import { getBinding } from "../src/binding.ts";
 import { traceRequests } from "./helpers.ts";
 

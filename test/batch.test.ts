@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { type Span, type TraceChunk, TraceExporter, TraceExporterError, ValidationError } from "../mod.ts";
 import { TestAgent } from "../testing.ts";
 import { BATCH_MAGIC, records } from "../ffi/batch.ts";
-import { BatchWriter } from "../src/batch.ts";
+import { BatchWriter } from "../src/batch/writer.ts";
 import { getBinding } from "../src/binding.ts";
 import { assertNoLeaks, rejects, span, traceRequests } from "./helpers.ts";
 import { corpus, nest } from "./batch-corpus.ts";

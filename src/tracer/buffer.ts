@@ -9,7 +9,7 @@
  */
 import { clearInterval, setInterval } from "node:timers";
 import { AbortError, ValidationError } from "../errors.ts";
-import type { BatchWriter } from "../batch.ts";
+import type { BatchWriter } from "../batch/writer.ts";
 import { type AgentResponse, batchAccess, type SendOptions, TraceExporter } from "../exporter.ts";
 import type { FinishedSpan } from "../finished-span.ts";
 import type { Span, TraceChunk } from "../span.ts";

@@ -1,34 +1,26 @@
 /**
- * The batch writer: turns a `send`'s trace chunks into one batch buffer (the
- * format of `ffi/batch.ts`) in native memory, on the calling thread, for
- * `ddffi_batch_send` to decode and build off it. One FFI crossing per send.
+ * The batch's records: a trace chunk's spans, each a fixed part (ids,
+ * times, error, service, name, resource, type) and its meta, metrics,
+ * meta_struct, span links and span events, in the format of `ffi/batch.ts`,
+ * their strings through the string table (src/batch/strings.ts).
  *
  * Validation is the per-field path's (src/span.ts, src/build.ts): the same
- * `ValidationError`s naming `traces[c][i].field`, and nothing is sent. The
- * writer reads each user value once, and checks room before every write
- * (`_ensure`): the buffer grows (a new block, the bytes copied), never
- * overflows.
+ * `ValidationError`s naming `traces[c][i].field`. The writer reads each
+ * user value once. A `FinishedSpan` (the Tracer's) is valid by
+ * construction and written without checks.
+ *
+ * The hot path (`_span`, `_finished`, `_records` and the string table's
+ * `_str`, `_slot`, `_keySlot`, and the memory's `_word`) is the methods of one
+ * class hierarchy, which V8 inlines as it did in one class (bench/RESULTS.md,
+ * "Why the writer is written as it is").
  *
  * @module
  */
-import { MAX_VALUE_DEPTH, valueKinds } from "../ffi/abi.ts";
-import {
-  BATCH_MAGIC,
-  BATCH_VERSION,
-  batchFlags,
-  eventAttributeKinds,
-  MAX_STRING_BYTES,
-  metaStructKinds,
-  records,
-  STRING_TAG_BITS,
-  stringTags,
-  TEXT_MAX_UNITS,
-  TEXT_MIN_UNITS,
-} from "../ffi/batch.ts";
-import { copyUtf16, type Native, type NativeMemory, type Utf16Writer, type Utf8Encoder } from "../ffi/native.ts";
-import type { Binding } from "./binding.ts";
-import { ValidationError } from "./errors.ts";
-import { FinishedSpan } from "./finished-span.ts";
+import { MAX_VALUE_DEPTH, valueKinds } from "../../ffi/abi.ts";
+import { eventAttributeKinds, metaStructKinds, records } from "../../ffi/batch.ts";
+import type { Native } from "../../ffi/native.ts";
+import { ValidationError } from "../errors.ts";
+import { FinishedSpan } from "../finished-span.ts";
 import {
   arrayKind,
   attrPath,
@@ -41,7 +33,6 @@ import {
   I64_MIN,
   idError,
   isRecord,
-  hasEnumerableKey,
   key,
   nanosError,
   ownCopy,
@@ -57,91 +48,50 @@ import {
   TWO_63,
   U128_LIMIT,
   U64_LIMIT,
-} from "./span.ts";
+} from "../span.ts";
+import { StringTable } from "./strings.ts";
 
-const H = records.header;
 const S = records.span;
 const L = records.link;
 const E = records.event;
+
 /**
- * A `str` word is `n * TAG + tag`. A shift, not `2 ** STRING_TAG_BITS`: JavaScriptCore (Bun) keeps the
- * result of `**` as a double, and every word computed from it then took a slow store into the
- * Uint32Array (bench/RESULTS.md, "Why the writer is written as it is").
+ * Positions of a span whose previous string is remembered: up to `SLOTS`
+ * meta keys, meta values and metric keys.
+ * A span like the last one refers to those strings with one comparison each:
+ * no lookup, no encoding (src/batch/strings.ts).
  */
-const TAG = 1 << STRING_TAG_BITS;
-const REF = stringTags.ref;
-const DEFINE = stringTags.define;
-const TEXT = stringTags.text;
-const UTF16 = stringTags.utf16;
-/** Strings longer than this (UTF-16 units) are never looked up in, nor added to, the string table's `Map`. */
-const KEEP_MAX_CHARS = 256;
+const SLOTS = 32;
+const META_KEY_SLOT = 0;
+const META_VALUE_SLOT = META_KEY_SLOT + SLOTS;
+const METRIC_KEY_SLOT = META_VALUE_SLOT + SLOTS;
+/** The first span link's tracestate, attribute keys and values; the first span event's name, attribute keys and string values. */
+const LINK_SLOTS = 8;
+const TRACESTATE_SLOT = METRIC_KEY_SLOT + SLOTS;
+const LINK_KEY_SLOT = TRACESTATE_SLOT + 1;
+const LINK_VALUE_SLOT = LINK_KEY_SLOT + LINK_SLOTS;
+const EVENT_NAME_SLOT = LINK_VALUE_SLOT + LINK_SLOTS;
+const EVENT_KEY_SLOT = EVENT_NAME_SLOT + 1;
+const EVENT_VALUE_SLOT = EVENT_KEY_SLOT + LINK_SLOTS;
+/** `_dd.p.tid` and its value. */
+const TID_KEY_SLOT = EVENT_VALUE_SLOT + LINK_SLOTS;
+const TID_VALUE_SLOT = TID_KEY_SLOT + 1;
+/** A `FinishedSpan`'s service, name, resource and type (the Tracer's spans often repeat them span after span). */
+const SERVICE_SLOT = TID_VALUE_SLOT + 1;
+const SLOT_COUNT = SERVICE_SLOT + 4;
 
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
-/** A character beyond U+00FF: a string with one is two-byte in V8 (and in JavaScriptCore). */
-const BEYOND_LATIN1 = /[^\0-\xff]/;
 
-/** Whether the loaded library (or its shim) has a bound batch decoder; checked once per binding. */
-const ready = new WeakMap<Binding, boolean>();
-
-/**
- * Whether `ddffi_batch_send` can be used: present in the library or the
- * shim, and `ddffi_batch_bind` resolved every ddog_* function it calls from
- * the loaded library.
- */
-export function batchAvailable(b: Binding): boolean {
-  let ok = ready.get(b);
-  if (ok === undefined) {
-    const bind = b.symbols.ddffi_batch_bind;
-    ok = false;
-    if (bind && b.native.async.ddffi_batch_send) {
-      const path = b.native.path;
-      b.reserve(3 * path.length);
-      b.arg(path, false);
-      ok = bind(b.argPtrWord, b.argLenWord) === 0;
-    }
-    ready.set(b, ok);
-  }
-  return ok;
-}
-
-/**
- * One batch buffer and its string table. Reused send after send (a pool in
- * the exporter); the memory lives until the send that reads it completes.
- *
- * Its members are TypeScript-private (`private _x`), not `#x`: JavaScriptCore
- * (Bun) runs this hot path slower with `#` fields and methods (see
- * bench/RESULTS.md, "Why the writer is written as it is").
- */
-export class BatchWriter {
-  private readonly _native: Native;
-  private _memory: NativeMemory;
-  /** Where the send's response pointer goes (`response_out`). */
-  readonly slot: NativeMemory;
-  private _u8!: Uint8Array;
-  /** The same memory as UTF-16 code units (`utf16` strings). */
-  private _u16!: Uint16Array;
-  /** The buffer's size in bytes (`_u8.length`, kept as a number for `_ensure`). */
-  private _capacity = 0;
-  /** The same memory as u32 words: every item of the format is 4-aligned. */
-  private _w32!: Uint32Array;
-  private _view!: DataView;
-  /** The memory's UTF-8 encoder and UTF-16 writer (`NativeMemory`), for the batch's text. */
-  private _utf8Encoder!: Utf8Encoder;
-  private _utf16Writer: Utf16Writer | undefined;
-  /** The `text` strings of this batch so far, and their UTF-16 code units with a separator each. */
-  private readonly _texts: string[] = [];
-  private _textUnits = 0;
-  private _pos: number = H.size;
-  private _strings = new Map<string, number>();
-  /** How many strings the table has (the `define`s, `text`s and `utf16`s so far). */
-  private _defined = 0;
-  private _spans = 0;
-  private _chunks = 0;
+/** The records of one batch: its chunks and their spans, written through the string table. */
+export class RecordWriter extends StringTable {
+  /** Spans and trace chunks in the batch so far. */
+  protected _spans = 0;
+  protected _chunks = 0;
   /**
    * `Object.prototype` when it had no enumerable key as this write began, else
    * null (see `_forIn`).
    */
-  private _forInPrototype: object | null = null;
+  protected _forInPrototype: object | null = null;
   /**
    * The high 64 bits of the last 128-bit trace id (at least 2^64) of a span, those as `_dd.p.tid`'s 16 hex
    * digits, and (in `_finished`) the range of trace ids with these high bits: made again only when a trace
@@ -154,44 +104,9 @@ export class BatchWriter {
   /** The trace id `_high` and `_tid` were last made from by `_span` (0n when `_finished` made them). */
   private _wideTraceId = 0n;
   private _tid = "";
-  /** Whether the engine is JavaScriptCore (see `_put64`). */
-  private readonly _jsc: boolean;
-  /** The string at each slot position of the previous span (see `SLOTS`), and its table index (-1: none). */
-  private readonly _slotStrings: string[] = new Array<string>(SLOT_COUNT).fill("");
-  private readonly _slotIndex = new Int32Array(SLOT_COUNT).fill(-1);
 
-  constructor(native: Native, size = 1 << 16) {
-    this._native = native;
-    this._jsc = native.runtime.interpreter === "JavaScriptCore";
-    this._memory = native.alloc(size);
-    this._map();
-    this.slot = native.alloc(8);
-  }
-
-  private _map(): void {
-    this._u8 = new Uint8Array(this._memory.buffer);
-    this._w32 = new Uint32Array(this._memory.buffer, 0, this._u8.length >> 2);
-    this._u16 = new Uint16Array(this._memory.buffer, 0, this._u8.length >> 1);
-    this._capacity = this._u8.length;
-    this._view = new DataView(this._memory.buffer);
-    this._utf8Encoder = this._memory.utf8;
-    this._utf16Writer = this._memory.utf16;
-  }
-
-  /** The batch's native address. */
-  get address(): number {
-    return this._memory.address;
-  }
-
-  /** The buffer's size in bytes. */
-  get capacity(): number {
-    return this._u8.length;
-  }
-
-  /** Frees the memory (the writer is not used again). */
-  free(): void {
-    this._native.free(this._memory);
-    this._native.free(this.slot);
+  constructor(native: Native, size: number) {
+    super(native, size, SLOT_COUNT);
   }
 
   /** Sets `_high`, `_tid` and their range from the 128-bit `traceId`. */
@@ -204,99 +119,8 @@ export class BatchWriter {
     this._wideTraceId = 0n;
   }
 
-  /** Makes room for `n` more bytes at `_pos` (the check, small enough to be inlined everywhere; `_grow` does the rest). */
-  private _ensure(n: number): void {
-    const end = this._pos + n;
-    if (end > this._capacity) this._grow(end);
-  }
-
-  /** A bigger block of at least `need` bytes, the bytes so far copied over. */
-  private _grow(need: number): void {
-    let size = this._u8.length * 2;
-    while (size < need) size *= 2;
-    const old = this._memory;
-    const oldU8 = this._u8;
-    this._memory = this._native.alloc(size);
-    this._map();
-    this._u8.set(oldU8.subarray(0, this._pos));
-    this._native.free(old);
-  }
-
-  /**
-   * Writes the whole batch for `traces`; returns its length in bytes.
-   * @throws {ValidationError} naming `traces[c][i].field`; the batch is then unusable until the next `write`.
-   */
-  write(traces: readonly TraceChunk[]): number {
-    if (!Array.isArray(traces)) throw new ValidationError("traces", `expected an array of trace chunks, got ${describe(traces)}`);
-    this.begin();
-    const chunks = traces.length;
-    for (let c = 0; c < chunks; c++) this._chunk(traces[c], c);
-    if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
-    return this.end();
-  }
-
-  /** Starts a batch that `append` fills chunk by chunk and `end` closes. */
-  begin(): void {
-    this._pos = H.size;
-    this._spans = 0;
-    this._chunks = 0;
-    this._texts.length = 0;
-    this._textUnits = 0;
-    this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
-    if (this._defined > 0) {
-      this._strings = new Map();
-      this._defined = 0;
-      this._slotIndex.fill(-1);
-    }
-  }
-
-  /**
-   * Writes one more trace chunk into the batch `begin` started, as chunk `c`
-   * of the batch for error paths. A chunk that fails leaves the batch as it
-   * was before it.
-   * @throws {ValidationError} naming `traces[c][i].field`.
-   */
-  append(chunk: TraceChunk, c: number): void {
-    // The application runs between appends: `for…in` is trusted only as it is now (see `_forIn`).
-    this._forInPrototype = hasEnumerableKey(Object.prototype) ? null : Object.prototype;
-    const pos = this._pos, spans = this._spans, chunks = this._chunks, defined = this._defined;
-    const texts = this._texts.length, textUnits = this._textUnits;
-    try {
-      this._chunk(chunk, c);
-      if (this._forInPrototype !== null && hasEnumerableKey(Object.prototype)) throw prototypeChanged();
-    } catch (e) {
-      this._pos = pos;
-      this._spans = spans;
-      this._chunks = chunks;
-      this._texts.length = texts;
-      this._textUnits = textUnits;
-      if (this._defined > defined) this._forget(defined);
-      throw e;
-    }
-  }
-
-  /** Trace chunks in the batch so far. */
-  get chunks(): number {
-    return this._chunks;
-  }
-
-  /** Closes the batch: its text and header. Returns its length in bytes. */
-  end(): number {
-    const textOffset = this._pos;
-    const flags = this._texts.length > 0 ? this._endText() : 0;
-    const v = this._view;
-    v.setUint32(H.magic, BATCH_MAGIC, true);
-    v.setUint16(H.version, BATCH_VERSION, true);
-    v.setUint16(H.flags, flags, true);
-    v.setUint32(H.chunk_count, this._chunks, true);
-    v.setUint32(H.span_count, this._spans, true);
-    v.setUint32(H.string_count, this._defined, true);
-    v.setUint32(H.text_offset, textOffset, true);
-    return this._pos;
-  }
-
   /** Writes chunk `c`; counted in the header once written. @throws {ValidationError} with `chunk` c. */
-  private _chunk(chunk: TraceChunk, c: number): void {
+  protected _chunk(chunk: TraceChunk, c: number): void {
     try {
       this._spansOf(chunk, c);
     } catch (e) {
@@ -310,7 +134,7 @@ export class BatchWriter {
     this._chunks++;
     const n = chunk.length;
     this._ensure(4);
-    put32(this._w32, this._pos, n);
+    this._put32(this._pos, n);
     this._pos += 4;
     for (let i = 0; i < n; i++) {
       const span = chunk[i];
@@ -318,176 +142,6 @@ export class BatchWriter {
       else this._span(span, c, i);
     }
     this._spans += n;
-  }
-
-  /** Drops the strings defined from table index `defined` on (a chunk that failed): from the lookup and the slots. */
-  private _forget(defined: number): void {
-    this._defined = defined;
-    for (const [s, index] of this._strings) if (index >= defined) this._strings.delete(s);
-    for (let k = 0; k < SLOT_COUNT; k++) if (this._slotIndex[k] >= defined) this._slotIndex[k] = -1;
-  }
-
-  /** Writes `s`, the string at slot position `at`: a reference when the previous span had it there too. */
-  private _slot(at: number, s: string, keep: boolean): void {
-    const index = this._slotIndex[at];
-    if (index >= 0 && this._slotStrings[at] === s) this._word(index * TAG + REF);
-    else {
-      this._slotStrings[at] = s;
-      this._slotIndex[at] = this._str(s, keep);
-    }
-  }
-
-  /**
-   * `_slot` for a property key (`keep`), written apart for its own `===`:
-   * property keys are internalized strings, and while a comparison sees only
-   * those, V8 compiles it to a pointer comparison; `_slot`'s, which values
-   * reach too, calls the `StringEqual` builtin even for the same string.
-   */
-  private _keySlot(at: number, k: string): void {
-    const index = this._slotIndex[at];
-    if (index >= 0 && this._slotStrings[at] === k) this._word(index * TAG + REF);
-    else {
-      this._slotStrings[at] = k;
-      this._slotIndex[at] = this._str(k, true);
-    }
-  }
-
-  /**
-   * Writes a `str` for `s`; returns its string table index. A reference is
-   * written as `_word(index * TAG + REF)` here and in the slots, not through
-   * a method of its own: one inlining level less, so more of the writer is
-   * inlined. `keep`: look it
-   * up, and add it to the lookup when new (keys, names: they repeat); else
-   * it is only defined (values: their `Slots` find repeats).
-   */
-  private _str(s: string, keep: boolean): number {
-    if (keep && s.length <= KEEP_MAX_CHARS) {
-      const index = this._strings.get(s);
-      if (index !== undefined) {
-        this._word(index * TAG + REF);
-        return index;
-      }
-      const defined = this._bytes(s);
-      this._strings.set(s, defined);
-      return defined;
-    }
-    return this._bytes(s);
-  }
-
-  /**
-   * Defines `s`; returns its string table index. A string of
-   * `TEXT_MIN_UNITS` or more goes as `text` (`_text`), up to
-   * `TEXT_MAX_UNITS` a batch. Else its characters follow: UTF-8
-   * (`define`) while they are ASCII; from its first character beyond U+007F
-   * the whole string again as UTF-16 code units (`utf16`), which the send
-   * thread transcodes.
-   */
-  private _bytes(s: string): number {
-    const length = s.length;
-    if (length > MAX_STRING_BYTES) throw tooLong(length);
-    if (length >= TEXT_MIN_UNITS && this._textUnits + length < TEXT_MAX_UNITS) {
-      return this._text(s);
-    }
-    this._ensure(4 + 2 * length + 3);
-    const at = this._pos;
-    const start = at + 4;
-    let end: number;
-    if (ascii(this._u8, start, s)) {
-      put32(this._w32, at, length * TAG + DEFINE);
-      end = start + length;
-    } else {
-      copyUtf16(this._u16, start >> 1, s);
-      put32(this._w32, at, length * TAG + UTF16);
-      end = start + 2 * length;
-    }
-    this._padTo(end);
-    return this._defined++;
-  }
-
-  /** Defines `s` as `text`: its characters go with the batch's text (`_endText`); as `_bytes`, which checked its length. */
-  private _text(s: string): number {
-    this._ensure(4);
-    put32(this._w32, this._pos, s.length * TAG + TEXT);
-    this._pos += 4;
-    this._texts.push(s);
-    this._textUnits += s.length + 1;
-    return this._defined++;
-  }
-
-  /**
-   * Writes the batch's text: the `text` strings joined by "\0" (so that no
-   * surrogate pair forms across two of them), UTF-8-encoded in one call; or
-   * its UTF-16 code units, where the memory has a `utf16` writer and the
-   * text has a character beyond U+00FF. Returns the header's flags.
-   */
-  private _endText(): number {
-    const text = this._texts.join("\0");
-    this._texts.length = 0;
-    // V8 answers this at once for a one-byte string, whatever its length (its regexp knows no such character fits).
-    if (this._utf16Writer !== undefined && BEYOND_LATIN1.test(text)) {
-      this._ensure(2 * text.length);
-      // After `_ensure`, which may have moved the batch to a new block, with its own writer.
-      this._utf16Writer!.utf16Write(text, this._pos);
-      this._pos += 2 * text.length;
-      return batchFlags.text_utf16;
-    }
-    this._ensure(3 * text.length);
-    // After `_ensure`, which may have moved the batch to a new block, with its own encoder.
-    const written = this._utf8Encoder.utf8Write(text, this._pos, 3 * text.length);
-    // `| 0`: Deno's encodeInto gives a double, and `_pos` holding one made every access to it slower (the
-    // field changes representation); the count is below 3 * TEXT_MAX_UNITS, in int32 range.
-    this._pos += written | 0;
-    return 0;
-  }
-
-  /** Zeros from byte `end` to the next multiple of 4, and moves the write position there. */
-  private _padTo(end: number): void {
-    const u8 = this._u8;
-    while (end & 3) u8[end++] = 0;
-    this._pos = end;
-  }
-
-  /**
-   * Writes the low 64 bits of `v` (two's complement) at byte offset `at`: through the DataView on
-   * JavaScriptCore (Bun), where it is faster than a BigUint64Array store; as two words on V8,
-   * where the DataView is the slower.
-   */
-  private _put64(at: number, v: bigint): void {
-    if (this._jsc) this._view.setBigUint64(at, v, true);
-    else put64(this._w32, at, v);
-  }
-
-  /**
-   * One u32 word: a kind, a count, a bool, a string reference. The room
-   * check is written out here, not through `_ensure`: V8 inlines by bytecode
-   * size, with a budget per optimized function that callees' inlined callees
-   * share, and this is the most-inlined write.
-   */
-  private _word(n: number): void {
-    const at = this._pos;
-    if (at + 4 > this._capacity) this._grow(at + 4);
-    this._w32[at >> 2] = n;
-    this._pos = at + 4;
-  }
-
-  private _f64(n: number): void {
-    this._ensure(8);
-    putF64(this._w32, this._pos, n);
-    this._pos += 8;
-  }
-
-  /** An i64 or a u64 given as a bigint: its low 64 bits (two's complement). */
-  private _big64(n: bigint): void {
-    this._ensure(8);
-    this._put64(this._pos, n);
-    this._pos += 8;
-  }
-
-  private _blob(b: Uint8Array): void {
-    this._ensure(4 + b.length + 3);
-    put32(this._w32, this._pos, b.length);
-    this._u8.set(b, this._pos + 4);
-    this._padTo(this._pos + 4 + b.length);
   }
 
   /**
@@ -505,8 +159,8 @@ export class BatchWriter {
   /** `_id` for a value that is not a bigint: a non-negative safe integer, or false. */
   private _numberId(at: number, v: unknown): boolean {
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) return false;
-    put32(this._w32, at, v >>> 0);
-    put32(this._w32, at + 4, (v / TWO_32) >>> 0);
+    this._put32(at, v >>> 0);
+    this._put32(at + 4, (v / TWO_32) >>> 0);
     return true;
   }
 
@@ -518,8 +172,8 @@ export class BatchWriter {
 
   private _numberNanos(at: number, v: unknown, c: number, i: number, field: string): void {
     if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v < TWO_63) {
-      put32(this._w32, at, v >>> 0);
-      put32(this._w32, at + 4, (v / TWO_32) >>> 0);
+      this._put32(at, v >>> 0);
+      this._put32(at + 4, (v / TWO_32) >>> 0);
     } else throw nanosError(v, c, i, field);
   }
 
@@ -555,15 +209,15 @@ export class BatchWriter {
       }
       this._put64(at + S.trace_id_high, this._high);
     } else {
-      put32(this._w32, at + S.trace_id_high, 0);
-      put32(this._w32, at + S.trace_id_high + 4, 0);
+      this._put32(at + S.trace_id_high, 0);
+      this._put32(at + S.trace_id_high + 4, 0);
     }
     const spanId = span.spanId;
     if (!this._id(at + S.span_id, spanId, U64_LIMIT)) throw spanIdError(spanId, U64_LIMIT, c, i, "spanId");
     const parentId = span.parentId;
     if (parentId === undefined) {
-      put32(this._w32, at + S.parent_id, 0);
-      put32(this._w32, at + S.parent_id + 4, 0);
+      this._put32(at + S.parent_id, 0);
+      this._put32(at + S.parent_id + 4, 0);
     } else if (!this._id(at + S.parent_id, parentId, U64_LIMIT)) throw spanIdError(parentId, U64_LIMIT, c, i, "parentId");
     this._nanos(at + S.start, span.start, c, i, "start");
     this._nanos(at + S.duration, span.duration, c, i, "duration");
@@ -573,7 +227,7 @@ export class BatchWriter {
     else if (error === true) errorCode = 1;
     else if (typeof error === "number" && Number.isInteger(error) && error >= -(2 ** 31) && error < 2 ** 31) errorCode = error;
     else throw expected(c, i, "error", "a boolean or a 32-bit integer", error);
-    put32(this._w32, at + S.error, errorCode);
+    this._put32(at + S.error, errorCode);
 
     // Through the string table's lookup: cheaper than remembering the last spans' (bench/RESULTS.md).
     this._str(service, true);
@@ -601,14 +255,14 @@ export class BatchWriter {
       if (traceId < this._highFrom || traceId >= this._highTo) this._newHigh(traceId);
       this._put64(at + S.trace_id_high, this._high);
     } else {
-      put32(this._w32, at + S.trace_id_high, 0);
-      put32(this._w32, at + S.trace_id_high + 4, 0);
+      this._put32(at + S.trace_id_high, 0);
+      this._put32(at + S.trace_id_high + 4, 0);
     }
     this._put64(at + S.span_id, span.spanId);
     this._put64(at + S.parent_id, span.parentId);
     this._put64(at + S.start, span.start);
     this._put64(at + S.duration, span.duration);
-    put32(this._w32, at + S.error, span.error);
+    this._put32(at + S.error, span.error);
     this._slot(SERVICE_SLOT, span.service, true);
     this._slot(SERVICE_SLOT + 1, span.name, true);
     this._slot(SERVICE_SLOT + 2, span.resource, true);
@@ -630,11 +284,11 @@ export class BatchWriter {
     const linkCount = links === undefined ? 0 : this._links(links, c, i);
     const events = span.events;
     const eventCount = events === undefined ? 0 : this._events(events, c, i);
-    put32(this._w32, at + S.meta_count, metaCount);
-    put32(this._w32, at + S.metric_count, metricCount);
-    put32(this._w32, at + S.meta_struct_count, 0);
-    put32(this._w32, at + S.link_count, linkCount);
-    put32(this._w32, at + S.event_count, eventCount);
+    this._put32(at + S.meta_count, metaCount);
+    this._put32(at + S.metric_count, metricCount);
+    this._put32(at + S.meta_struct_count, 0);
+    this._put32(at + S.link_count, linkCount);
+    this._put32(at + S.event_count, eventCount);
   }
 
   /** Writes the entries of a meta layer of a `FinishedSpan`, the first at position `n` of the span's meta; returns the position after them. */
@@ -724,11 +378,11 @@ export class BatchWriter {
     const linkCount = links === undefined ? 0 : this._links(links, c, i);
     const events = span.events;
     const eventCount = events === undefined ? 0 : this._events(events, c, i);
-    put32(this._w32, at + S.meta_count, metaCount);
-    put32(this._w32, at + S.metric_count, metricCount);
-    put32(this._w32, at + S.meta_struct_count, metaStructCount);
-    put32(this._w32, at + S.link_count, linkCount);
-    put32(this._w32, at + S.event_count, eventCount);
+    this._put32(at + S.meta_count, metaCount);
+    this._put32(at + S.metric_count, metricCount);
+    this._put32(at + S.meta_struct_count, metaStructCount);
+    this._put32(at + S.link_count, linkCount);
+    this._put32(at + S.event_count, eventCount);
   }
 
   /**
@@ -759,7 +413,7 @@ export class BatchWriter {
         const countAt = this._pos;
         this._pos += 4;
         const tokens = this._value(v, key(path, k), 0, new Set());
-        put32(this._w32, countAt, tokens);
+        this._put32(countAt, tokens);
       }
       n++;
     }
@@ -835,7 +489,7 @@ export class BatchWriter {
             this._str(k, true);
             tokens += 1 + this._value(o[k], key(p, k), depth + 1, ancestors);
           }
-          put32(this._w32, countAt, n);
+          this._put32(countAt, n);
         }
         ancestors.delete(v);
         return tokens;
@@ -868,14 +522,14 @@ export class BatchWriter {
       else this._put64(at + L.trace_id_high, 0n);
       const spanId = l.spanId;
       if (!this._id(at + L.span_id, spanId, U64_LIMIT)) throw idError(spanId, U64_LIMIT, `${linkPath(c, i, j)}.spanId`);
-      put32(this._w32, at + L.flags, flags);
+      this._put32(at + L.flags, flags);
       const slots = j === 0;
       if (slots) this._slot(TRACESTATE_SLOT, tracestate, false);
       else this._str(tracestate, false);
       let n = 0;
       const o = this._forIn(attrs) ? attrs : ownCopy(attrs);
       for (const k in o) this._linkAttribute(k, o[k], slots, n++, c, i, j);
-      put32(this._w32, at + L.attribute_count, n);
+      this._put32(at + L.attribute_count, n);
     }
     return count;
   }
@@ -911,8 +565,8 @@ export class BatchWriter {
       this._pos += E.size;
       if (typeof time === "bigint") this._put64(at + E.time, time);
       else {
-        put32(this._w32, at + E.time, time >>> 0);
-        put32(this._w32, at + E.time + 4, (time / TWO_32) >>> 0);
+        this._put32(at + E.time, time >>> 0);
+        this._put32(at + E.time + 4, (time / TWO_32) >>> 0);
       }
       const slots = j === 0;
       if (slots) this._slot(EVENT_NAME_SLOT, name, true);
@@ -922,7 +576,7 @@ export class BatchWriter {
         const o = this._forIn(attrs) ? attrs : ownCopy(attrs);
         for (const k in o) this._attribute(k, o[k], slots, n++, c, i, j);
       }
-      put32(this._w32, at + E.attribute_count, n);
+      this._put32(at + E.attribute_count, n);
     }
     return count;
   }
@@ -931,15 +585,6 @@ export class BatchWriter {
   private _key(slot: number, k: string): void {
     if (slot >= 0) this._keySlot(slot, k);
     else this._str(k, true);
-  }
-
-  /** Writes an i64 given as a safe-integer number: two's complement, as two words. */
-  private _int(v: number): void {
-    this._ensure(8);
-    const i = this._pos >> 2;
-    this._w32[i] = v >>> 0;
-    this._w32[i + 1] = Math.floor(v / TWO_32) >>> 0;
-    this._pos += 8;
   }
 
   /** Writes attribute `n` of event `j` of span `traces[c][i]`; `slots`: the span's first event. */
@@ -1002,91 +647,14 @@ export class BatchWriter {
   }
 }
 
-// The errors are built out of line (here, and src/span.ts's `expected`, `entryExpected`, `spanIdError`,
+// The errors are built out of line (here, in strings.ts and writer.ts, and src/span.ts's `expected`, `entryExpected`, `spanIdError`,
 // `nanosError`). A `throw` that builds its path and message in place adds bytecode to a hot function,
 // and V8 inlines by bytecode size: with them out of line, more of the writer is inlined.
 
-/** The `ValidationError` for an enumerable property added to `Object.prototype` while a batch was written. */
-function prototypeChanged(): ValidationError {
-  return new ValidationError("traces", "Object.prototype gained an enumerable property while the batch was written");
-}
-
-/** The `ValidationError` for a string of `length` units, longer than a `str` can carry. */
-function tooLong(length: number): ValidationError {
-  return new ValidationError("traces", `a string of ${length} characters: at most ${MAX_STRING_BYTES} bytes`);
-}
-
-
 /** Read once, so that `_forIn` is short enough for V8 to inline wherever it is called. */
 const getPrototypeOf = Object.getPrototypeOf;
-
-const scratch = new ArrayBuffer(8);
-const scratch32 = new Uint32Array(scratch);
-const scratchU64 = new BigUint64Array(scratch);
-const scratchF64 = new Float64Array(scratch);
-
-// Word stores instead of DataView: JavaScriptCore (Bun) does not inline DataView's setters. Typed
-// arrays are in the host's byte order: little-endian on every supported platform (LP64 x86_64, aarch64).
-
-/** Writes `v` (a u32, or an i32) at byte offset `at` (4-aligned). */
-function put32(w32: Uint32Array, at: number, v: number): void {
-  w32[at >> 2] = v;
-}
-
-/** Writes the low 64 bits of `v` (two's complement) at byte offset `at` (4-aligned). */
-function put64(w32: Uint32Array, at: number, v: bigint): void {
-  scratchU64[0] = v;
-  const i = at >> 2;
-  w32[i] = scratch32[0];
-  w32[i + 1] = scratch32[1];
-}
-
-/** Writes a float64 at byte offset `at` (4-aligned). */
-function putF64(w32: Uint32Array, at: number, v: number): void {
-  scratchF64[0] = v;
-  const i = at >> 2;
-  w32[i] = scratch32[0];
-  w32[i + 1] = scratch32[1];
-}
-
-/**
- * Positions of a span whose previous string is remembered: up to `SLOTS`
- * meta keys, meta values and metric keys.
- * A span like the last one refers to those strings with one comparison each:
- * no lookup, no encoding.
- */
-const SLOTS = 32;
-const META_KEY_SLOT = 0;
-const META_VALUE_SLOT = META_KEY_SLOT + SLOTS;
-const METRIC_KEY_SLOT = META_VALUE_SLOT + SLOTS;
-/** The first span link's tracestate, attribute keys and values; the first span event's name, attribute keys and string values. */
-const LINK_SLOTS = 8;
-const TRACESTATE_SLOT = METRIC_KEY_SLOT + SLOTS;
-const LINK_KEY_SLOT = TRACESTATE_SLOT + 1;
-const LINK_VALUE_SLOT = LINK_KEY_SLOT + LINK_SLOTS;
-const EVENT_NAME_SLOT = LINK_VALUE_SLOT + LINK_SLOTS;
-const EVENT_KEY_SLOT = EVENT_NAME_SLOT + 1;
-const EVENT_VALUE_SLOT = EVENT_KEY_SLOT + LINK_SLOTS;
-/** `_dd.p.tid` and its value. */
-const TID_KEY_SLOT = EVENT_VALUE_SLOT + LINK_SLOTS;
-const TID_VALUE_SLOT = TID_KEY_SLOT + 1;
-/** A `FinishedSpan`'s service, name, resource and type (the Tracer's spans often repeat them span after span). */
-const SERVICE_SLOT = TID_VALUE_SLOT + 1;
-const SLOT_COUNT = SERVICE_SLOT + 4;
 
 /** The path of link `j` of span `traces[c][i]`, for errors. */
 function linkPath(c: number, i: number, j: number): string {
   return `${spanPath(c, i)}.links[${j}]`;
 }
-
-/** Writes `s` as ASCII bytes into `u8` from `at` while it is ASCII; whether it all was. */
-function ascii(u8: Uint8Array, at: number, s: string): boolean {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) return false;
-    u8[at + i] = c;
-  }
-  return true;
-}
-
