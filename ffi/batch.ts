@@ -1,7 +1,7 @@
 /**
  * The batch format: how the core hands a whole `send` to native code in one
  * FFI crossing (`ddffi_batch_send`, lib/src/batch.rs). This table is the only
- * source of the format's offsets, sizes and tags: the writer (src/batch.ts)
+ * source of the format's offsets, sizes and tags: the writer (src/batch/)
  * reads them from here, and the decoder (lib/batch) includes `batch_format.rs`, which
  * `build.ts` generates from it ({@link rustModule}).
  *
