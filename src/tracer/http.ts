@@ -80,7 +80,7 @@ export function traceHandler<Rest extends unknown[]>(
     let result: Response | Promise<Response>;
     try {
       // Without extra arguments, the request goes through the context's run: no closure per request.
-      result = rest.length === 0 ? runWithArg(span, handler as FetchHandler, request) : tracer.activate(span, () => handler(request, ...rest));
+      result = rest.length === 0 ? runWithArg(span, handler as unknown as FetchHandler, request) : tracer.activate(span, () => handler(request, ...rest));
     } catch (error) {
       serverThrew(span, error);
       span.finish();
