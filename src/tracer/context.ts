@@ -49,3 +49,8 @@ export function active<T>(): T | undefined {
 export function runWith<T>(value: unknown, fn: () => T): T {
   return storage.run(value, fn);
 }
+
+/** `runWith` calling `fn(arg)`: the argument goes through `AsyncLocalStorage.run`, so the caller needs no closure per call. */
+export function runWithArg<A, T>(value: unknown, fn: (arg: A) => T, arg: A): T {
+  return storage.run(value, fn, arg);
+}

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
+import { runWithArg } from "./context.ts";
 import { consoleLogger, type Logger, loggerOf } from "./log.ts";
 import type { TracerSpan } from "./span.ts";
 import type { Tracer } from "./tracer.ts";
@@ -78,7 +79,8 @@ export function traceHandler<Rest extends unknown[]>(
     };
     let result: Response | Promise<Response>;
     try {
-      result = tracer.activate(span, () => handler(request, ...rest));
+      // Without extra arguments, the request goes through the context's run: no closure per request.
+      result = rest.length === 0 ? runWithArg(span, handler as unknown as FetchHandler, request) : tracer.activate(span, () => handler(request, ...rest));
     } catch (error) {
       serverThrew(span, error);
       span.finish();

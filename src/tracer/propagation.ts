@@ -165,7 +165,7 @@ export class Propagator {
     if (typeof carrier !== "object" || carrier === null) return undefined;
     let context: Draft | undefined;
     let baggage: Record<string, string> | undefined;
-    const bad = () => void this.#malformed++;
+    const bad = this.#countMalformed;
     for (const style of this.#extract) {
       if (style === "baggage") {
         baggage = extractBaggage(carrier, bad);
@@ -220,6 +220,9 @@ export class Propagator {
     for (const k of Object.keys(result) as (keyof SpanContext)[]) if (result[k] === undefined) delete result[k];
     return result;
   }
+
+  /** Counts a malformed header (one function for every `extract`). */
+  #countMalformed = (): void => void this.#malformed++;
 
   #bad(): undefined {
     this.#malformed++;

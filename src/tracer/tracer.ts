@@ -12,7 +12,7 @@ import type { FinishedSpan } from "../finished-span.ts";
 import { TraceBuffer, type TracerCounters } from "./buffer.ts";
 import { metaBytes, recordBytes, SPAN_BYTES } from "./size.ts";
 import { perfNs, perfSeconds, type TimeInput } from "./clock.ts";
-import { active, runWith, type SpanContext } from "./context.ts";
+import { active, runWith, runWithArg, type SpanContext } from "./context.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
 import { consoleLogger, type Logger, OnceLogger, setLoggerOf } from "./log.ts";
 import { type HeadersLike, type PropagationStyle, Propagator } from "./propagation.ts";
@@ -458,7 +458,7 @@ export class Tracer implements AsyncDisposable {
     const span = this.startSpan(name, typeof a === "function" ? {} : a);
     let result: T;
     try {
-      result = runWith(span, () => fn(span));
+      result = runWithArg(span, fn, span);
     } catch (error) {
       span.setError(error);
       span.finish();

@@ -75,21 +75,23 @@ export function startServerSpan(
   const method = request.method.toUpperCase();
   const url = stripQuery(request.url);
   if (options.ignore?.(url)) return undefined;
-  return tracer.startSpan(options.name ?? "web.request", {
-    childOf: tracer.extract(request.headers) ?? null,
+  const headers = request.headers;
+  const span = tracer.startSpan(options.name ?? "web.request", {
+    childOf: tracer.extract(headers) ?? null,
     service: options.service,
     type: "web",
     resource: route ? `${method} ${route}` : method,
-    tags: {
-      ...options.tags,
-      "span.kind": "server",
-      component,
-      "http.method": method,
-      "http.url": url,
-      "http.useragent": request.headers.get("user-agent") ?? undefined,
-      "http.route": route,
-    },
+    tags: options.tags,
   });
+  // Set one by one, after the user's tags (which they override), rather than merged into one object per request.
+  span.setTag("span.kind", "server");
+  span.setTag("component", component);
+  span.setTag("http.method", method);
+  span.setTag("http.url", url);
+  const userAgent = headers.get("user-agent");
+  if (userAgent !== null) span.setTag("http.useragent", userAgent);
+  if (route) span.setTag("http.route", route);
+  return span;
 }
 
 /** Records the answer's status on a server span. */
