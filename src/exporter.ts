@@ -182,9 +182,12 @@ export class TraceExporter implements Disposable, AsyncDisposable {
    * Sends trace chunks. On the batch path (the default when the library or
    * its shim has `ddffi_batch_send`) it writes them into one batch buffer
    * (`ffi/batch.ts`) on the calling thread, then `ddffi_batch_send` decodes
-   * it off the JS thread, builds every span through the C ABI
-   * (`ddog_tracer_span_new`, `_set_meta`, …, `ddog_tracer_trace_chunks_push_span`)
-   * and calls `ddog_trace_exporter_send_trace_chunks`. On the per-field path
+   * it off the JS thread: the bundled library straight into libdatadog's
+   * spans, sent with libdatadog's `TraceExporter::send_trace_chunks`; the
+   * shim next to a libdatadog release build (`DD_LIBDATADOG_PATH`) through
+   * the C ABI (`ddog_tracer_span_new`, `_set_meta`, …,
+   * `ddog_tracer_trace_chunks_push_span`, then
+   * `ddog_trace_exporter_send_trace_chunks`). On the per-field path
    * (`sendPath: "fields"`) it builds each span through those calls on the
    * calling thread, then sends off it. Both put the same bytes on the wire.
    *
