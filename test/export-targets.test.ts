@@ -18,7 +18,7 @@ import { TraceExporter, Tracer } from "../mod.ts";
 import { agentlessUrl } from "../src/options.ts";
 import { TestAgent } from "../testing.ts";
 import { DdapmAgent } from "./ddapm.ts";
-import { assertNoLeaks, span } from "./helpers.ts";
+import { assertNoLeaks, bundledOnly, span } from "./helpers.ts";
 import { runtimeName, sleep } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
@@ -94,36 +94,37 @@ test("https agent: traces go over TLS to an agent whose certificate's CA is trus
 
 type IntakeSpan = Record<string, unknown> & { name: string; service: string; resource: string; meta: Record<string, string>; metrics: Record<string, number> };
 
-test("agentless: spans go to the intake URL as JSON with the API key in dd-api-key, no agent involved", async () => {
-  const log: Received[] = [];
-  const server = createHttpServer(recorder(log, () => [202, "{}"]));
-  const port = await listen(server);
-  const saved = proc.env.DD_API_KEY;
-  proc.env.DD_API_KEY = "test-api-key-0123";
-  try {
-    const exporter = new TraceExporter({ service: "intake-svc", env: "intake-env", agentless: { url: `http://127.0.0.1:${port}/v1/input` } });
+bundledOnly("agentless: spans go to the intake URL as JSON with the API key in dd-api-key, no agent involved", "agentless is this package's ddffi_trace_exporter_config_set_agentless; libdatadog's FFI has no agentless setter", () =>
+  test("agentless: spans go to the intake URL as JSON with the API key in dd-api-key, no agent involved", async () => {
+    const log: Received[] = [];
+    const server = createHttpServer(recorder(log, () => [202, "{}"]));
+    const port = await listen(server);
+    const saved = proc.env.DD_API_KEY;
+    proc.env.DD_API_KEY = "test-api-key-0123";
     try {
-      await exporter.send([[span({ name: "intake.span", service: "intake-svc", resource: "GET /intake", meta: { "http.method": "GET" }, metrics: { "_sampling_priority_v1": 1 } })]]);
+      const exporter = new TraceExporter({ service: "intake-svc", env: "intake-env", agentless: { url: `http://127.0.0.1:${port}/v1/input` } });
+      try {
+        await exporter.send([[span({ name: "intake.span", service: "intake-svc", resource: "GET /intake", meta: { "http.method": "GET" }, metrics: { "_sampling_priority_v1": 1 } })]]);
+      } finally {
+        await exporter.close();
+      }
     } finally {
-      await exporter.close();
+      if (saved === undefined) delete proc.env.DD_API_KEY;
+      else proc.env.DD_API_KEY = saved;
+      await new Promise((r) => server.close(r));
     }
-  } finally {
-    if (saved === undefined) delete proc.env.DD_API_KEY;
-    else proc.env.DD_API_KEY = saved;
-    await new Promise((r) => server.close(r));
-  }
-  assert.equal(log.map((r) => `${r.method} ${r.path}`), ["POST /v1/input"], "one request, no /info, no telemetry");
-  const [req] = log;
-  assert.is(req.headers["dd-api-key"], "test-api-key-0123");
-  assert.is(req.headers["content-type"], "application/json");
-  const raw = req.headers["content-encoding"] === "zstd" ? decompress(req.body) : req.body;
-  const payload = JSON.parse(new TextDecoder().decode(raw));
-  const spans: IntakeSpan[] = JSON.stringify(payload).includes("intake.span") ? findSpans(payload) : [];
-  assert.is(spans.length, 1, JSON.stringify(payload));
-  assert.is(spans[0].service, "intake-svc");
-  assert.is(spans[0].resource, "GET /intake");
-  assert.is(spans[0].meta["http.method"], "GET");
-});
+    assert.equal(log.map((r) => `${r.method} ${r.path}`), ["POST /v1/input"], "one request, no /info, no telemetry");
+    const [req] = log;
+    assert.is(req.headers["dd-api-key"], "test-api-key-0123");
+    assert.is(req.headers["content-type"], "application/json");
+    const raw = req.headers["content-encoding"] === "zstd" ? decompress(req.body) : req.body;
+    const payload = JSON.parse(new TextDecoder().decode(raw));
+    const spans: IntakeSpan[] = JSON.stringify(payload).includes("intake.span") ? findSpans(payload) : [];
+    assert.is(spans.length, 1, JSON.stringify(payload));
+    assert.is(spans[0].service, "intake-svc");
+    assert.is(spans[0].resource, "GET /intake");
+    assert.is(spans[0].meta["http.method"], "GET");
+  }));
 
 /** The span objects (those with a `name` of "intake.span") anywhere in an intake payload. */
 function findSpans(v: unknown): IntakeSpan[] {
@@ -160,40 +161,42 @@ async function line(lines: string[], prefix: string): Promise<string> {
   }
 }
 
-test("healthMetrics: libdatadog's health metrics reach the DogStatsD URL", async () => {
-  const statsd = await dogstatsd();
-  await using agent = await TestAgent.start();
-  const exporter = new TraceExporter({ url: agent.url, healthMetrics: true, dogstatsdUrl: statsd.url });
-  try {
-    await exporter.send([[span(), span({ spanId: 2n, parentId: 0x5678n })]]);
-    assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.traces.successful:"), /^datadog\.tracer\.exporter\.transport\.traces\.successful:1\|c\|#libdatadog_version:/);
-    assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.traces.sent:"), /:1\|d/);
-    assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.requests:"), /:1\|d/);
-  } finally {
-    await exporter.close();
-    statsd.close();
-  }
-});
-
-test("Tracer: DD_TRACE_HEALTH_METRICS_ENABLED and DD_DOGSTATSD_URL", async () => {
-  const statsd = await dogstatsd();
-  await using agent = await TestAgent.start();
-  Object.assign(proc.env, { DD_TRACE_HEALTH_METRICS_ENABLED: "true", DD_DOGSTATSD_URL: statsd.url });
-  try {
-    const tracer = new Tracer({ url: agent.url, telemetry: false });
+bundledOnly("healthMetrics: libdatadog's health metrics reach the DogStatsD URL", "the DogStatsD URL is this package's ddffi_trace_exporter_config_set_dogstatsd_url; libdatadog's FFI has no setter for it", () =>
+  test("healthMetrics: libdatadog's health metrics reach the DogStatsD URL", async () => {
+    const statsd = await dogstatsd();
+    await using agent = await TestAgent.start();
+    const exporter = new TraceExporter({ url: agent.url, healthMetrics: true, dogstatsdUrl: statsd.url });
     try {
-      tracer.trace("web.request", () => {});
-      await tracer.flush();
-      await line(statsd.lines, "datadog.tracer.exporter.transport.traces.successful:1|c");
+      await exporter.send([[span(), span({ spanId: 2n, parentId: 0x5678n })]]);
+      assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.traces.successful:"), /^datadog\.tracer\.exporter\.transport\.traces\.successful:1\|c\|#libdatadog_version:/);
+      assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.traces.sent:"), /:1\|d/);
+      assert.match(await line(statsd.lines, "datadog.tracer.exporter.transport.requests:"), /:1\|d/);
     } finally {
-      await tracer.shutdown();
+      await exporter.close();
+      statsd.close();
     }
-  } finally {
-    delete proc.env.DD_TRACE_HEALTH_METRICS_ENABLED;
-    delete proc.env.DD_DOGSTATSD_URL;
-    statsd.close();
-  }
-});
+  }));
+
+bundledOnly("Tracer: DD_TRACE_HEALTH_METRICS_ENABLED and DD_DOGSTATSD_URL", "the DogStatsD URL is this package's ddffi_trace_exporter_config_set_dogstatsd_url; libdatadog's FFI has no setter for it", () =>
+  test("Tracer: DD_TRACE_HEALTH_METRICS_ENABLED and DD_DOGSTATSD_URL", async () => {
+    const statsd = await dogstatsd();
+    await using agent = await TestAgent.start();
+    Object.assign(proc.env, { DD_TRACE_HEALTH_METRICS_ENABLED: "true", DD_DOGSTATSD_URL: statsd.url });
+    try {
+      const tracer = new Tracer({ url: agent.url, telemetry: false });
+      try {
+        tracer.trace("web.request", () => {});
+        await tracer.flush();
+        await line(statsd.lines, "datadog.tracer.exporter.transport.traces.successful:1|c");
+      } finally {
+        await tracer.shutdown();
+      }
+    } finally {
+      delete proc.env.DD_TRACE_HEALTH_METRICS_ENABLED;
+      delete proc.env.DD_DOGSTATSD_URL;
+      statsd.close();
+    }
+  }));
 
 type Loose = Record<string, unknown>;
 /** A field of the agent's OTLP JSON: camelCase from a JSON request, the proto's snake_case from a protobuf one. */

@@ -16,7 +16,7 @@ import { type Span, TraceExporter, Tracer } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
 import { DdapmAgent, type StatsGroup, type TelemetryEvent } from "./ddapm.ts";
 import { createServer, type Socket } from "node:net";
-import { assertNoLeaks, assertNoLeaksSoon, span } from "./helpers.ts";
+import { assertNoLeaks, assertNoLeaksSoon, bundledOnly, span } from "./helpers.ts";
 import { runtimeName, sleep } from "./tracer-helpers.ts";
 
 let agent: DdapmAgent;
@@ -161,31 +161,32 @@ test("Tracer with computeStats: its top-level and measured marks reach the stats
   assert.is(stats["GET /downstream"]?.TopLevelHits, 0);
 });
 
-test("Tracer with computeStats and partial flushes: a span whose parent went in another chunk is not top level (the Tracer's _dd.top_level is what counts)", async () => {
-  const token = await session();
-  const tracer = new Tracer({
-    url: agent.url, testSessionToken: token, computeStats: true, service: "partial-stats", telemetry: false, partialFlushMinSpans: 2,
-    samplingRules: [{ resource: "probe*", sample_rate: 0 }, { sample_rate: 1 }],
-  });
-  try {
-    await untilStatsOn(token, async (resource) => {
-      tracer.trace("probe", { resource }, () => {});
-      await tracer.flush();
+bundledOnly("Tracer with computeStats and partial flushes: a span whose parent went in another chunk is not top level (the Tracer's _dd.top_level is what counts)", "the Tracer's top level is taken through this package's ddffi_trace_exporter_config_set_client_computed_top_level; libdatadog's FFI has no setter for it", () =>
+  test("Tracer with computeStats and partial flushes: a span whose parent went in another chunk is not top level (the Tracer's _dd.top_level is what counts)", async () => {
+    const token = await session();
+    const tracer = new Tracer({
+      url: agent.url, testSessionToken: token, computeStats: true, service: "partial-stats", telemetry: false, partialFlushMinSpans: 2,
+      samplingRules: [{ resource: "probe*", sample_rate: 0 }, { sample_rate: 1 }],
     });
-    await tracer.trace("web.request", { resource: "GET /partial" }, async () => {
-      for (const step of ["step a", "step b", "step c"]) tracer.trace("step", { resource: step }, () => {});
-      // The first two steps went in a chunk of their own, without their parent.
-      await tracer.flush();
-    });
-  } finally {
-    await tracer.shutdown();
-  }
-  const spans = (await agent.traces(token)).flat();
-  assert.equal(spans.filter((s) => s.name === "step").map((s) => s.resource).sort(), ["step a", "step b", "step c"]);
-  const stats = await statsByResource(token);
-  assert.is(stats["GET /partial"]?.TopLevelHits, 1, `stats: ${Object.keys(stats)}`);
-  for (const step of ["step a", "step b", "step c"]) assert.is(stats[step], undefined, `${step}: neither top level nor measured`);
-});
+    try {
+      await untilStatsOn(token, async (resource) => {
+        tracer.trace("probe", { resource }, () => {});
+        await tracer.flush();
+      });
+      await tracer.trace("web.request", { resource: "GET /partial" }, async () => {
+        for (const step of ["step a", "step b", "step c"]) tracer.trace("step", { resource: step }, () => {});
+        // The first two steps went in a chunk of their own, without their parent.
+        await tracer.flush();
+      });
+    } finally {
+      await tracer.shutdown();
+    }
+    const spans = (await agent.traces(token)).flat();
+    assert.equal(spans.filter((s) => s.name === "step").map((s) => s.resource).sort(), ["step a", "step b", "step c"]);
+    const stats = await statsByResource(token);
+    assert.is(stats["GET /partial"]?.TopLevelHits, 1, `stats: ${Object.keys(stats)}`);
+    for (const step of ["step a", "step b", "step c"]) assert.is(stats[step], undefined, `${step}: neither top level nor measured`);
+  }));
 
 test("tracer.shutdown({ timeoutMs }) bounds libdatadog's last flushes: it resolves while libdatadog's shutdown still waits on a hung agent", async () => {
   // An agent that reads every request and never answers.
@@ -243,76 +244,79 @@ function series(events: TelemetryEvent[]): Series[] {
 const requestsCounted = (events: TelemetryEvent[]) =>
   series(events).filter((s) => s.metric === "trace_api.requests").reduce((n, s) => n + s.points.reduce((m, p) => m + p[1], 0), 0);
 
-test("telemetry: app-started, heartbeats at the interval, libdatadog's metrics, and app-closing at close, named for this package", async () => {
-  const token = await session();
-  const runtimeId = crypto.randomUUID();
-  const exporter = new TraceExporter({ url: agent.url, testSessionToken: token, service: "telemetry-svc", env: "tel-env", runtimeId, telemetry: { intervalMs: 200 } });
-  let events: TelemetryEvent[];
-  try {
-    await exporter.send([[span({ service: "telemetry-svc" })]]);
-    // With the exporter still open: started, two heartbeats, and the send's metrics.
-    events = await telemetryUntil(token, runtimeId, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2 && requestsCounted(e) === 1);
-    assert.is(count(events, "app-closing"), 0);
-  } finally {
-    await exporter.close();
-  }
-  for (const e of events) {
-    assert.is(e.application.language_name, "nodejs");
-    assert.is(e.application.tracer_version, VERSION);
-    assert.is(e.application.service_name, "telemetry-svc");
-    assert.is(e.application.env, "tel-env");
-  }
-  const names = new Set(series(events).map((s) => s.metric));
-  for (const m of ["trace_api.requests", "trace_api.responses", "trace_chunks_sent"]) assert.ok(names.has(m), `${m} in ${[...names]}`);
-  assert.ok(series(events).find((s) => s.metric === "trace_api.responses")!.tags.includes("status_code:200"));
-  // close() waits for libdatadog's shutdown: app-closing is in by now.
-  const all = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
-  assert.is(count(all, "app-closing"), 1);
-});
-
-test("telemetry: what is left is flushed when the exporter closes", async () => {
-  const token = await session();
-  const runtimeId = crypto.randomUUID();
-  // A heartbeat far away: only the shutdown flush can send the metrics.
-  const exporter = new TraceExporter({ url: agent.url, testSessionToken: token, runtimeId, telemetry: { intervalMs: 3_600_000 } });
-  try {
-    await exporter.send([[span()]]);
-  } finally {
-    await exporter.close();
-  }
-  const events = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
-  assert.is(requestsCounted(events), 1, JSON.stringify(events));
-  assert.equal([count(events, "app-started"), count(events, "app-heartbeat"), count(events, "app-closing")], [1, 0, 1]);
-});
-
-test("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_INTERVAL (seconds) sets the interval, DD_INSTRUMENTATION_TELEMETRY_ENABLED=false turns it off", async () => {
-  const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
-  const token = await session();
-  const [on, off] = [crypto.randomUUID(), crypto.randomUUID()];
-  env.DD_TELEMETRY_HEARTBEAT_INTERVAL = "0.2";
-  try {
-    const tracer = new Tracer({ url: agent.url, testSessionToken: token, service: "telemetry-tracer", runtimeId: on });
+bundledOnly("telemetry: app-started, heartbeats at the interval, libdatadog's metrics, and app-closing at close, named for this package", "app-started, heartbeats and app-closing come from this package's telemetry worker; libdatadog's FFI exporter sends its metrics only", () =>
+  test("telemetry: app-started, heartbeats at the interval, libdatadog's metrics, and app-closing at close, named for this package", async () => {
+    const token = await session();
+    const runtimeId = crypto.randomUUID();
+    const exporter = new TraceExporter({ url: agent.url, testSessionToken: token, service: "telemetry-svc", env: "tel-env", runtimeId, telemetry: { intervalMs: 200 } });
+    let events: TelemetryEvent[];
     try {
-      tracer.trace("web.request", () => {});
-      await tracer.flush();
-      // Before shutdown: heartbeats at 0.2 s (the default, 60 s, would not come in 20 s).
-      const events = await telemetryUntil(token, on, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2);
-      assert.is(events[0].application.service_name, "telemetry-tracer");
+      await exporter.send([[span({ service: "telemetry-svc" })]]);
+      // With the exporter still open: started, two heartbeats, and the send's metrics.
+      events = await telemetryUntil(token, runtimeId, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2 && requestsCounted(e) === 1);
+      assert.is(count(events, "app-closing"), 0);
     } finally {
-      await tracer.shutdown();
+      await exporter.close();
     }
-    env.DD_INSTRUMENTATION_TELEMETRY_ENABLED = "false";
-    const quiet = new Tracer({ url: agent.url, testSessionToken: token, service: "telemetry-tracer", runtimeId: off });
-    quiet.trace("web.request", () => {});
-    await quiet.flush();
-    await quiet.shutdown();
-  } finally {
-    delete env.DD_TELEMETRY_HEARTBEAT_INTERVAL;
-    delete env.DD_INSTRUMENTATION_TELEMETRY_ENABLED;
-  }
-  // Its app-closing would have been sent by now: shutdown waits for libdatadog's shutdown.
-  assert.is(count((await agent.telemetry(token)).filter((e) => e.runtime_id === on), "app-closing"), 1);
-  assert.equal((await agent.telemetry(token)).filter((e) => e.runtime_id === off), []);
-});
+    for (const e of events) {
+      assert.is(e.application.language_name, "nodejs");
+      assert.is(e.application.tracer_version, VERSION);
+      assert.is(e.application.service_name, "telemetry-svc");
+      assert.is(e.application.env, "tel-env");
+    }
+    const names = new Set(series(events).map((s) => s.metric));
+    for (const m of ["trace_api.requests", "trace_api.responses", "trace_chunks_sent"]) assert.ok(names.has(m), `${m} in ${[...names]}`);
+    assert.ok(series(events).find((s) => s.metric === "trace_api.responses")!.tags.includes("status_code:200"));
+    // close() waits for libdatadog's shutdown: app-closing is in by now.
+    const all = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
+    assert.is(count(all, "app-closing"), 1);
+  }));
+
+bundledOnly("telemetry: what is left is flushed when the exporter closes", "app-closing comes from this package's telemetry worker; libdatadog's FFI exporter sends its metrics only", () =>
+  test("telemetry: what is left is flushed when the exporter closes", async () => {
+    const token = await session();
+    const runtimeId = crypto.randomUUID();
+    // A heartbeat far away: only the shutdown flush can send the metrics.
+    const exporter = new TraceExporter({ url: agent.url, testSessionToken: token, runtimeId, telemetry: { intervalMs: 3_600_000 } });
+    try {
+      await exporter.send([[span()]]);
+    } finally {
+      await exporter.close();
+    }
+    const events = (await agent.telemetry(token)).filter((e) => e.runtime_id === runtimeId);
+    assert.is(requestsCounted(events), 1, JSON.stringify(events));
+    assert.equal([count(events, "app-started"), count(events, "app-heartbeat"), count(events, "app-closing")], [1, 0, 1]);
+  }));
+
+bundledOnly("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_INTERVAL (seconds) sets the interval, DD_INSTRUMENTATION_TELEMETRY_ENABLED=false turns it off", "app-started and heartbeats come from this package's telemetry worker; libdatadog's FFI exporter sends its metrics only", () =>
+  test("Tracer: telemetry is on by default (dd-trace-js), DD_TELEMETRY_HEARTBEAT_INTERVAL (seconds) sets the interval, DD_INSTRUMENTATION_TELEMETRY_ENABLED=false turns it off", async () => {
+    const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
+    const token = await session();
+    const [on, off] = [crypto.randomUUID(), crypto.randomUUID()];
+    env.DD_TELEMETRY_HEARTBEAT_INTERVAL = "0.2";
+    try {
+      const tracer = new Tracer({ url: agent.url, testSessionToken: token, service: "telemetry-tracer", runtimeId: on });
+      try {
+        tracer.trace("web.request", () => {});
+        await tracer.flush();
+        // Before shutdown: heartbeats at 0.2 s (the default, 60 s, would not come in 20 s).
+        const events = await telemetryUntil(token, on, (e) => count(e, "app-started") === 1 && count(e, "app-heartbeat") >= 2);
+        assert.is(events[0].application.service_name, "telemetry-tracer");
+      } finally {
+        await tracer.shutdown();
+      }
+      env.DD_INSTRUMENTATION_TELEMETRY_ENABLED = "false";
+      const quiet = new Tracer({ url: agent.url, testSessionToken: token, service: "telemetry-tracer", runtimeId: off });
+      quiet.trace("web.request", () => {});
+      await quiet.flush();
+      await quiet.shutdown();
+    } finally {
+      delete env.DD_TELEMETRY_HEARTBEAT_INTERVAL;
+      delete env.DD_INSTRUMENTATION_TELEMETRY_ENABLED;
+    }
+    // Its app-closing would have been sent by now: shutdown waits for libdatadog's shutdown.
+    assert.is(count((await agent.telemetry(token)).filter((e) => e.runtime_id === on), "app-closing"), 1);
+    assert.equal((await agent.telemetry(token)).filter((e) => e.runtime_id === off), []);
+  }));
 
 test.run();
