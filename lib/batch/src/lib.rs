@@ -192,6 +192,13 @@ impl<'a> Reader<'a> {
     /// A count of records of at least `min_size` bytes each, which must fit in what is left.
     fn count<E>(&mut self, min_size: usize) -> Step<usize, E> {
         let n = self.u32()? as usize;
+        self.fits(n, min_size)
+    }
+
+    /// `n` (a count read already), when `n` records of at least `min_size`
+    /// bytes each fit in what is left: a count is checked before anything is
+    /// sized by it.
+    fn fits<E>(&self, n: usize, min_size: usize) -> Step<usize, E> {
         if n > (self.end - self.pos) / min_size {
             return Err(Stop::Corrupt);
         }
@@ -380,16 +387,10 @@ fn decode_all<'a, S: Sink<'a>>(
 
 fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Error> {
     let f = r.take(SPAN_SIZE)?;
-    let meta_count = le_u32(f, SPAN_META_COUNT) as usize;
-    let metric_count = le_u32(f, SPAN_METRIC_COUNT) as usize;
-    // A meta entry is two strs (8 bytes at least), a metric a str and an f64
-    // (12), an event EVENT_SIZE: a count that cannot fit is corrupt before
-    // anything is sized by it.
-    let event_count = le_u32(f, SPAN_EVENT_COUNT) as usize;
-    let left = r.end - r.pos;
-    if meta_count > left / 8 || metric_count > left / 12 || event_count > left / EVENT_SIZE {
-        return Err(Stop::Corrupt);
-    }
+    // A meta entry is two strs (8 bytes at least), a metric a str and an f64 (12).
+    let meta_count = r.fits(le_u32(f, SPAN_META_COUNT) as usize, 8)?;
+    let metric_count = r.fits(le_u32(f, SPAN_METRIC_COUNT) as usize, 12)?;
+    let event_count = r.fits(le_u32(f, SPAN_EVENT_COUNT) as usize, EVENT_SIZE)?;
     let fields = SpanFields {
         service: r.str()?,
         name: r.str()?,
@@ -426,11 +427,8 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
     for _ in 0..event_count {
         let e = r.take(EVENT_SIZE)?;
         let name = r.str()?;
-        let attribute_count = le_u32(e, EVENT_ATTRIBUTE_COUNT) as usize;
         // An attribute is a str and a kind (8 bytes) at least.
-        if attribute_count > (r.end - r.pos) / 8 {
-            return Err(Stop::Corrupt);
-        }
+        let attribute_count = r.fits(le_u32(e, EVENT_ATTRIBUTE_COUNT) as usize, 8)?;
         let mut event = sink(out.event(name, le_u64(e, EVENT_TIME), attribute_count))?;
         for _ in 0..attribute_count {
             let key = r.str()?;
@@ -477,18 +475,13 @@ fn meta_struct<'a, S: Sink<'a>>(
 }
 
 fn links<'a, E>(r: &mut Reader<'a>, count: usize) -> Step<Vec<Link<'a>>, E> {
-    if count > (r.end - r.pos) / LINK_SIZE {
-        return Err(Stop::Corrupt);
-    }
+    r.fits(count, LINK_SIZE)?;
     let mut list = Vec::with_capacity(count);
     for _ in 0..count {
         let f = r.take(LINK_SIZE)?;
         let tracestate = r.str()?;
-        let n = le_u32(f, LINK_ATTRIBUTE_COUNT) as usize;
         // Each attribute is two strs, 4 bytes each at least.
-        if n > (r.end - r.pos) / 8 {
-            return Err(Stop::Corrupt);
-        }
+        let n = r.fits(le_u32(f, LINK_ATTRIBUTE_COUNT) as usize, 8)?;
         let mut attributes = Vec::with_capacity(n);
         for _ in 0..n {
             attributes.push((r.str()?, r.str()?));
