@@ -135,6 +135,10 @@ export let internals: {
   meta(span: TracerSpan): Readonly<Record<string, string>>;
   /** The estimated encoded bytes of the span's own tags, links and events (see `size.ts`). */
   bytes(span: TracerSpan): number;
+  /** Marks the span as the server span of an instrumentation (`instrument/server.ts`). */
+  markServer(span: TracerSpan): void;
+  /** Whether the span is the server span of an instrumentation. */
+  isServer(span: TracerSpan): boolean;
   /** The finished span for the exporter, with the tracer's layers of meta and metrics around its own (not copied). */
   finished(
     span: TracerSpan,
@@ -195,6 +199,8 @@ export class TracerSpan {
   #events: SpanEvent[] | undefined;
   /** The estimated encoded bytes of the tags, links and events so far. */
   #bytes = 0;
+  /** Made by an instrumentation as a request's server span: a field, not a `WeakSet`, whose `add` cost about as much as the rest of the server span. */
+  #server = false;
 
   static {
     internals = {
@@ -203,6 +209,10 @@ export class TracerSpan {
       parentService: (span) => span.#parentService,
       meta: (span) => span.#meta,
       bytes: (span) => span.#bytes,
+      markServer: (span) => {
+        span.#server = true;
+      },
+      isServer: (span) => span.#server,
       finished: (span, baseMeta, extraMeta, baseMetrics, extraMetrics) =>
         new FinishedSpan(
           span.#name,

@@ -32,7 +32,7 @@ import { type AnyTracer, resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
 import { clientStatus, type HttpInstrumentationOptions, serverError, startClientSpan, stripQuery } from "./client.ts";
 import type { Instrumentation } from "./fetch.ts";
-import { markServerSpan } from "./server.ts";
+import { markServerSpan, upperMethod } from "./server.ts";
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 type RequestFn = typeof http.request;
@@ -132,7 +132,7 @@ function syncExports(): void {
 function serve(tracer: ReturnType<typeof resolveTracer>, options: NodeHttpOptions, req: IncomingMessage, res: ServerResponse, emit: () => boolean): boolean {
   let span: TracerSpan;
   try {
-    const method = (req.method ?? "GET").toUpperCase();
+    const method = upperMethod(req.method ?? "GET");
     const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     const url = stripQuery(`${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`);
     if (options.ignore?.(url)) return emit();
@@ -165,8 +165,10 @@ function serve(tracer: ReturnType<typeof resolveTracer>, options: NodeHttpOption
     }
     span.finish();
   };
-  res.once("finish", () => finish());
-  res.once("close", () => finish());
+  // One listener for both (`finished` keeps the first), not a `once` wrapper each: `close` follows `finish`.
+  const end = () => finish();
+  res.on("finish", end);
+  res.on("close", end);
   try {
     return tracer.activate(span, emit);
   } catch (error) {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { TracerSpan } from "../span.ts";
+import { internals, type TracerSpan } from "../span.ts";
 import type { Tracer } from "../tracer.ts";
 import { serverError, stripQuery } from "./client.ts";
 
@@ -34,19 +34,37 @@ export interface ServerSpanOptions {
   ignore?: (url: string) => boolean;
 }
 
-/** The server spans made by an instrumentation (node:http, Deno.serve, Bun.serve). */
-const instrumented = new WeakSet<TracerSpan>();
-
-/** Marks `span` as the server span of an instrumentation. */
+/** Marks `span` as the server span of an instrumentation (node:http, Deno.serve, Bun.serve). */
 export function markServerSpan(span: TracerSpan): void {
-  instrumented.add(span);
+  internals.markServer(span);
 }
 
 /** The active span when it is the server span of an instrumentation (the request is already traced). */
 export function activeServerSpan(tracer: Tracer): TracerSpan | undefined {
   const span = tracer.activeSpan();
-  return span && instrumented.has(span) ? span : undefined;
+  return span && internals.isServer(span) ? span : undefined;
 }
+
+const UPPER_METHODS: Record<string, string> = { __proto__: null } as never;
+
+/**
+ * `method` in capitals, each method's once (`toUpperCase` is a call into the
+ * runtime's C++ on V8); methods are few, and a client cannot grow the table
+ * past {@link MAX_METHODS}.
+ */
+export function upperMethod(method: string): string {
+  let upper = UPPER_METHODS[method];
+  if (upper === undefined) {
+    upper = method.toUpperCase();
+    if (methodCount < MAX_METHODS) {
+      UPPER_METHODS[method] = upper;
+      methodCount++;
+    }
+  }
+  return upper;
+}
+const MAX_METHODS = 64;
+let methodCount = 0;
 
 /** The route of `request` by `options.route` (a throwing route function gives none). */
 export function routeOf(request: Request, options: ServerSpanOptions): string | undefined {
@@ -72,7 +90,7 @@ export function startServerSpan(
   options: ServerSpanOptions,
   route = routeOf(request, options),
 ): TracerSpan | undefined {
-  const method = request.method.toUpperCase();
+  const method = upperMethod(request.method);
   const url = stripQuery(request.url);
   if (options.ignore?.(url)) return undefined;
   const headers = request.headers;
