@@ -2,7 +2,7 @@
  * The application of `npm run bench:app` (bench/app.mjs): an HTTP server as a
  * new user would write one, traced three ways.
  *
- *   node scripts/runtimes.mjs node|bun|deno bench/app-server.ts --mode untraced|ours|ddtrace --agent URL
+ *   node scripts/runtimes.mjs node|bun|deno bench/app-server.ts --mode untraced|ours|ddtrace --agent URL [--module URL]
  *
  * The server is `node:http` on Node, `Bun.serve` on Bun and `Deno.serve` on
  * Deno. Each request runs the same handler: three child spans (`auth.check`,
@@ -34,6 +34,8 @@ function argValue(name: string): string | undefined {
 }
 const MODE = argValue("--mode") ?? "untraced";
 const AGENT = argValue("--agent") ?? "http://127.0.0.1:8126";
+/** The package's entry: its sources, or (`--module`, bench/app.mjs on Node) the compiled JavaScript npm users get. */
+const MODULE = argValue("--module") ?? "../mod.ts";
 if (!["untraced", "ours", "ddtrace"].includes(MODE)) throw new Error(`--mode untraced|ours|ddtrace, got ${MODE}`);
 
 // deno-lint-ignore no-explicit-any
@@ -47,7 +49,7 @@ let flush: () => Promise<void> = () => Promise.resolve();
 let wrapFetch: (h: (r: Request) => Promise<Response>) => (r: Request) => Promise<Response> = (h) => h;
 
 if (MODE === "ours") {
-  const { Tracer, instrumentNodeHttp, traceHandler } = await import("../mod.ts");
+  const { Tracer, instrumentNodeHttp, traceHandler }: typeof import("../mod.ts") = await import(MODULE);
   const tracer = new Tracer({ url: AGENT, service: "bench-app", env: "bench", flushOnExit: false });
   if (runtimeName === "node") instrumentNodeHttp(tracer, { client: false });
   span = (name, options, fn) => tracer.trace(name, options, fn);

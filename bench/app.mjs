@@ -16,11 +16,12 @@
 //
 // With every runtime and part it writes the "What tracing costs an
 // application" section of bench/RESULTS.md and the README's summary of it.
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import autocannon from "autocannon";
 import { root, runtimeCommands } from "../scripts/runtimes.mjs";
 
@@ -70,10 +71,35 @@ function startAgent() {
   });
 }
 
+/**
+ * The package's entry as npm users get it on Node: the TypeScript compiled by
+ * tsc (tsconfig.build.json, as `build.ts --pack` compiles it), under
+ * node_modules/.cache so that its imports resolve as in the checkout, its
+ * `lib/` the checkout's. Not the sources through tsx, which runs Node here:
+ * tsx's esbuild transform keeps function names (`keepNames`), an
+ * `Object.defineProperty` call for every closure created, which npm users
+ * never run. Bun and Deno run the TypeScript sources themselves. Returns the
+ * `--module` arguments of the runtime's bench processes.
+ */
+function packageModule(runtime) {
+  if (runtime !== "node") return [];
+  if (!compiled) {
+    const dir = join(root, "node_modules", ".cache", "dd-ffi-bench-app");
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const tsc = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", dir], { stdio: "inherit" });
+    if (tsc.status !== 0) throw new Error(`tsc failed (exit ${tsc.status})`);
+    symlinkSync(join(root, "lib"), join(dir, "lib"));
+    compiled = pathToFileURL(join(dir, "mod.js")).href;
+  }
+  return ["--module", compiled];
+}
+let compiled;
+
 /** Starts bench/app-server.ts; resolves with its pid and port, and a `stop`. */
 function startServer(runtime, mode, agent) {
   const [cmd, ...pre] = runtimeCommands()[runtime];
-  const child = spawn(cmd, [...pre, join(root, "bench", "app-server.ts"), "--mode", mode, "--agent", agent], {
+  const child = spawn(cmd, [...pre, join(root, "bench", "app-server.ts"), "--mode", mode, "--agent", agent, ...packageModule(runtime)], {
     cwd: root,
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -180,7 +206,7 @@ function micro(runtime, agent) {
   const out = join(dir, `${runtime}.json`);
   const [cmd, ...pre] = runtimeCommands()[runtime];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, join(root, "bench", "tracer-micro.ts"), "--agent", agent, "--json", out, "--reps", String(Math.max(REPS, 5))], {
+    const child = spawn(cmd, [...pre, join(root, "bench", "tracer-micro.ts"), "--agent", agent, "--json", out, "--reps", String(Math.max(REPS, 5)), ...packageModule(runtime)], {
       cwd: root,
       stdio: "inherit",
     });
@@ -220,7 +246,9 @@ function section(all, minutes) {
     `(for the traced ones: the tracer, its encoding and its sends), its \`process.cpuUsage()\` (getrusage). @dd-ffi/trace: \`instrumentNodeHttp\` on Node, ` +
     "`traceHandler` on Bun and Deno, children with `tracer.trace`. dd-trace-js: `init()` with its http plugin on Node; its " +
     "plugin does not see `Bun.serve` or `Deno.serve`, so there its server span comes from its `tracer.trace` with the tags the " +
-    "plugin sets. Both send to bench/agent.mjs. The overhead ratio is (traced - untraced) / (dd-trace-js - untraced), per " +
+    "plugin sets. Both send to bench/agent.mjs. On Node this package runs as npm users get it, its TypeScript compiled by tsc " +
+    "(not through tsx, whose transform adds a `defineProperty` call to every closure made); Bun and Deno run its sources. The " +
+    "library is the one in `lib/build` at the time of the run. The overhead ratio is (traced - untraced) / (dd-trace-js - untraced), per " +
     "repetition, then the median.");
   L.push("");
   L.push("| runtime | overhead µs/request: @dd-ffi/trace | dd-trace-js | ratio per repetition | p99 latency ms: untraced | ours | dd-trace-js |");

@@ -2,7 +2,7 @@
  * The Tracer API microbenchmark of `npm run bench:app` (bench/app.mjs), on
  * the runtime running it:
  *
- *   node scripts/runtimes.mjs node|bun|deno bench/tracer-micro.ts --agent URL [--reps N] [--spans N] [--json FILE]
+ *   node scripts/runtimes.mjs node|bun|deno bench/tracer-micro.ts --agent URL [--reps N] [--spans N] [--json FILE] [--module URL]
  *
  * One sample: `--spans` times `startSpan`, five `setTag` (three strings, two
  * numbers), `finish` (each span a trace of its own), then a flush to the
@@ -23,13 +23,14 @@
 import process from "node:process";
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
-import { Tracer } from "../mod.ts";
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const AGENT = argValue("--agent") ?? "http://127.0.0.1:8126";
+/** The package's entry: its sources, or (`--module`, bench/app.mjs on Node) the compiled JavaScript npm users get. */
+const { Tracer }: typeof import("../mod.ts") = await import(argValue("--module") ?? "../mod.ts");
 const REPS = Number(argValue("--reps") ?? 7);
 const SPANS = Number(argValue("--spans") ?? 5000);
 const JSON_OUT = argValue("--json");
