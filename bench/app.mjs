@@ -87,7 +87,7 @@ function packageModule(runtime) {
     const dir = join(root, "node_modules", ".cache", "dd-ffi-bench-app");
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const tsc = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", dir], { stdio: "inherit" });
+    const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json"), "--outDir", dir], { stdio: "inherit" });
     if (tsc.status !== 0) throw new Error(`tsc failed (exit ${tsc.status})`);
     symlinkSync(join(root, "lib"), join(dir, "lib"));
     compiled = pathToFileURL(join(dir, "mod.js")).href;
