@@ -71,8 +71,10 @@ export function readHeader(carrier: HeadersLike, name: string): string | undefin
   if (isHeaders(carrier)) return carrier.get(name) ?? undefined;
   let value = carrier[name];
   if (value === undefined) {
+    // A name in another case: only names of the same length are lower-cased (most requests carry none of
+    // the trace headers, so every name of every request is looked through here once per header).
     for (const key of Object.keys(carrier)) {
-      if (key.toLowerCase() === name) {
+      if (key.length === name.length && key.toLowerCase() === name) {
         value = carrier[key];
         break;
       }
