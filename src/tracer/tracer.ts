@@ -699,7 +699,12 @@ export class Tracer implements AsyncDisposable {
     const spans = trace.finished;
     trace.finished = [];
     const rootAt = spans.indexOf(trace.root!);
-    if (rootAt > 0) spans.unshift(...spans.splice(rootAt, 1));
+    if (rootAt > 0) {
+      // The root moved to the front in place (it usually finishes last): no array made for it.
+      const root = spans[rootAt];
+      spans.copyWithin(1, 0, rootAt);
+      spans[0] = root;
+    }
     this.#queueChunk(trace, spans);
   }
 
