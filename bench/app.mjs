@@ -33,14 +33,18 @@ const runtimes = only ? only.split(",") : ALL;
 const REPS = Number(value("--reps", 3));
 /** Requests per second, over every connection. */
 const RATE = Number(value("--rate", 2000));
-/** Measured requests per server, after as many again for the warm-up. */
+/** Measured requests per server, after three times as many for the warm-up. */
 const REQUESTS = Number(value("--requests", 10_000));
 /**
- * Warm-up requests per server: as many as are measured, so that the JIT
- * compiling of every server (JavaScriptCore's top tier takes longest) is
- * over before its CPU is measured, as it is in a long-running application.
+ * Warm-up requests per server, at twice the measured rate: enough that the
+ * JIT compiling of every server is over before its CPU is measured, as it
+ * is in a long-running application. With as many as are measured, Bun's
+ * JIT threads still spent about 10 µs per measured request on this
+ * package's code (JavaScriptCore's top tier compiles late), none after
+ * 40,000 (per-thread CPU from /proc).
  */
-const WARMUP = REQUESTS;
+const WARMUP = 3 * REQUESTS;
+const WARMUP_RATE = 2 * RATE;
 const CONNECTIONS = 10;
 const PARTS = value("--parts", "app,micro").split(",");
 const write = runtimes.length === ALL.length && PARTS.length === 2 && !args.includes("--no-write");
@@ -131,12 +135,12 @@ function startServer(runtime, mode, agent) {
   });
 }
 
-/** `amount` requests at RATE per second; throws unless every answer was a 200. */
-async function load(port, amount) {
+/** `amount` requests at `rate` per second; throws unless every answer was a 200. */
+async function load(port, amount, rate = RATE) {
   const r = await autocannon({
     url: `http://127.0.0.1:${port}/orders`,
     connections: CONNECTIONS,
-    overallRate: RATE,
+    overallRate: rate,
     amount,
     timeout: 10,
   });
@@ -159,7 +163,7 @@ async function measure(runtime, mode, agent) {
   const server = await startServer(runtime, mode, agent);
   let total = 0;
   try {
-    await load(server.port, WARMUP);
+    await load(server.port, WARMUP, WARMUP_RATE);
     const c0 = await server.cpu();
     const t0 = performance.now();
     const r = await load(server.port, REQUESTS);
@@ -242,7 +246,7 @@ function section(all, minutes) {
   L.push("");
   L.push(`The server (bench/app-server.ts) answers a small JSON body after three child spans, one of them database-like with ` +
     `five tags. Load: autocannon ${CONNECTIONS} keep-alive connections at ${RATE} requests/s from another process on loopback; ` +
-    `${WARMUP} warm-up requests, then ${REQUESTS} measured. CPU is the server process's, every thread ` +
+    `${WARMUP} warm-up requests (at ${WARMUP_RATE} requests/s), then ${REQUESTS} measured. CPU is the server process's, every thread ` +
     `(for the traced ones: the tracer, its encoding and its sends), its \`process.cpuUsage()\` (getrusage). @dd-ffi/trace: \`instrumentNodeHttp\` on Node, ` +
     "`traceHandler` on Bun and Deno, children with `tracer.trace`. dd-trace-js: `init()` with its http plugin on Node; its " +
     "plugin does not see `Bun.serve` or `Deno.serve`, so there its server span comes from its `tracer.trace` with the tags the " +
