@@ -199,7 +199,7 @@ export class TracerSpan {
   #events: SpanEvent[] | undefined;
   /** The estimated encoded bytes of the tags, links and events so far. */
   #bytes = 0;
-  /** Made by an instrumentation as a request's server span: a field, not a `WeakSet`, whose `add` cost about as much as the rest of the server span. */
+  /** Made by an instrumentation as a request's server span: a field, not a `WeakSet`, which would hash every server span into its table. */
   #server = false;
 
   static {

@@ -32,7 +32,7 @@ import { type AnyTracer, resolveTracer } from "../any-tracer.ts";
 import type { TracerSpan } from "../span.ts";
 import { clientStatus, type HttpInstrumentationOptions, serverError, startClientSpan, stripQuery } from "./client.ts";
 import type { Instrumentation } from "./fetch.ts";
-import { markServerSpan, upperMethod } from "./server.ts";
+import { markServerSpan } from "./server.ts";
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 type RequestFn = typeof http.request;
@@ -132,7 +132,7 @@ function syncExports(): void {
 function serve(tracer: ReturnType<typeof resolveTracer>, options: NodeHttpOptions, req: IncomingMessage, res: ServerResponse, emit: () => boolean): boolean {
   let span: TracerSpan;
   try {
-    const method = upperMethod(req.method ?? "GET");
+    const method = (req.method ?? "GET").toUpperCase();
     const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     const url = stripQuery(`${encrypted ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`);
     if (options.ignore?.(url)) return emit();

@@ -45,27 +45,6 @@ export function activeServerSpan(tracer: Tracer): TracerSpan | undefined {
   return span && internals.isServer(span) ? span : undefined;
 }
 
-const UPPER_METHODS: Record<string, string> = { __proto__: null } as never;
-
-/**
- * `method` in capitals, each method's once (`toUpperCase` is a call into the
- * runtime's C++ on V8); methods are few, and a client cannot grow the table
- * past {@link MAX_METHODS}.
- */
-export function upperMethod(method: string): string {
-  let upper = UPPER_METHODS[method];
-  if (upper === undefined) {
-    upper = method.toUpperCase();
-    if (methodCount < MAX_METHODS) {
-      UPPER_METHODS[method] = upper;
-      methodCount++;
-    }
-  }
-  return upper;
-}
-const MAX_METHODS = 64;
-let methodCount = 0;
-
 /** The route of `request` by `options.route` (a throwing route function gives none). */
 export function routeOf(request: Request, options: ServerSpanOptions): string | undefined {
   try {
@@ -90,7 +69,7 @@ export function startServerSpan(
   options: ServerSpanOptions,
   route = routeOf(request, options),
 ): TracerSpan | undefined {
-  const method = upperMethod(request.method);
+  const method = request.method.toUpperCase();
   const url = stripQuery(request.url);
   if (options.ignore?.(url)) return undefined;
   const headers = request.headers;
