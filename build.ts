@@ -176,7 +176,7 @@ function generate(libDir: string): void {
 /**
  * Runs cargo (`command`, e.g. `["cargo", "build"]`) in `libDir` for every
  * library of {@link LIBRARIES}, with `args` added, in `profile` (`release`,
- * or `dist`: lib/Cargo.toml's size-optimized profile of the prebuilds), and
+ * or `dist`: lib/Cargo.toml's profile of the prebuilds: fat LTO, one codegen unit), and
  * copies the libraries from `<targetDir>/<triple?>/<profile>/` into `outDir`
  * for `platform` (its file names), each atomically. Returns their paths, in
  * the table's order.
