@@ -147,7 +147,8 @@ function markdown(all, minutes) {
     `, dd-trace ${any.ddTraceVersion}, ${any.reps} repetitions, ${minutes.toFixed(1)} minutes. ` +
     "The machine is shared and noisy, so every figure is a ratio to dd-trace-js's v0.4 `AgentEncoder` " +
     "measured in the same process, in the same repetition (main-thread figures: each variant's sample divided by a " +
-    "dd-trace-js sample taken right next to it, each sample after a full garbage collection); the median over the repetitions.");
+    "dd-trace-js sample taken right next to it, each sample after a full garbage collection); the median over the repetitions. Which library was measured, and how it was built: " +
+    "\"The engine, its build profiles, and a libdatadog release build\" below.");
   L.push("");
   L.push("![main-thread time per span, relative to dd-trace-js's encoder](chart.svg)");
   L.push("");
@@ -374,10 +375,15 @@ try {
 const minutes = (Date.now() - started) / 60000;
 console.log(`\n${runtimes.join(", ")}: ${minutes.toFixed(1)} min`);
 if (write) {
-  // What follows the section `npm run bench:app` writes (bench/app.mjs), that section included, is kept as it is.
+  // Kept as they are: what follows the section `npm run bench:app` writes (bench/app.mjs), that section
+  // included; and the hand-written section on the engine's builds (<!-- engine -->), before the footprint.
   const resultsFile = join(root, "bench", "RESULTS.md");
-  const app = /<!-- bench:app -->\n[\s\S]*$/.exec(readFileSync(resultsFile, "utf8"))?.[0] ?? "<!-- bench:app -->\n<!-- /bench:app -->\n";
-  writeFileSync(resultsFile, `${markdown(results, minutes)}\n${app}`);
+  const old = readFileSync(resultsFile, "utf8");
+  const app = /<!-- bench:app -->\n[\s\S]*$/.exec(old)?.[0] ?? "<!-- bench:app -->\n<!-- /bench:app -->\n";
+  const engine = /<!-- engine -->\n[\s\S]*?<!-- \/engine -->\n/.exec(old)?.[0];
+  let md = markdown(results, minutes);
+  if (engine) md = md.replace("## The library's footprint", `${engine}\n## The library's footprint`);
+  writeFileSync(resultsFile, `${md}\n${app}`);
   writeFileSync(join(root, "bench", "chart.svg"), chart(results));
   const readme = join(root, "README.md");
   const text = readFileSync(readme, "utf8");
