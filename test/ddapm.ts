@@ -84,10 +84,11 @@ export class DdapmAgent {
   }
 
   /**
-   * Starts the agent from `.venv/` and waits until it answers `GET /info`.
+   * Starts the agent from `.venv/` and waits until it answers `GET /info`. `extraInfo`: fields
+   * added to its `/info` answer (its `DD_AGENT_EXTRA_INFO`), e.g. the agent's trace filters.
    * @throws {Error} when `.venv/` lacks it (the message says how to install it), or it does not start within 30 s.
    */
-  static async start(): Promise<DdapmAgent> {
+  static async start(options: { extraInfo?: Record<string, unknown> } = {}): Promise<DdapmAgent> {
     if (!existsSync(DDAPM_BIN)) {
       throw new Error(
         `Datadog's test agent is not installed (${DDAPM_BIN} is missing). Install it with \`bash .ci/run\`, or: ` +
@@ -108,6 +109,7 @@ export class DdapmAgent {
         DD_POOL_TRACE_CHECK_FAILURES: "true",
         LOG_LEVEL: "WARNING",
         PYTHONUNBUFFERED: "1",
+        ...(options.extraInfo ? { DD_AGENT_EXTRA_INFO: JSON.stringify(options.extraInfo) } : {}),
       },
     });
     let stderr = "";

@@ -16,7 +16,9 @@ import { type Span, TraceExporter, Tracer } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
 import { DdapmAgent, type StatsGroup, type TelemetryEvent } from "./ddapm.ts";
 import { createServer, type Socket } from "node:net";
-import { assertNoLeaks, assertNoLeaksSoon, bundledOnly, span } from "./helpers.ts";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { assertNoLeaks, assertNoLeaksSoon, bundled, bundledOnly, span } from "./helpers.ts";
 import { runtimeName, sleep } from "./tracer-helpers.ts";
 
 let agent: DdapmAgent;
@@ -41,30 +43,30 @@ async function session(): Promise<string> {
   return token;
 }
 
-/** The resources of the spans the agent received in the session. */
-async function resources(token: string): Promise<string[]> {
-  return (await agent.traces(token)).flat().map((s) => s.resource as string);
+/** The resources of the spans the agent (`on`) received in the session. */
+async function resources(token: string, on: DdapmAgent = agent): Promise<string[]> {
+  return (await on.traces(token)).flat().map((s) => s.resource as string);
 }
 
 /**
  * Sends P0 probes (`send(resource)` sends one and resolves when the agent answered) until one is not
  * received: libdatadog has read `/info` and computes stats, dropping P0 chunks. Bounded at 30 s.
  */
-async function untilStatsOn(token: string, send: (resource: string) => Promise<unknown>): Promise<void> {
+async function untilStatsOn(token: string, send: (resource: string) => Promise<unknown>, on: DdapmAgent = agent): Promise<void> {
   const until = Date.now() + 30_000;
   for (let i = 0; Date.now() < until; i++) {
     const resource = `probe ${i}`;
     await send(resource);
-    if (!(await resources(token)).includes(resource)) return;
+    if (!(await resources(token, on)).includes(resource)) return;
     await sleep(100);
   }
   throw new Error("libdatadog never turned client stats on (is /v0.6/stats in the agent's /info?)");
 }
 
 /** Every stats group of the session, by resource (a resource counted in several buckets is summed). */
-async function statsByResource(token: string): Promise<Record<string, StatsGroup>> {
+async function statsByResource(token: string, on: DdapmAgent = agent): Promise<Record<string, StatsGroup>> {
   const out: Record<string, StatsGroup> = {};
-  for (const payload of await agent.stats(token)) {
+  for (const payload of await on.stats(token)) {
     for (const bucket of payload.Stats ?? []) {
       for (const g of bucket.Stats ?? []) {
         const had = out[g.Resource];
@@ -127,6 +129,44 @@ test("computeStats: stats reach /v0.6/stats at close; P0 chunks are dropped unle
   const payload = (await agent.stats(token))[0];
   assert.is(payload.Env, "stats-env");
   assert.is(payload.Version, "1.0");
+});
+
+const FILTERS_CHILD = fileURLToPath(new URL("./fixtures/filters-child.ts", import.meta.url));
+
+test("computeStats: the traces the agent's /info filters out (ignore_resources, filter_tags_regex on the root span) are neither sent nor counted; a pattern with a Unicode class is skipped by regex-lite", async () => {
+  if (startError) throw startError;
+  // An agent of its own, and the exporter in a child process of this runtime (test/fixtures/filters-child.ts):
+  // libdatadog keeps the first /info it reads for the whole process.
+  const filtering = await DdapmAgent.start({
+    extraInfo: { ignore_resources: ["^GET /health", "^\\p{Lu}nicode$"], filter_tags_regex: { reject: ["http.url:^/internal/"] } },
+  });
+  const token = `ddffi-filters-${runtimeName}-${Date.now()}`;
+  try {
+    await filtering.startSession(token);
+    const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string> } }).process;
+    const args = runtimeName === "deno" ? ["run", "-A", FILTERS_CHILD] : runtimeName === "bun" ? [FILTERS_CHILD] : ["--import", "tsx", FILTERS_CHILD];
+    const child = spawn(proc.execPath, [...args, filtering.url, token], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    assert.is(code, 0, output);
+
+    const received = await resources(token, filtering);
+    const stats = await statsByResource(token, filtering);
+    assert.ok(received.includes("GET /users"), "a trace that no filter matches is sent");
+    assert.is(stats["GET /users"]?.Hits, 1, "and counted");
+    for (const r of ["GET /health/live", "GET /orders"]) {
+      assert.not.ok(received.includes(r), `${r} is filtered out`);
+      assert.is(stats[r], undefined, `${r} is not counted`);
+    }
+    // The bundled library builds libdatadog with regex-lite (lib/Cargo.toml), which has no Unicode
+    // classes: that pattern does not compile and libdatadog skips it. A libdatadog release build has
+    // the full regex crate, where it matches.
+    assert.is(received.includes("Unicode"), bundled, "the \\p{Lu} pattern: skipped on the bundled library only");
+  } finally {
+    await filtering.close();
+  }
 });
 
 test("Tracer with computeStats: its top-level and measured marks reach the stats, and shutdown() gets them out", async () => {
