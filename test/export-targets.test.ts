@@ -19,7 +19,7 @@ import { agentlessUrl } from "../src/options.ts";
 import { TestAgent } from "../testing.ts";
 import { DdapmAgent } from "./ddapm.ts";
 import { assertNoLeaks, bundledOnly, span } from "./helpers.ts";
-import { runtimeName, sleep } from "./tracer-helpers.ts";
+import { runtimeArgs, runtimeName, sleep } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -57,7 +57,7 @@ async function listen(server: Server): Promise<number> {
 
 /** Runs test/fixtures/https-child.ts on this runtime, sending one span to `url`; resolves with what it printed. */
 function sendFromChild(url: string, env: Record<string, string | undefined>): Promise<string> {
-  const args = runtimeName === "deno" ? ["run", "-A", fixture("https-child.ts")] : runtimeName === "bun" ? [fixture("https-child.ts")] : ["--import", "tsx", fixture("https-child.ts")];
+  const args = runtimeArgs(fixture("https-child.ts"));
   const childEnv = { ...proc.env, ...env };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   const child = spawn(proc.execPath, [...args, url], { cwd: ROOT, env: childEnv as Record<string, string>, stdio: ["ignore", "pipe", "pipe"] });

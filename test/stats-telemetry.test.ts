@@ -19,7 +19,7 @@ import { createServer, type Socket } from "node:net";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { assertNoLeaks, assertNoLeaksSoon, bundled, bundledOnly, span } from "./helpers.ts";
-import { runtimeName, sleep } from "./tracer-helpers.ts";
+import { runtimeArgs, runtimeName, sleep } from "./tracer-helpers.ts";
 
 let agent: DdapmAgent;
 let startError: unknown;
@@ -144,7 +144,7 @@ test("computeStats: the traces the agent's /info filters out (ignore_resources, 
   try {
     await filtering.startSession(token);
     const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string> } }).process;
-    const args = runtimeName === "deno" ? ["run", "-A", FILTERS_CHILD] : runtimeName === "bun" ? [FILTERS_CHILD] : ["--import", "tsx", FILTERS_CHILD];
+    const args = runtimeArgs(FILTERS_CHILD);
     const child = spawn(proc.execPath, [...args, filtering.url, token], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout!.on("data", (d) => (output += d));

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import defaultTracer, { type SpanContext, tracer as namedTracer, Tracer, TracerProxy, TracerSpan } from "../mod.ts";
 import { liveNativeObjects, TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { byName, runtimeName, withTracer } from "./tracer-helpers.ts";
+import { byName, runtimeArgs, runtimeName, withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -227,7 +227,7 @@ const CHILD = fileURLToPath(new URL("./fixtures/debug-child.ts", import.meta.url
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function runChild(extraEnv: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const args = runtimeName === "deno" ? ["run", "-A", CHILD] : runtimeName === "bun" ? [CHILD] : ["--import", "tsx", CHILD];
+  const args = runtimeArgs(CHILD);
   const child = spawn(proc.execPath, args, { cwd: ROOT, env: { ...proc.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));

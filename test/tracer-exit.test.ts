@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { runtimeName } from "./tracer-helpers.ts";
+import { runtimeArgs, runtimeName } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Runs the child script on this runtime's executable; resolves with its exit code and output. */
 function runChild(agentUrl: string, traces: number): Promise<{ code: number | null; output: string }> {
   const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string> } }).process;
-  const args = runtimeName === "deno" ? ["run", "-A", CHILD] : runtimeName === "bun" ? [CHILD] : ["--import", "tsx", CHILD];
+  const args = runtimeArgs(CHILD);
   const child = spawn(proc.execPath, [...args, String(traces)], {
     cwd: ROOT,
     env: { ...proc.env, DD_TRACE_AGENT_URL: agentUrl },

@@ -53,6 +53,11 @@ export function sleep(ms: number): Promise<void> {
 /** The current runtime's name. */
 export const runtimeName: "deno" | "bun" | "node" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
+/** The arguments that make this runtime's executable (`process.execPath`) run the TypeScript file `file`. */
+export function runtimeArgs(file: string): string[] {
+  return runtimeName === "deno" ? ["run", "-A", file] : runtimeName === "bun" ? [file] : ["--import", "tsx", file];
+}
+
 /** Starts a node:http server for `listener` on a free loopback port; returns its URL and a close function. */
 export async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(listener);

@@ -15,7 +15,7 @@ import { liveNativeObjects, TestAgent } from "../testing.ts";
 import { getBinding } from "../src/binding.ts";
 import { layouts } from "../ffi/abi.ts";
 import { assertNoLeaksSoon, collectGarbageUntil, rejects, span, withExporter } from "./helpers.ts";
-import { runtimeName } from "./tracer-helpers.ts";
+import { runtimeArgs, runtimeName } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaksSoon);
 
@@ -483,7 +483,7 @@ test(`process.exit() with a send hung on a silent agent exits at once (${runtime
     setTimeout(() => process.exit(0), 500);
   `);
   try {
-    const args = runtimeName === "deno" ? ["run", "-A", script] : runtimeName === "bun" ? [script] : ["--import", "tsx", script];
+    const args = runtimeArgs(script);
     const started = performance.now();
     const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
