@@ -95,7 +95,10 @@ export class DdapmAgent {
           "python3 -m venv .venv && .venv/bin/pip install -r .ci/requirements.txt",
       );
     }
-    const [port, otlpHttp, otlpGrpc] = [await closedPort(), await closedPort(), await closedPort()];
+    // Three different ports: a port just closed can be handed out again, and the agent refuses to start on a repeat.
+    const ports = new Set<number>();
+    while (ports.size < 3) ports.add(await closedPort());
+    const [port, otlpHttp, otlpGrpc] = [...ports];
     const child = spawn(DDAPM_BIN, [], {
       cwd: tmpdir(),
       stdio: ["ignore", "ignore", "pipe"],
