@@ -216,6 +216,9 @@ impl<'a> Reader<'a> {
         self.padded(n)
     }
 
+    /// A string: most are references to the string table, read here inline;
+    /// a new string goes through [`Reader::new_str`].
+    #[inline(always)]
     fn str<E>(&mut self) -> Step<&'a str, E> {
         let w = self.u32()?;
         let tag = w & ((1 << STRING_TAG_BITS) - 1);
@@ -223,6 +226,12 @@ impl<'a> Reader<'a> {
         if tag == STR_REF {
             return self.strings.get(n).copied().ok_or(Stop::Corrupt);
         }
+        self.new_str(tag, n)
+    }
+
+    /// A string that the batch defines here, added to the string table.
+    #[inline(never)]
+    fn new_str<E>(&mut self, tag: u32, n: usize) -> Step<&'a str, E> {
         let s = match tag {
             STR_DEFINE => std::str::from_utf8(self.padded(n)?).map_err(|_| Stop::Corrupt)?,
             STR_UTF16 => {
@@ -265,6 +274,18 @@ impl<'a> Reader<'a> {
             return Ok(transcode16(self.arena, &self.text[p..p + 2 * units]));
         }
         let start = self.text_start(1)?;
+        // Most text is ASCII. When the next `units` bytes are, each is one
+        // unit, so they are the whole string, and valid UTF-8 as they stand.
+        if let Some(ascii) = start
+            .checked_add(units)
+            .and_then(|end| self.text.get(start..end))
+            .filter(|b| b.is_ascii())
+        {
+            self.text_pos = start + units;
+            // SAFETY: every byte of `ascii` is below 0x80 (checked just above),
+            // and ASCII is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(ascii) });
+        }
         let (text, mut p, mut left) = (self.text, start, units);
         while left > 0 {
             let b = *text.get(p).ok_or(Stop::Corrupt)?;
