@@ -8,7 +8,7 @@ use crate::ffi::{catch, try_ref, CharSlice, Error, ExporterError};
 use crate::span::new_span;
 use crate::value::encode;
 use bumpalo::Bump;
-use ddffi_batch::{Attribute, Link, Sink, SpanFields, Token};
+use ddffi_batch::{Attribute, LinkFields, Sink, SpanFields, Token};
 use libdd_trace_utils::span::v04::{
     AttributeAnyValue, AttributeArrayValue, SpanEventSlice, SpanLinkSlice, SpanSlice,
 };
@@ -27,6 +27,7 @@ type Value<'a> = AttributeArrayValue<SliceData<'a>>;
 
 impl<'a> Sink<'a> for Spans<'a> {
     type Span = SpanSlice<'a>;
+    type Link = SpanLinkSlice<'a>;
     type Event = SpanEventSlice<'a>;
     type Error = Error;
 
@@ -44,6 +45,7 @@ impl<'a> Sink<'a> for Spans<'a> {
         // Sized once; one more meta entry for the mark libdatadog adds to a chunk's first span.
         s.meta = VecMap::with_capacity(f.meta_count + 1);
         s.metrics = VecMap::with_capacity(f.metric_count);
+        s.span_links = Vec::with_capacity(f.link_count);
         s.span_events = Vec::with_capacity(f.event_count);
         Ok(s)
     }
@@ -80,22 +82,33 @@ impl<'a> Sink<'a> for Spans<'a> {
         Ok(())
     }
 
-    fn links(&mut self, s: &mut SpanSlice<'a>, links: Vec<Link<'a>>) -> Result<(), Error> {
-        s.span_links = links
-            .into_iter()
-            .map(|l| SpanLinkSlice {
-                trace_id: l.trace_id_low,
-                trace_id_high: l.trace_id_high,
-                span_id: l.span_id,
-                attributes: l
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
-                    .collect(),
-                tracestate: Cow::Borrowed(l.tracestate),
-                flags: l.flags,
-            })
-            .collect();
+    fn link(
+        &mut self,
+        f: &LinkFields<'a>,
+        attribute_count: usize,
+    ) -> Result<SpanLinkSlice<'a>, Error> {
+        Ok(SpanLinkSlice {
+            trace_id: f.trace_id_low,
+            trace_id_high: f.trace_id_high,
+            span_id: f.span_id,
+            attributes: HashMap::with_capacity(attribute_count),
+            tracestate: Cow::Borrowed(f.tracestate),
+            flags: f.flags,
+        })
+    }
+
+    fn link_attribute(
+        &mut self,
+        l: &mut SpanLinkSlice<'a>,
+        key: &'a str,
+        value: &'a str,
+    ) -> Result<(), Error> {
+        l.attributes.insert(Cow::Borrowed(key), Cow::Borrowed(value));
+        Ok(())
+    }
+
+    fn add_link(&mut self, s: &mut SpanSlice<'a>, l: SpanLinkSlice<'a>) -> Result<(), Error> {
+        s.span_links.push(l);
         Ok(())
     }
 

@@ -120,6 +120,7 @@ pub unsafe extern "C" fn ddog_tracer_span_new(
             error: f.error,
             meta_count: 0,
             metric_count: 0,
+            link_count: 0,
             event_count: 0,
         };
         let span = new_span(&fields, |s| BytesString::from_string(s.to_owned()));

@@ -39,7 +39,9 @@ pub struct SpanFields<'a> {
     /// the batch), so that a sink can size its maps once.
     pub meta_count: usize,
     pub metric_count: usize,
-    /// How many span events follow (each fits in what is left of the batch).
+    /// How many span links and span events follow (each fits in what is
+    /// left of the batch).
+    pub link_count: usize,
     pub event_count: usize,
 }
 
@@ -59,15 +61,14 @@ pub enum Token<'a> {
     Map(u32),
 }
 
-/// A span link.
-#[derive(Debug, Clone)]
-pub struct Link<'a> {
+/// A span link's fields; its attributes follow.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFields<'a> {
     pub trace_id_low: u64,
     pub trace_id_high: u64,
     pub span_id: u64,
     pub flags: u32,
     pub tracestate: &'a str,
-    pub attributes: Vec<(&'a str, &'a str)>,
 }
 
 /// A span event attribute's value.
@@ -85,10 +86,12 @@ pub enum Attribute<'a> {
 
 /// Where the decoded spans go. Every method but [`Sink::invalid`] may fail
 /// with the sink's own error, which ends the decoding; a span or event handed
-/// out is owned by the decoder until it goes back through `push_span` or
-/// `add_event` (which consume it, also when they fail), or is dropped.
+/// out is owned by the decoder until it goes back through `push_span`,
+/// `add_link` or `add_event` (which consume it, also when they fail), or is
+/// dropped.
 pub trait Sink<'a> {
     type Span;
+    type Link;
     type Event;
     type Error;
     /// The error for a corrupt or truncated batch (InvalidArgument).
@@ -119,7 +122,19 @@ pub trait Sink<'a> {
         key: &'a str,
         tokens: &[Token<'a>],
     ) -> Result<(), Self::Error>;
-    fn links(&mut self, span: &mut Self::Span, links: Vec<Link<'a>>) -> Result<(), Self::Error>;
+    /// A span link with `attribute_count` attributes to come (each fits in what is left of the batch).
+    fn link(
+        &mut self,
+        fields: &LinkFields<'a>,
+        attribute_count: usize,
+    ) -> Result<Self::Link, Self::Error>;
+    fn link_attribute(
+        &mut self,
+        link: &mut Self::Link,
+        key: &'a str,
+        value: &'a str,
+    ) -> Result<(), Self::Error>;
+    fn add_link(&mut self, span: &mut Self::Span, link: Self::Link) -> Result<(), Self::Error>;
     /// A span event with `attribute_count` attributes to come (each fits in what is left of the batch).
     fn event(
         &mut self,
@@ -411,6 +426,7 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
     // A meta entry is two strs (8 bytes at least), a metric a str and an f64 (12).
     let meta_count = r.fits(le_u32(f, SPAN_META_COUNT) as usize, 8)?;
     let metric_count = r.fits(le_u32(f, SPAN_METRIC_COUNT) as usize, 12)?;
+    let link_count = r.fits(le_u32(f, SPAN_LINK_COUNT) as usize, LINK_SIZE)?;
     let event_count = r.fits(le_u32(f, SPAN_EVENT_COUNT) as usize, EVENT_SIZE)?;
     let fields = SpanFields {
         service: r.str()?,
@@ -426,6 +442,7 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
         error: le_u32(f, SPAN_ERROR) as i32,
         meta_count,
         metric_count,
+        link_count,
         event_count,
     };
     let mut s = sink(out.span(&fields))?;
@@ -440,10 +457,23 @@ fn span<'a, S: Sink<'a>>(r: &mut Reader<'a>, out: &mut S) -> Step<S::Span, S::Er
     for _ in 0..le_u32(f, SPAN_META_STRUCT_COUNT) {
         meta_struct(r, out, &mut s)?;
     }
-    let link_count = le_u32(f, SPAN_LINK_COUNT) as usize;
-    if link_count > 0 {
-        let list = links(r, link_count)?;
-        sink(out.links(&mut s, list))?;
+    for _ in 0..link_count {
+        let l = r.take(LINK_SIZE)?;
+        let fields = LinkFields {
+            trace_id_low: le_u64(l, LINK_TRACE_ID_LOW),
+            trace_id_high: le_u64(l, LINK_TRACE_ID_HIGH),
+            span_id: le_u64(l, LINK_SPAN_ID),
+            flags: le_u32(l, LINK_FLAGS),
+            tracestate: r.str()?,
+        };
+        // Each attribute is two strs, 4 bytes each at least.
+        let attribute_count = r.fits(le_u32(l, LINK_ATTRIBUTE_COUNT) as usize, 8)?;
+        let mut link = sink(out.link(&fields, attribute_count))?;
+        for _ in 0..attribute_count {
+            let (key, value) = (r.str()?, r.str()?);
+            sink(out.link_attribute(&mut link, key, value))?;
+        }
+        sink(out.add_link(&mut s, link))?;
     }
     for _ in 0..event_count {
         let e = r.take(EVENT_SIZE)?;
@@ -493,30 +523,6 @@ fn meta_struct<'a, S: Sink<'a>>(
         }
         _ => Err(Stop::Corrupt),
     }
-}
-
-fn links<'a, E>(r: &mut Reader<'a>, count: usize) -> Step<Vec<Link<'a>>, E> {
-    r.fits(count, LINK_SIZE)?;
-    let mut list = Vec::with_capacity(count);
-    for _ in 0..count {
-        let f = r.take(LINK_SIZE)?;
-        let tracestate = r.str()?;
-        // Each attribute is two strs, 4 bytes each at least.
-        let n = r.fits(le_u32(f, LINK_ATTRIBUTE_COUNT) as usize, 8)?;
-        let mut attributes = Vec::with_capacity(n);
-        for _ in 0..n {
-            attributes.push((r.str()?, r.str()?));
-        }
-        list.push(Link {
-            trace_id_low: le_u64(f, LINK_TRACE_ID_LOW),
-            trace_id_high: le_u64(f, LINK_TRACE_ID_HIGH),
-            span_id: le_u64(f, LINK_SPAN_ID),
-            flags: le_u32(f, LINK_FLAGS),
-            tracestate,
-            attributes,
-        });
-    }
-    Ok(list)
 }
 
 fn attribute<'a, E>(r: &mut Reader<'a>) -> Step<Attribute<'a>, E> {

@@ -7,7 +7,7 @@
 //! sets the number of mutations per run (default 2000).
 
 use bumpalo::Bump;
-use ddffi_batch::{decode, Attribute, Link, Sink, SpanFields, Token};
+use ddffi_batch::{decode, Attribute, LinkFields, Sink, SpanFields, Token};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -27,6 +27,7 @@ enum Refused {
 
 impl<'a> Sink<'a> for Count {
     type Span = usize;
+    type Link = usize;
     type Event = ();
     type Error = Refused;
     fn invalid(&mut self) -> Refused {
@@ -61,11 +62,15 @@ impl<'a> Sink<'a> for Count {
         *s += k.len() + t.len();
         Ok(())
     }
-    fn links(&mut self, s: &mut usize, l: Vec<Link<'a>>) -> Result<(), Refused> {
-        *s += l
-            .iter()
-            .map(|l| l.tracestate.len() + l.attributes.len())
-            .sum::<usize>();
+    fn link(&mut self, l: &LinkFields<'a>, _: usize) -> Result<usize, Refused> {
+        Ok(l.tracestate.len())
+    }
+    fn link_attribute(&mut self, l: &mut usize, k: &'a str, v: &'a str) -> Result<(), Refused> {
+        *l += k.len() + v.len();
+        Ok(())
+    }
+    fn add_link(&mut self, s: &mut usize, l: usize) -> Result<(), Refused> {
+        *s += l;
         Ok(())
     }
     fn event(&mut self, name: &'a str, _: u64, _: usize) -> Result<(), Refused> {

@@ -10,7 +10,7 @@
 //! the library's own InvalidArgument error (only it can make errors).
 
 use bumpalo::Bump;
-use ddffi_batch::{Attribute, Link, Sink, SpanFields, Token};
+use ddffi_batch::{Attribute, LinkFields, Sink, SpanFields, Token};
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
@@ -258,8 +258,22 @@ fn check(e: Error) -> Result<(), Error> {
     }
 }
 
+/// A span of the library, and its links: `set_links` takes them all at
+/// once, when the span is pushed.
+struct Span<'a> {
+    owned: Owned,
+    links: Vec<Link<'a>>,
+}
+
+/// A span link and its attributes, as `set_links` takes them.
+struct Link<'a> {
+    fields: LinkFields<'a>,
+    attributes: Vec<LinkAttribute>,
+}
+
 impl<'a> Sink<'a> for Calls<'_> {
-    type Span = Owned;
+    type Span = Span<'a>;
+    type Link = Link<'a>;
     type Event = Owned;
     type Error = Error;
 
@@ -272,7 +286,7 @@ impl<'a> Sink<'a> for Calls<'_> {
         check(unsafe { (self.api.begin_chunk)(self.chunks, n) })
     }
 
-    fn span(&mut self, f: &SpanFields<'a>) -> Result<Owned, Error> {
+    fn span(&mut self, f: &SpanFields<'a>) -> Result<Span<'a>, Error> {
         let fields = Fields {
             service: text(f.service),
             name: text(f.name),
@@ -289,30 +303,33 @@ impl<'a> Sink<'a> for Calls<'_> {
         let mut h: Handle = std::ptr::null_mut();
         // SAFETY: a writable out-parameter and fields valid for the call.
         check(unsafe { (self.api.span_new)(&mut h, &fields) })?;
-        Ok(Owned {
-            handle: h,
-            free: self.api.span_free,
+        Ok(Span {
+            owned: Owned {
+                handle: h,
+                free: self.api.span_free,
+            },
+            links: Vec::with_capacity(f.link_count),
         })
     }
 
-    fn meta(&mut self, s: &mut Owned, k: &'a str, v: &'a str) -> Result<(), Error> {
+    fn meta(&mut self, s: &mut Span<'a>, k: &'a str, v: &'a str) -> Result<(), Error> {
         // SAFETY: a live span; slices valid for the call.
-        check(unsafe { (self.api.set_meta)(s.handle, text(k), text(v)) })
+        check(unsafe { (self.api.set_meta)(s.owned.handle, text(k), text(v)) })
     }
 
-    fn metric(&mut self, s: &mut Owned, k: &'a str, v: f64) -> Result<(), Error> {
+    fn metric(&mut self, s: &mut Span<'a>, k: &'a str, v: f64) -> Result<(), Error> {
         // SAFETY: a live span; the slice valid for the call.
-        check(unsafe { (self.api.set_metric)(s.handle, text(k), v) })
+        check(unsafe { (self.api.set_metric)(s.owned.handle, text(k), v) })
     }
 
-    fn meta_struct_blob(&mut self, s: &mut Owned, k: &'a str, blob: &'a [u8]) -> Result<(), Error> {
+    fn meta_struct_blob(&mut self, s: &mut Span<'a>, k: &'a str, blob: &'a [u8]) -> Result<(), Error> {
         // SAFETY: a live span; slices valid for the call.
-        check(unsafe { (self.api.set_meta_struct_blob)(s.handle, text(k), Slice::of(blob)) })
+        check(unsafe { (self.api.set_meta_struct_blob)(s.owned.handle, text(k), Slice::of(blob)) })
     }
 
     fn meta_struct_tokens(
         &mut self,
-        s: &mut Owned,
+        s: &mut Span<'a>,
         k: &'a str,
         tokens: &[Token<'a>],
     ) -> Result<(), Error> {
@@ -352,36 +369,27 @@ impl<'a> Sink<'a> for Calls<'_> {
             })
             .collect();
         // SAFETY: a live span; the tokens and their slices valid for the call.
-        check(unsafe { (self.api.set_meta_struct)(s.handle, text(k), Slice::of(&list)) })
+        check(unsafe { (self.api.set_meta_struct)(s.owned.handle, text(k), Slice::of(&list)) })
     }
 
-    fn links(&mut self, s: &mut Owned, links: Vec<Link<'a>>) -> Result<(), Error> {
-        let attrs: Vec<Vec<LinkAttribute>> = links
-            .iter()
-            .map(|l| {
-                l.attributes
-                    .iter()
-                    .map(|(k, v)| LinkAttribute {
-                        key: text(k),
-                        value: text(v),
-                    })
-                    .collect()
-            })
-            .collect();
-        let list: Vec<CLink> = links
-            .iter()
-            .zip(&attrs)
-            .map(|(l, a)| CLink {
-                trace_id_low: l.trace_id_low,
-                trace_id_high: l.trace_id_high,
-                span_id: l.span_id,
-                attributes: Slice::of(a),
-                tracestate: text(l.tracestate),
-                flags: l.flags,
-            })
-            .collect();
-        // SAFETY: a live span; the links and their slices valid for the call.
-        check(unsafe { (self.api.set_links)(s.handle, Slice::of(&list)) })
+    fn link(&mut self, fields: &LinkFields<'a>, n: usize) -> Result<Link<'a>, Error> {
+        Ok(Link {
+            fields: *fields,
+            attributes: Vec::with_capacity(n),
+        })
+    }
+
+    fn link_attribute(&mut self, l: &mut Link<'a>, k: &'a str, v: &'a str) -> Result<(), Error> {
+        l.attributes.push(LinkAttribute {
+            key: text(k),
+            value: text(v),
+        });
+        Ok(())
+    }
+
+    fn add_link(&mut self, s: &mut Span<'a>, l: Link<'a>) -> Result<(), Error> {
+        s.links.push(l);
+        Ok(())
     }
 
     fn event(&mut self, name: &'a str, time: u64, _: usize) -> Result<Owned, Error> {
@@ -419,14 +427,30 @@ impl<'a> Sink<'a> for Calls<'_> {
         })
     }
 
-    fn add_event(&mut self, s: &mut Owned, e: Owned) -> Result<(), Error> {
+    fn add_event(&mut self, s: &mut Span<'a>, e: Owned) -> Result<(), Error> {
         // SAFETY: a live span and event; add_event consumes the event, also when it fails.
-        check(unsafe { (self.api.add_event)(s.handle, e.release()) })
+        check(unsafe { (self.api.add_event)(s.owned.handle, e.release()) })
     }
 
-    fn push_span(&mut self, s: Owned) -> Result<(), Error> {
+    fn push_span(&mut self, s: Span<'a>) -> Result<(), Error> {
+        if !s.links.is_empty() {
+            let list: Vec<CLink> = s
+                .links
+                .iter()
+                .map(|l| CLink {
+                    trace_id_low: l.fields.trace_id_low,
+                    trace_id_high: l.fields.trace_id_high,
+                    span_id: l.fields.span_id,
+                    attributes: Slice::of(&l.attributes),
+                    tracestate: text(l.fields.tracestate),
+                    flags: l.fields.flags,
+                })
+                .collect();
+            // SAFETY: a live span; the links and their slices valid for the call.
+            check(unsafe { (self.api.set_links)(s.owned.handle, Slice::of(&list)) })?;
+        }
         // SAFETY: live chunks and span; push_span consumes the span, also when it fails.
-        check(unsafe { (self.api.push_span)(self.chunks, s.release()) })
+        check(unsafe { (self.api.push_span)(self.chunks, s.owned.release()) })
     }
 }
 
