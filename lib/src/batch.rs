@@ -103,7 +103,8 @@ impl<'a> Sink<'a> for Spans<'a> {
         key: &'a str,
         value: &'a str,
     ) -> Result<(), Error> {
-        l.attributes.insert(Cow::Borrowed(key), Cow::Borrowed(value));
+        l.attributes
+            .insert(Cow::Borrowed(key), Cow::Borrowed(value));
         Ok(())
     }
 

@@ -85,8 +85,8 @@ pub enum Attribute<'a> {
 }
 
 /// Where the decoded spans go. Every method but [`Sink::invalid`] may fail
-/// with the sink's own error, which ends the decoding; a span or event handed
-/// out is owned by the decoder until it goes back through `push_span`,
+/// with the sink's own error, which ends the decoding; a span, link or event
+/// handed out is owned by the decoder until it goes back through `push_span`,
 /// `add_link` or `add_event` (which consume it, also when they fail), or is
 /// dropped.
 pub trait Sink<'a> {

@@ -322,7 +322,12 @@ impl<'a> Sink<'a> for Calls<'_> {
         check(unsafe { (self.api.set_metric)(s.owned.handle, text(k), v) })
     }
 
-    fn meta_struct_blob(&mut self, s: &mut Span<'a>, k: &'a str, blob: &'a [u8]) -> Result<(), Error> {
+    fn meta_struct_blob(
+        &mut self,
+        s: &mut Span<'a>,
+        k: &'a str,
+        blob: &'a [u8],
+    ) -> Result<(), Error> {
         // SAFETY: a live span; slices valid for the call.
         check(unsafe { (self.api.set_meta_struct_blob)(s.owned.handle, text(k), Slice::of(blob)) })
     }
