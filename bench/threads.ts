@@ -1,6 +1,7 @@
 // Per-thread CPU of an end-to-end run (Linux /proc): which threads spend what per span.
 //   node scripts/runtimes.mjs node|bun|deno bench/threads.ts batch|fields [basic|extended|unicode]
 // Env: W and N, the warm-up and measured sends (20 and 60; Bun's JIT threads need W=100 to go quiet);
+// IN, the sends in flight (4); STATS=1 turns on libdatadog's client-side stats (computeStats);
 // BYTID=1 lists each thread alone (Node names its pool threads "node", as its main thread).
 import process from "node:process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -24,8 +25,9 @@ function threads(): Map<string, number> {
   return m;
 }
 const fx = makeFixture((process.argv[3] ?? "basic") as SetName);
-const ex = new TraceExporter({ url, sendPath: path });
-const pump = async (n: number) => { const pend = new Set<Promise<unknown>>(); for (let i = 0; i < n; i++) { while (pend.size >= 4) await Promise.race(pend); const p: Promise<unknown> = ex.send(fx.ours).finally(() => pend.delete(p)); pend.add(p); } await Promise.all(pend); };
+const ex = new TraceExporter({ url, sendPath: path, computeStats: process.env.STATS === "1" });
+const inFlight = Number(process.env.IN ?? 4);
+const pump = async (n: number) => { const pend = new Set<Promise<unknown>>(); for (let i = 0; i < n; i++) { while (pend.size >= inFlight) await Promise.race(pend); const p: Promise<unknown> = ex.send(fx.ours).finally(() => pend.delete(p)); pend.add(p); } await Promise.all(pend); };
 await pump(Number(process.env.W ?? 20));
 const a = threads();
 const c0 = process.cpuUsage();
