@@ -6,7 +6,6 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
@@ -19,13 +18,12 @@ import { agentlessUrl } from "../src/options.ts";
 import { TestAgent } from "../testing.ts";
 import { DdapmAgent } from "./ddapm.ts";
 import { assertNoLeaks, bundledOnly, span } from "./helpers.ts";
-import { runtimeArgs, runtimeName, sleep } from "./tracer-helpers.ts";
+import { runScript, runtimeName, sleep } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
 const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string | undefined> } }).process;
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** One request a local server received: its headers (lowercased) and body. */
 interface Received {
@@ -56,15 +54,8 @@ async function listen(server: Server): Promise<number> {
 }
 
 /** Runs test/fixtures/https-child.ts on this runtime, sending one span to `url`; resolves with what it printed. */
-function sendFromChild(url: string, env: Record<string, string | undefined>): Promise<string> {
-  const args = runtimeArgs(fixture("https-child.ts"));
-  const childEnv = { ...proc.env, ...env };
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-  const child = spawn(proc.execPath, [...args, url], { cwd: ROOT, env: childEnv as Record<string, string>, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  return new Promise((resolve) => child.on("close", () => resolve(output.trim())));
+async function sendFromChild(url: string, env: Record<string, string | undefined>): Promise<string> {
+  return (await runScript(fixture("https-child.ts"), [url], env)).output.trim();
 }
 
 test("https agent: traces go over TLS to an agent whose certificate's CA is trusted through SSL_CERT_FILE", async () => {

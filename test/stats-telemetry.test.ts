@@ -16,10 +16,9 @@ import { type Span, TraceExporter, Tracer } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
 import { DdapmAgent, type StatsGroup, type TelemetryEvent } from "./ddapm.ts";
 import { createServer, type Socket } from "node:net";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { assertNoLeaks, assertNoLeaksSoon, bundled, bundledOnly, span } from "./helpers.ts";
-import { runtimeArgs, runtimeName, sleep } from "./tracer-helpers.ts";
+import { runScript, runtimeName, sleep } from "./tracer-helpers.ts";
 
 let agent: DdapmAgent;
 let startError: unknown;
@@ -142,12 +141,7 @@ test("computeStats: the traces the agent's /info filters out (ignore_resources, 
   const token = `ddffi-filters-${runtimeName}-${Date.now()}`;
   try {
     await filtering.startSession(token);
-    const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string> } }).process;
-    const child = spawn(proc.execPath, [...runtimeArgs(FILTERS_CHILD), filtering.url, token], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const code = await new Promise((resolve) => child.on("close", resolve));
+    const { code, output } = await runScript(FILTERS_CHILD, [filtering.url, token]);
     assert.is(code, 0, output);
 
     const received = await resources(token, filtering);

@@ -1,13 +1,12 @@
 /** Tracer: dd-trace-js's API — the default tracer and init(), scope(), wrap(), inject/extract formats, span context ids, setOperationName/addTags, DD_TRACE_ENABLED and DD_TRACE_DEBUG. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import defaultTracer, { type SpanContext, tracer as namedTracer, Tracer, TracerProxy, TracerSpan } from "../mod.ts";
 import { liveNativeObjects, TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { byName, runtimeArgs, runtimeName, withTracer } from "./tracer-helpers.ts";
+import { byName, runScript, runtimeName, withTracer } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
@@ -224,15 +223,9 @@ test("the default export: a TracerProxy, disabled until init(); init() makes the
   }));
 
 const CHILD = fileURLToPath(new URL("./fixtures/debug-child.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function runChild(extraEnv: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const args = runtimeArgs(CHILD);
-  const child = spawn(proc.execPath, args, { cwd: ROOT, env: { ...proc.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, output })));
+  return runScript(CHILD, [], extraEnv);
 }
 
 test(`DD_TRACE_DEBUG: the tracer's debug lines and libdatadog's own logs; DD_TRACE_ENABLED=false sends nothing (${runtimeName})`, async () => {

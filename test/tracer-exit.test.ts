@@ -1,30 +1,18 @@
 /** Tracer: nothing lost at exit — a child process on this runtime creates traces and simply ends. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { TestAgent } from "../testing.ts";
 import { assertNoLeaks } from "./helpers.ts";
-import { runtimeArgs, runtimeName } from "./tracer-helpers.ts";
+import { runScript, runtimeName } from "./tracer-helpers.ts";
 
 test.after.each(assertNoLeaks);
 
 const CHILD = fileURLToPath(new URL("./fixtures/exit-child.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** Runs the child script on this runtime's executable; resolves with its exit code and output. */
 function runChild(agentUrl: string, traces: number): Promise<{ code: number | null; output: string }> {
-  const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string> } }).process;
-  const args = runtimeArgs(CHILD);
-  const child = spawn(proc.execPath, [...args, String(traces)], {
-    cwd: ROOT,
-    env: { ...proc.env, DD_TRACE_AGENT_URL: agentUrl },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, output })));
+  return runScript(CHILD, [String(traces)], { DD_TRACE_AGENT_URL: agentUrl });
 }
 
 test(`a script that creates traces and just ends loses none (${runtimeName})`, async () => {

@@ -1,5 +1,7 @@
 /** Shared pieces of the tracer test files. */
 import { createServer, type Server } from "node:http";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Tracer, type TracerOptions } from "../mod.ts";
 import { type DecodedSpan, TestAgent } from "../testing.ts";
 
@@ -56,6 +58,26 @@ export const runtimeName: "deno" | "bun" | "node" = "Deno" in globalThis ? "deno
 /** The arguments that make this runtime's executable (`process.execPath`) run the TypeScript file `file`. */
 export function runtimeArgs(file: string): string[] {
   return runtimeName === "deno" ? ["run", "-A", file] : runtimeName === "bun" ? [file] : ["--import", "tsx", file];
+}
+
+/**
+ * Runs the TypeScript file `file` on this runtime, from the checkout's root, with `args` after it and
+ * the environment plus `env` (an undefined value removes the variable); resolves with its exit code
+ * and what it printed (stdout and stderr together).
+ */
+export function runScript(file: string, args: string[] = [], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; output: string }> {
+  const proc = (globalThis as unknown as { process: { execPath: string; env: Record<string, string | undefined> } }).process;
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...proc.env, ...env })) if (v !== undefined) childEnv[k] = v;
+  const child = spawn(proc.execPath, [...runtimeArgs(file), ...args], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env: childEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, output })));
 }
 
 /** Starts a node:http server for `listener` on a free loopback port; returns its URL and a close function. */
